@@ -1,0 +1,636 @@
+//! Composes ordered plugin stages into one statically linked component.
+//!
+//! Stages export the contract interface (`example:text-transform/
+//! text-transform@0.x`). Runs of such stages are chained by a generated
+//! [`sequencer`]; a *middleware* stage, one that both imports and exports the
+//! interface, wraps the rest of the chain (its import is plugged with it).
+//! Everything is wired with wac-graph into one component that embeds every
+//! stage; the result is validated and checked against the target world.
+//!
+//! This crate does no network IO: registry stages are fetched by the caller,
+//! which hands over bytes.
+
+pub mod sequencer;
+mod wac;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use pipectl_wit::check::{FindingKind, check_export, check_imports, check_world, find_matching};
+use pipectl_wit::{ComponentBytes, DecodedComponent, Finding, ImportPolicy, WitSet};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use wac_graph::types::{ItemKind, Package};
+use wac_graph::{CompositionGraph, EncodeOptions, NodeId, Processor};
+use wit_parser::{WorldItem, WorldKey};
+
+pub use sequencer::{Contract, ContractError};
+
+/// Why a composition could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComposeError {
+    /// The target world could not be loaded or found.
+    #[error(transparent)]
+    Wit(#[from] pipectl_wit::WitError),
+    /// The target world does not export a chainable interface.
+    #[error("world `{world}`: {reason}")]
+    World {
+        /// The world.
+        world: String,
+        /// Why.
+        reason: String,
+    },
+    /// The contract interface cannot be chained.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// A stage's file is not a usable component.
+    #[error("stage `{stage}`: {source}")]
+    StageFile {
+        /// The stage.
+        stage: String,
+        /// Why its file is unusable.
+        #[source]
+        source: pipectl_wit::ComponentError,
+    },
+    /// A stage does not fit the pipeline.
+    #[error("stage `{stage}` ({origin}) cannot be used:{}", list(findings))]
+    Stage {
+        /// The stage.
+        stage: String,
+        /// Where it came from.
+        origin: String,
+        /// What is wrong, every problem.
+        findings: Vec<Finding>,
+    },
+    /// No stages.
+    #[error("a pipeline needs at least one stage")]
+    NoStages,
+    /// Two stages share a name.
+    #[error("duplicate stage name `{0}`")]
+    DuplicateStage(String),
+    /// wac-graph refused the wiring.
+    #[error("failed to wire the composition: {0}")]
+    Graph(String),
+    /// The composed component does not satisfy the target world.
+    #[error("the composition does not satisfy world `{world}`:{}", list(findings))]
+    Output {
+        /// The world.
+        world: String,
+        /// Every problem.
+        findings: Vec<Finding>,
+    },
+}
+
+fn list(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let _ = write!(out, "\n  - {}: {}", f.kind.as_str(), f.message);
+    }
+    out
+}
+
+/// One stage to compose: a name, the component's bytes, where they came
+/// from, and what it may import.
+#[derive(Debug, Clone)]
+pub struct StageInput {
+    /// The stage's name (a kebab-case label, unique in the pipeline).
+    pub name: String,
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// Where it came from, for messages and reports (a path or reference).
+    pub origin: String,
+    /// Import-name globs it may import beyond the world.
+    pub allow_imports: Vec<String>,
+}
+
+/// What to compose.
+#[derive(Debug, Clone)]
+pub struct ComposePlan<'a> {
+    /// The pipeline's name, used for the WAC package name.
+    pub name: &'a str,
+    /// The pipeline's version.
+    pub version: &'a semver::Version,
+    /// The target world's WIT.
+    pub wit: &'a WitSet,
+    /// The target world, e.g. `example:text-transform/plugin@0.2.0`.
+    pub world: &'a str,
+    /// The stages, in order.
+    pub stages: Vec<StageInput>,
+}
+
+/// What was built.
+#[derive(Debug, Clone, Serialize)]
+pub struct Composition {
+    /// The composed component.
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// The target world.
+    pub world: String,
+    /// The interface the pipeline chains.
+    pub interface: String,
+    /// The stages, in order.
+    pub stages: Vec<StageReport>,
+    /// Size of the composed component in bytes.
+    pub size: usize,
+    /// Its sha256, `sha256:<hex>`.
+    pub digest: String,
+    /// Its imports (empty when statically linked).
+    pub imports: Vec<String>,
+    /// Its exports.
+    pub exports: Vec<String>,
+    /// Exports of stages not re-exported, and why.
+    pub skipped_exports: Vec<String>,
+    /// The equivalent WAC source.
+    #[serde(skip)]
+    pub wac: String,
+    /// The generated sequencers, by the package names the WAC uses.
+    #[serde(skip)]
+    pub sequencers: Vec<(String, Vec<u8>)>,
+}
+
+/// One stage in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Its name.
+    pub name: String,
+    /// Where it came from.
+    pub origin: String,
+    /// `sha256:<hex>` of its component.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Whether it wraps the rest of the chain.
+    pub middleware: bool,
+    /// The contract export it provides (its own version of the interface).
+    pub provides: String,
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A stage, checked and understood.
+struct Analyzed {
+    input: StageInput,
+    digest: String,
+    /// Its export of the contract interface (its exact name).
+    export: String,
+    /// Its import of the contract interface, when it is a middleware.
+    import: Option<String>,
+    /// Its other instance exports.
+    other_exports: Vec<String>,
+}
+
+/// Composes `plan` into one component.
+pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
+    if plan.stages.is_empty() {
+        return Err(ComposeError::NoStages);
+    }
+    let mut names = std::collections::HashSet::new();
+    for s in &plan.stages {
+        if !names.insert(s.name.as_str()) {
+            return Err(ComposeError::DuplicateStage(s.name.clone()));
+        }
+    }
+    let wit = plan.wit;
+    let world = wit.find_world(plan.world)?;
+    let world_name = wit.world_name(world);
+    let (contract_key, contract_item) = contract_export(wit, world, &world_name)?;
+    let WorldItem::Interface {
+        id: contract_iface, ..
+    } = contract_item
+    else {
+        unreachable!("contract_export returns interfaces only")
+    };
+    let contract = Contract::new(wit.resolve.clone(), *contract_iface)?;
+
+    let stages = plan
+        .stages
+        .into_iter()
+        .map(|s| analyze(s, wit, world, &contract_key, contract_item))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut builder = Builder::new(&contract, plan.name, plan.version);
+    builder.build(&stages)?;
+    let (bytes, wac, sequencers, skipped) = builder.finish(&stages)?;
+
+    // The result must satisfy the target world, with every stage's
+    // allowances (a stage's permitted imports pass through).
+    let allowed: Vec<String> = stages
+        .iter()
+        .flat_map(|s| s.input.allow_imports.iter().cloned())
+        .collect();
+    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
+    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.clone())
+        .and_then(|c| c.decode())
+        .map_err(|e| ComposeError::Graph(format!("the composed component does not decode: {e}")))?;
+    let findings = check_world(&composed, &wit.resolve, world, &policy);
+    if !findings.is_empty() {
+        return Err(ComposeError::Output {
+            world: world_name,
+            findings,
+        });
+    }
+
+    let digest_out = digest(&bytes);
+    Ok(Composition {
+        size: bytes.len(),
+        digest: digest_out,
+        imports: composed.import_names(),
+        exports: composed.export_names(),
+        world: world_name,
+        interface: contract.name.clone(),
+        stages: stages
+            .iter()
+            .map(|s| StageReport {
+                name: s.input.name.clone(),
+                origin: s.input.origin.clone(),
+                digest: s.digest.clone(),
+                size: s.input.bytes.len(),
+                middleware: s.import.is_some(),
+                provides: s.export.clone(),
+            })
+            .collect(),
+        skipped_exports: skipped,
+        bytes,
+        wac,
+        sequencers,
+    })
+}
+
+/// The world's one interface export that stages chain.
+fn contract_export<'w>(
+    wit: &'w WitSet,
+    world: wit_parser::WorldId,
+    world_name: &str,
+) -> Result<(WorldKey, &'w WorldItem), ComposeError> {
+    let exports: Vec<_> = wit.resolve.worlds[world]
+        .exports
+        .iter()
+        .filter(|(_, item)| matches!(item, WorldItem::Interface { .. }))
+        .collect();
+    // A world may export several interfaces (`counter-plugin`); the chained
+    // one is the one with a single chainable function.
+    let chainable: Vec<_> = exports
+        .iter()
+        .filter(|(_, item)| match item {
+            WorldItem::Interface { id, .. } => Contract::new(wit.resolve.clone(), *id).is_ok(),
+            _ => false,
+        })
+        .collect();
+    match chainable.as_slice() {
+        [(key, item)] => Ok(((*key).clone(), item)),
+        [] => Err(ComposeError::World {
+            world: world_name.to_string(),
+            reason: "it exports no interface with one `func(string) -> result<string, E>` \
+                     function for stages to chain"
+                .to_string(),
+        }),
+        several => Err(ComposeError::World {
+            world: world_name.to_string(),
+            reason: format!(
+                "it exports several chainable interfaces ({}); pipectl chains exactly one",
+                several
+                    .iter()
+                    .map(|(k, _)| wit.resolve.name_world_key(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+fn analyze(
+    input: StageInput,
+    wit: &WitSet,
+    world: wit_parser::WorldId,
+    contract_key: &WorldKey,
+    contract_item: &WorldItem,
+) -> Result<Analyzed, ComposeError> {
+    let stage_err = |source| ComposeError::StageFile {
+        stage: input.name.clone(),
+        source,
+    };
+    let file = ComponentBytes::from_bytes(std::path::Path::new(&input.origin), input.bytes.clone())
+        .map_err(stage_err)?;
+    let decoded: DecodedComponent = file.decode().map_err(stage_err)?;
+    let findings_err = |findings: Vec<Finding>| ComposeError::Stage {
+        stage: input.name.clone(),
+        origin: input.origin.clone(),
+        findings,
+    };
+
+    let mut findings = check_export(&decoded, &wit.resolve, world, contract_key, contract_item);
+    let cworld = &decoded.resolve.worlds[decoded.world];
+    let export = find_matching(
+        &wit.resolve,
+        contract_key,
+        &decoded.resolve,
+        &cworld.exports,
+    )
+    .map(|(k, _)| decoded.resolve.name_world_key(k));
+    let import = find_matching(
+        &wit.resolve,
+        contract_key,
+        &decoded.resolve,
+        &cworld.imports,
+    )
+    .map(|(k, _)| decoded.resolve.name_world_key(k));
+
+    // A middleware's import of the contract is plugged by the chain; every
+    // other import needs the world or the stage's allowances.
+    let mut allowed = input.allow_imports.clone();
+    allowed.extend(import.iter().cloned());
+    let policy = ImportPolicy::allow(allowed).map_err(|e| {
+        findings_err(vec![Finding {
+            kind: FindingKind::UnexpectedImport,
+            item: "allow-imports".into(),
+            message: e.to_string(),
+            expected: None,
+            found: None,
+        }])
+    })?;
+    findings.extend(check_imports(&decoded, &wit.resolve, world, &policy));
+    if !findings.is_empty() {
+        for f in &mut findings {
+            if f.kind == FindingKind::UnexpectedImport {
+                f.message = format!(
+                    "{}; allow it with `allow-imports` on the stage if it should pass through",
+                    f.message
+                        .trim_end_matches(" and no `--allow-import` pattern allows")
+                );
+            }
+        }
+        return Err(findings_err(findings));
+    }
+    let export = export.expect("no findings means the contract export was found");
+    let other_exports = cworld
+        .exports
+        .iter()
+        .filter(|(_, item)| matches!(item, WorldItem::Interface { .. }))
+        .map(|(k, _)| decoded.resolve.name_world_key(k))
+        .filter(|name| *name != export)
+        .collect();
+    Ok(Analyzed {
+        digest: digest(&input.bytes),
+        input,
+        export,
+        import,
+        other_exports,
+    })
+}
+
+/// Builds the wac graph and, alongside, the equivalent WAC source.
+struct Builder<'a> {
+    graph: CompositionGraph,
+    contract: &'a Contract,
+    wac: wac::WacWriter,
+    /// Registered stage packages by digest (a stage may repeat).
+    packages: HashMap<String, (wac_graph::PackageId, String)>,
+    /// Each stage's instantiation node and WAC variable.
+    instances: Vec<Option<(NodeId, String)>>,
+    sequencers: Vec<(String, Vec<u8>)>,
+    /// The chain's head: a node giving the contract instance.
+    head: Option<(NodeId, wac::Expr)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(contract: &'a Contract, name: &str, version: &semver::Version) -> Self {
+        Self {
+            graph: CompositionGraph::new(),
+            contract,
+            wac: wac::WacWriter::new(name, version),
+            packages: HashMap::new(),
+            instances: Vec::new(),
+            sequencers: Vec::new(),
+            head: None,
+        }
+    }
+
+    fn graph_err(e: impl std::fmt::Display) -> ComposeError {
+        ComposeError::Graph(format!("{e:#}"))
+    }
+
+    fn build(&mut self, stages: &[Analyzed]) -> Result<(), ComposeError> {
+        self.instances = vec![None; stages.len()];
+        let head = self.chain(stages, 0)?;
+        self.head = Some(head);
+        Ok(())
+    }
+
+    /// Registers (once per distinct component) and instantiates stage `i`.
+    fn instantiate_stage(&mut self, stages: &[Analyzed], i: usize) -> Result<NodeId, ComposeError> {
+        let stage = &stages[i];
+        let pkg = match self.packages.get(&stage.digest) {
+            Some((id, _)) => *id,
+            None => {
+                let pkg_name = format!("stage:{}", stage.input.name);
+                let package = Package::from_bytes(
+                    &pkg_name,
+                    None,
+                    stage.input.bytes.clone(),
+                    self.graph.types_mut(),
+                )
+                .map_err(|e| ComposeError::Stage {
+                    stage: stage.input.name.clone(),
+                    origin: stage.input.origin.clone(),
+                    findings: vec![Finding {
+                        kind: FindingKind::TypeMismatch,
+                        item: stage.input.name.clone(),
+                        message: format!("wac-graph cannot load it: {e:#}"),
+                        expected: None,
+                        found: None,
+                    }],
+                })?;
+                let id = self
+                    .graph
+                    .register_package(package)
+                    .map_err(Self::graph_err)?;
+                self.wac.dependency(&pkg_name, &stage.input.origin);
+                self.packages.insert(stage.digest.clone(), (id, pkg_name));
+                id
+            }
+        };
+        let node = self.graph.instantiate(pkg);
+        self.graph.set_node_name(node, stage.input.name.clone());
+        self.instances[i] = Some((node, stage.input.name.clone()));
+        Ok(node)
+    }
+
+    /// The chain from stage `from` to the end: returns the node that gives
+    /// its contract instance, and its WAC expression.
+    fn chain(
+        &mut self,
+        stages: &[Analyzed],
+        from: usize,
+    ) -> Result<(NodeId, wac::Expr), ComposeError> {
+        // Export-only stages up to the next middleware.
+        let mut elements: Vec<(NodeId, wac::Expr)> = Vec::new();
+        let mut i = from;
+        let mut args: Vec<Option<(String, wac::Expr)>> = Vec::new();
+        while i < stages.len() && stages[i].import.is_none() {
+            let node = self.instantiate_stage(stages, i)?;
+            let alias = self
+                .graph
+                .alias_instance_export(node, &stages[i].export)
+                .map_err(Self::graph_err)?;
+            let expr = wac::Expr::export(&stages[i].input.name, &stages[i].export);
+            self.wac.instantiate(
+                &stages[i].input.name,
+                &self.package_name(stages, i),
+                &[],
+                true,
+            );
+            elements.push((alias, expr));
+            args.push(None);
+            i += 1;
+        }
+        if i < stages.len() {
+            // A middleware wraps the rest of the chain.
+            let rest = self.chain(stages, i + 1)?;
+            let mw = &stages[i];
+            let import = mw.import.clone().expect("middleware has an import");
+            let node = self.instantiate_stage(stages, i)?;
+            self.graph
+                .set_instantiation_argument(node, &import, rest.0)
+                .map_err(Self::graph_err)?;
+            self.wac.instantiate(
+                &mw.input.name,
+                &self.package_name(stages, i),
+                &[(import.clone(), rest.1.clone())],
+                true,
+            );
+            let alias = self
+                .graph
+                .alias_instance_export(node, &mw.export)
+                .map_err(Self::graph_err)?;
+            elements.push((alias, wac::Expr::export(&mw.input.name, &mw.export)));
+        } else if elements.is_empty() {
+            // A middleware closes the chain: it wraps the identity.
+            return self.sequencer(Vec::new());
+        }
+        if elements.len() == 1 {
+            return Ok(elements.pop().expect("one element"));
+        }
+        self.sequencer(elements)
+    }
+
+    fn package_name(&self, stages: &[Analyzed], i: usize) -> String {
+        self.packages[&stages[i].digest].1.clone()
+    }
+
+    /// Generates and instantiates a sequencer over `elements`.
+    fn sequencer(
+        &mut self,
+        elements: Vec<(NodeId, wac::Expr)>,
+    ) -> Result<(NodeId, wac::Expr), ComposeError> {
+        let bytes = sequencer::generate(self.contract, elements.len())?;
+        let k = self.sequencers.len();
+        let pkg_name = if k == 0 {
+            "pipectl:sequencer".to_string()
+        } else {
+            format!("pipectl:sequencer{k}")
+        };
+        let var = if k == 0 {
+            "sequencer".to_string()
+        } else {
+            format!("sequencer{k}")
+        };
+        let package = Package::from_bytes(&pkg_name, None, bytes.clone(), self.graph.types_mut())
+            .map_err(Self::graph_err)?;
+        let pkg = self
+            .graph
+            .register_package(package)
+            .map_err(Self::graph_err)?;
+        let node = self.graph.instantiate(pkg);
+        self.graph.set_node_name(node, var.clone());
+        let mut wac_args = Vec::new();
+        for (i, (source, expr)) in elements.into_iter().enumerate() {
+            let arg = sequencer::stage_import(i);
+            self.graph
+                .set_instantiation_argument(node, &arg, source)
+                .map_err(Self::graph_err)?;
+            wac_args.push((arg, expr));
+        }
+        self.wac.dependency(&pkg_name, "generated by pipectl");
+        self.wac.instantiate(&var, &pkg_name, &wac_args, false);
+        self.sequencers.push((pkg_name, bytes));
+        let alias = self
+            .graph
+            .alias_instance_export(node, &self.contract.name)
+            .map_err(Self::graph_err)?;
+        Ok((alias, wac::Expr::export(&var, &self.contract.name)))
+    }
+
+    /// Exports the chain and the stages' other interfaces, and encodes.
+    #[allow(clippy::type_complexity)]
+    fn finish(
+        mut self,
+        stages: &[Analyzed],
+    ) -> Result<(Vec<u8>, String, Vec<(String, Vec<u8>)>, Vec<String>), ComposeError> {
+        let (head, head_expr) = self.head.clone().expect("build ran");
+        self.graph
+            .export(head, self.contract.name.clone())
+            .map_err(Self::graph_err)?;
+        self.wac.export(&head_expr, &self.contract.name);
+
+        // Other interfaces a stage exports are re-exported when exactly one
+        // stage instance provides them.
+        let mut providers: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            for e in &s.other_exports {
+                providers.entry(e.as_str()).or_default().push(i);
+            }
+        }
+        let mut skipped = Vec::new();
+        for (name, who) in providers {
+            if name == self.contract.name {
+                skipped.push(format!("`{name}`: the pipeline's own export"));
+                continue;
+            }
+            if let [i] = who[..] {
+                let (node, var) = self.instances[i]
+                    .clone()
+                    .expect("every stage is instantiated");
+                let pkg = self.graph[node]
+                    .package()
+                    .expect("a stage node is an instantiation");
+                let world = &self.graph.types()[self.graph[pkg].ty()];
+                if !matches!(world.exports.get(name), Some(ItemKind::Instance(_))) {
+                    continue;
+                }
+                let alias = self
+                    .graph
+                    .alias_instance_export(node, name)
+                    .map_err(Self::graph_err)?;
+                self.graph
+                    .export(alias, name.to_string())
+                    .map_err(Self::graph_err)?;
+                self.wac.export(&wac::Expr::export(&var, name), name);
+            } else {
+                let names: Vec<_> = who.iter().map(|i| stages[*i].input.name.as_str()).collect();
+                skipped.push(format!(
+                    "`{name}`: exported by several stages ({}), so it is ambiguous",
+                    names.join(", ")
+                ));
+            }
+        }
+
+        let version = env!("CARGO_PKG_VERSION");
+        let bytes = self
+            .graph
+            .encode(EncodeOptions {
+                define_components: true,
+                validate: true,
+                processor: Some(Processor {
+                    name: "pipectl",
+                    version,
+                }),
+            })
+            .map_err(Self::graph_err)?;
+        let wac = self.wac.finish();
+        Ok((bytes, wac, self.sequencers, skipped))
+    }
+}

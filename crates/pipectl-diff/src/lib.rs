@@ -1,0 +1,1 @@
+//! Semantic diff of WIT packages and the rule catalog that classifies each change.

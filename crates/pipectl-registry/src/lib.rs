@@ -1,0 +1,1 @@
+//! Publishes and fetches components through OCI registries and image-layout stores, with a lockfile.

@@ -1,0 +1,1 @@
+//! A wasmtime host that runs plugin pipelines with isolation, limits and recovery.

@@ -1,0 +1,340 @@
+//! Reading a component from disk: binary or WAT text, validated, with its WIT
+//! (imports and exports) decoded.
+//!
+//! Everything a user can hand us is classified before anything else looks at
+//! it: an empty file, a core module, a WIT package, text that is not WAT and a
+//! truncated binary each get their own error naming the file.
+
+use std::path::{Path, PathBuf};
+
+use wasmparser::{Parser, ValidPayload, Validator, WasmFeatures};
+use wit_parser::decoding::DecodedWasm;
+use wit_parser::{Resolve, WorldId};
+
+/// Why a file could not be read as a component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComponentError {
+    /// The file could not be read.
+    #[error("failed to read `{path}`")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has no bytes.
+    #[error("`{path}` is empty: expected a WebAssembly component")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a core module.
+    #[error(
+        "`{path}` is a core WebAssembly module, not a component\n  \
+         hint: turn it into a component with `wasm-tools component new {name}` \
+         (wit-component's `ComponentEncoder`), or build for `wasm32-wasip2`"
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+        /// The file's name, for the hint.
+        name: String,
+    },
+    /// The file is an encoded WIT package, not a component.
+    #[error("`{path}` is an encoded WIT package, not a component")]
+    WitPackage {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is text, but not valid WAT.
+    #[error("`{path}` is not valid WebAssembly text:\n{message}")]
+    Wat {
+        /// The file.
+        path: PathBuf,
+        /// The WAT parser's message, with line and column.
+        message: String,
+    },
+    /// The file is neither a WebAssembly binary nor WAT text.
+    #[error("`{path}` is not a WebAssembly component: {reason}")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead.
+        reason: String,
+    },
+    /// The binary ends before it is complete.
+    #[error("`{path}` is truncated: {message} (at byte offset {offset} of {len})")]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+        /// Where the data ran out.
+        offset: usize,
+        /// The file's length.
+        len: usize,
+    },
+    /// The binary does not validate.
+    #[error("`{path}` is not a valid component: {message} (at byte offset {offset})")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The validator's message.
+        message: String,
+        /// Where validation failed.
+        offset: usize,
+    },
+    /// The component's WIT could not be decoded.
+    #[error("failed to decode the WIT of `{path}`: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+}
+
+/// A component's binary, read from a file (WAT text is converted).
+#[derive(Debug, Clone)]
+pub struct ComponentBytes {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The binary component.
+    pub bytes: Vec<u8>,
+}
+
+impl ComponentBytes {
+    /// Reads `path`: a binary component, or WAT text of one.
+    pub fn read(path: &Path) -> Result<Self, ComponentError> {
+        let bytes = std::fs::read(path).map_err(|source| ComponentError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(path, bytes)
+    }
+
+    /// Classifies `bytes` read from `path`; see [`ComponentBytes::read`].
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, ComponentError> {
+        let path = path.to_owned();
+        if bytes.is_empty() {
+            return Err(ComponentError::Empty { path });
+        }
+        let bytes = match wat::Detect::from_bytes(&bytes) {
+            wat::Detect::WasmBinary => bytes,
+            wat::Detect::WasmText => match wat::Parser::new().parse_bytes(Some(&path), &bytes) {
+                Ok(binary) => binary.into_owned(),
+                Err(err) => {
+                    return Err(ComponentError::Wat {
+                        path,
+                        message: err.to_string(),
+                    });
+                }
+            },
+            wat::Detect::Unknown => {
+                let reason = if bytes.starts_with(b"\0asm") {
+                    "its header is incomplete".to_string()
+                } else if std::str::from_utf8(&bytes).is_ok() {
+                    "it is text, but neither WAT nor a binary".to_string()
+                } else {
+                    "it does not start with the `\\0asm` magic number".to_string()
+                };
+                return Err(ComponentError::NotWasm { path, reason });
+            }
+        };
+        if Parser::is_core_wasm(&bytes) {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(ComponentError::CoreModule { path, name });
+        }
+        if !Parser::is_component(&bytes) {
+            return Err(ComponentError::NotWasm {
+                path,
+                reason: "it has an unknown WebAssembly version or layer".to_string(),
+            });
+        }
+        Ok(Self { path, bytes })
+    }
+
+    /// Validates the whole component, function bodies included, the way
+    /// `wasm-tools validate` does. Bodies are validated on `threads` threads.
+    pub fn validate(&self, threads: usize) -> Result<(), ComponentError> {
+        validate(&self.path, &self.bytes, threads)
+    }
+
+    /// Decodes the component's WIT: the world of its imports and exports.
+    ///
+    /// This validates types, not function bodies: pair it with
+    /// [`ComponentBytes::validate`].
+    pub fn decode(&self) -> Result<DecodedComponent, ComponentError> {
+        let decoded =
+            wit_parser::decoding::decode(&self.bytes).map_err(|err| self.classify_error(err))?;
+        match decoded {
+            DecodedWasm::Component(resolve, world) => Ok(DecodedComponent { resolve, world }),
+            DecodedWasm::WitPackage(..) => Err(ComponentError::WitPackage {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    fn classify_error(&self, err: anyhow::Error) -> ComponentError {
+        if let Some(e) = err.downcast_ref::<wasmparser::BinaryReaderError>() {
+            return binary_error(&self.path, self.bytes.len(), e);
+        }
+        ComponentError::Decode {
+            path: self.path.clone(),
+            message: format!("{err:#}"),
+        }
+    }
+}
+
+fn binary_error(path: &Path, len: usize, e: &wasmparser::BinaryReaderError) -> ComponentError {
+    let message = e.message().to_string();
+    let offset = usize::try_from(e.offset()).unwrap_or(usize::MAX);
+    if offset >= len || message.contains("unexpected end") {
+        ComponentError::Truncated {
+            path: path.to_owned(),
+            message,
+            offset,
+            len,
+        }
+    } else {
+        ComponentError::Invalid {
+            path: path.to_owned(),
+            message,
+            offset,
+        }
+    }
+}
+
+/// Validates `bytes` fully, spreading function bodies over `threads` threads.
+fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentError> {
+    let err = |e: &wasmparser::BinaryReaderError| binary_error(path, bytes.len(), e);
+    let mut validator = Validator::new_with_features(WasmFeatures::all());
+    let mut bodies = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| err(&e))?;
+        if let ValidPayload::Func(func, body) = validator.payload(&payload).map_err(|e| err(&e))? {
+            bodies.push((func, body));
+        }
+    }
+    let threads = threads.clamp(1, bodies.len().max(1));
+    let chunk = bodies.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        chunks.push(bodies.by_ref().take(chunk).collect());
+    }
+    let first_error = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut allocs = wasmparser::FuncValidatorAllocations::default();
+                    for (func, body) in chunk {
+                        let mut v = func.into_validator(allocs);
+                        v.validate(&body)?;
+                        allocs = v.into_allocations();
+                    }
+                    Ok::<(), wasmparser::BinaryReaderError>(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .find_map(Result::err)
+    });
+    match first_error {
+        Some(e) => Err(err(&e)),
+        None => Ok(()),
+    }
+}
+
+/// A component's imports and exports as a WIT world.
+#[derive(Debug, Clone)]
+pub struct DecodedComponent {
+    /// Every package the component's types mention.
+    pub resolve: Resolve,
+    /// The world of the component's imports and exports.
+    pub world: WorldId,
+}
+
+impl DecodedComponent {
+    /// The component's import names (`wasi:io/streams@0.2.0`, `stage0`).
+    pub fn import_names(&self) -> Vec<String> {
+        let world = &self.resolve.worlds[self.world];
+        world
+            .imports
+            .keys()
+            .map(|k| self.resolve.name_world_key(k))
+            .collect()
+    }
+
+    /// The component's export names.
+    pub fn export_names(&self) -> Vec<String> {
+        let world = &self.resolve.worlds[self.world];
+        world
+            .exports
+            .keys()
+            .map(|k| self.resolve.name_world_key(k))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(bytes: &[u8]) -> Result<ComponentBytes, ComponentError> {
+        ComponentBytes::from_bytes(Path::new("x.wasm"), bytes.to_vec())
+    }
+
+    #[test]
+    fn classifies_what_is_not_a_component() {
+        assert!(matches!(classify(b""), Err(ComponentError::Empty { .. })));
+        assert!(matches!(
+            classify(b"(module)"),
+            Err(ComponentError::CoreModule { .. })
+        ));
+        assert!(matches!(
+            classify(b"(component (core module (func i32.bogus)))"),
+            Err(ComponentError::Wat { .. })
+        ));
+        assert!(matches!(
+            classify(b"package a:b;"),
+            Err(ComponentError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            classify(&[0xff, 0x00, 0x12]),
+            Err(ComponentError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            classify(b"\0as"),
+            Err(ComponentError::NotWasm { .. })
+        ));
+    }
+
+    #[test]
+    fn reports_truncation_and_invalid_bodies() {
+        let good = classify(b"(component (core module (func (result i32) i32.const 1)))").unwrap();
+        good.validate(2).unwrap();
+        let cut = classify(&good.bytes[..good.bytes.len() - 3]).unwrap();
+        assert!(matches!(
+            cut.validate(1),
+            Err(ComponentError::Truncated { .. })
+        ));
+        // A body that leaves the wrong type on the stack parses but does not
+        // validate: found only by body validation.
+        let bad =
+            wat::parse_str("(component (core module (func (result i32) i64.const 1)))").unwrap();
+        let bad = classify(&bad).unwrap();
+        assert!(matches!(
+            bad.validate(2),
+            Err(ComponentError::Invalid { .. })
+        ));
+    }
+}

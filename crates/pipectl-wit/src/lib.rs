@@ -1,0 +1,21 @@
+//! Loads WIT worlds and checks components against them.
+//!
+//! - [`component`]: read a file as a component (binary or WAT), classify what
+//!   is not one, validate it and decode its WIT.
+//! - [`load`]: load WIT packages from directories, files or encoded packages
+//!   and find worlds in them by (versioned) name.
+//! - [`check`]: compare a component with worlds; every problem is a
+//!   [`check::Finding`], all of them reported at once.
+//! - [`policy`]: the deny-by-default import policy.
+//! - [`types`]: print WIT types and compare them across resolves.
+
+pub mod check;
+pub mod component;
+pub mod load;
+pub mod policy;
+pub mod types;
+
+pub use check::{CheckReport, Finding, FindingKind, Target};
+pub use component::{ComponentBytes, ComponentError, DecodedComponent};
+pub use load::{WitError, WitSet};
+pub use policy::{ImportPolicy, PolicyError};

@@ -1,0 +1,325 @@
+//! Loading WIT packages and finding worlds in them.
+//!
+//! `--wit` may name a package directory (with `deps/`), a single `.wit` file,
+//! an encoded WIT package (`.wasm`), or a directory of package directories
+//! such as this repository's `wit/`, where each release of a package sits in
+//! its own folder (`wit/text-transform/0.1.0`, `wit/text-transform/0.2.0`).
+
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+use wit_parser::{PackageId, Resolve, WorldId};
+
+/// Why WIT could not be loaded or a world not found.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WitError {
+    /// The path does not exist or cannot be read.
+    #[error("failed to read WIT from `{path}`")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The WIT does not parse or resolve; the message carries the source
+    /// location.
+    #[error("failed to load WIT from `{path}`:\n{message}")]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// wit-parser's message, with file, line and a caret.
+        message: String,
+    },
+    /// A directory holds no WIT at all.
+    #[error("`{path}` contains no `.wit` files")]
+    NoWit {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The world specifier does not parse.
+    #[error("invalid world name `{spec}`: {reason}")]
+    BadWorldName {
+        /// What the user wrote.
+        spec: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// No loaded package defines the world.
+    #[error("world `{spec}` not found in `{path}`; available worlds: {available}")]
+    UnknownWorld {
+        /// What the user asked for.
+        spec: String,
+        /// Where we looked.
+        path: PathBuf,
+        /// Every world that was loaded, comma-separated.
+        available: String,
+    },
+    /// Several packages define a world of that name.
+    #[error(
+        "world `{spec}` is defined by several packages in `{path}`: {candidates}; name one of them"
+    )]
+    AmbiguousWorld {
+        /// What the user asked for.
+        spec: String,
+        /// Where we looked.
+        path: PathBuf,
+        /// The candidates' full names.
+        candidates: String,
+    },
+}
+
+/// WIT packages loaded from one `--wit` path.
+#[derive(Debug, Clone)]
+pub struct WitSet {
+    /// Every package loaded, dependencies included.
+    pub resolve: Resolve,
+    /// The packages the path itself defines (not its `deps/`).
+    pub packages: Vec<PackageId>,
+    /// The path they were loaded from.
+    pub path: PathBuf,
+}
+
+impl WitSet {
+    /// Loads the WIT at `path`; see the module docs for what it may be.
+    pub fn load(path: &Path) -> Result<Self, WitError> {
+        let mut resolve = Resolve::default();
+        let mut packages = Vec::new();
+        let meta = std::fs::metadata(path).map_err(|source| WitError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let dirs = package_dirs(path)?;
+            if dirs.is_empty() {
+                return Err(WitError::NoWit {
+                    path: path.to_owned(),
+                });
+            }
+            for dir in dirs {
+                let (pkg, _) = resolve
+                    .push_dir(&dir)
+                    .map_err(|e| parse_error(&resolve, &dir, e))?;
+                packages.push(pkg);
+            }
+        } else {
+            let pkg = resolve
+                .push_file(path)
+                .map_err(|e| parse_error(&resolve, path, e))?;
+            packages.push(pkg);
+        }
+        Ok(Self {
+            resolve,
+            packages,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Every world the path defines, as `ns:pkg/world@version`.
+    pub fn world_names(&self) -> Vec<String> {
+        self.packages
+            .iter()
+            .flat_map(|p| {
+                let pkg = &self.resolve.packages[*p];
+                pkg.worlds
+                    .keys()
+                    .map(move |w| world_id_string(&pkg.name, w))
+            })
+            .collect()
+    }
+
+    /// Finds a world by `world`, `ns:pkg/world` or `ns:pkg/world@version`.
+    ///
+    /// Without a version the newest loaded version of the package is used;
+    /// a bare world name must be defined by exactly one loaded package.
+    pub fn find_world(&self, spec: &str) -> Result<WorldId, WitError> {
+        let spec_parsed = WorldSpec::parse(spec)?;
+        let mut candidates: Vec<(PackageId, WorldId)> = Vec::new();
+        for &pkg_id in &self.packages {
+            let pkg = &self.resolve.packages[pkg_id];
+            let Some(&world) = pkg.worlds.get(&spec_parsed.world) else {
+                continue;
+            };
+            if let Some((ns, name)) = &spec_parsed.package
+                && (pkg.name.namespace != *ns || pkg.name.name != *name)
+            {
+                continue;
+            }
+            if let Some(version) = &spec_parsed.version
+                && pkg.name.version.as_ref() != Some(version)
+            {
+                continue;
+            }
+            candidates.push((pkg_id, world));
+        }
+        let unknown = || WitError::UnknownWorld {
+            spec: spec.to_string(),
+            path: self.path.clone(),
+            available: {
+                let names = self.world_names();
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            },
+        };
+        match candidates.len() {
+            0 => Err(unknown()),
+            1 => Ok(candidates[0].1),
+            _ if spec_parsed.package.is_some() => {
+                // Same package name, several versions: take the newest.
+                let newest = candidates
+                    .iter()
+                    .max_by(|a, b| {
+                        let va = &self.resolve.packages[a.0].name.version;
+                        let vb = &self.resolve.packages[b.0].name.version;
+                        va.cmp(vb)
+                    })
+                    .map(|c| c.1);
+                newest.ok_or_else(unknown)
+            }
+            _ => Err(WitError::AmbiguousWorld {
+                spec: spec.to_string(),
+                path: self.path.clone(),
+                candidates: candidates
+                    .iter()
+                    .map(|(p, w)| {
+                        world_id_string(
+                            &self.resolve.packages[*p].name,
+                            &self.resolve.worlds[*w].name,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The full name of a world: `ns:pkg/world@version`.
+    pub fn world_name(&self, world: WorldId) -> String {
+        world_name(&self.resolve, world)
+    }
+}
+
+/// The full name of a world in `resolve`: `ns:pkg/world@version`.
+pub fn world_name(resolve: &Resolve, world: WorldId) -> String {
+    let w = &resolve.worlds[world];
+    match w.package {
+        Some(p) => world_id_string(&resolve.packages[p].name, &w.name),
+        None => w.name.clone(),
+    }
+}
+
+fn world_id_string(pkg: &wit_parser::PackageName, world: &str) -> String {
+    match &pkg.version {
+        Some(v) => format!("{}:{}/{world}@{v}", pkg.namespace, pkg.name),
+        None => format!("{}:{}/{world}", pkg.namespace, pkg.name),
+    }
+}
+
+/// A parsed `--world` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WorldSpec {
+    package: Option<(String, String)>,
+    world: String,
+    version: Option<Version>,
+}
+
+impl WorldSpec {
+    fn parse(spec: &str) -> Result<Self, WitError> {
+        let bad = |reason: &str| WitError::BadWorldName {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        let (rest, version) = match spec.split_once('@') {
+            Some((rest, v)) => (
+                rest,
+                Some(Version::parse(v).map_err(|e| bad(&format!("version `{v}`: {e}")))?),
+            ),
+            None => (spec, None),
+        };
+        let (package, world) = match rest.split_once('/') {
+            Some((pkg, world)) => {
+                let (ns, name) = pkg
+                    .split_once(':')
+                    .ok_or_else(|| bad("expected `namespace:package/world`"))?;
+                (Some((ns.to_string(), name.to_string())), world)
+            }
+            None if rest.contains(':') => {
+                return Err(bad("expected `namespace:package/world`, found no `/world`"));
+            }
+            None => (None, rest),
+        };
+        if world.is_empty() {
+            return Err(bad("the world name is empty"));
+        }
+        if version.is_some() && package.is_none() {
+            return Err(bad(
+                "a version needs a package: `namespace:package/world@version`",
+            ));
+        }
+        Ok(Self {
+            package,
+            world: world.to_string(),
+            version,
+        })
+    }
+}
+
+/// wit-parser's errors show their source location only when rendered
+/// against the source map they came from.
+fn parse_error(resolve: &Resolve, path: &Path, err: anyhow::Error) -> WitError {
+    WitError::Parse {
+        path: path.to_owned(),
+        message: resolve.render_error(&err),
+    }
+}
+
+/// The package directories under `dir`: `dir` itself when it holds `.wit`
+/// files, otherwise every descendant that does (not descending into a
+/// package's `deps/`), sorted for a stable order.
+fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>, WitError> {
+    let io = |source| WitError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut has_wit = false;
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        if entry.file_type().map_err(io)?.is_dir() {
+            subdirs.push(path);
+        } else if path.extension().is_some_and(|e| e == "wit") {
+            has_wit = true;
+        }
+    }
+    if has_wit {
+        return Ok(vec![dir.to_owned()]);
+    }
+    subdirs.sort();
+    let mut found = Vec::new();
+    for sub in subdirs {
+        found.extend(package_dirs(&sub)?);
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_world_specs() {
+        let s = WorldSpec::parse("example:text-transform/plugin@0.2.0").unwrap();
+        assert_eq!(s.package, Some(("example".into(), "text-transform".into())));
+        assert_eq!(s.world, "plugin");
+        assert_eq!(s.version, Some(Version::new(0, 2, 0)));
+        assert_eq!(WorldSpec::parse("plugin").unwrap().package, None);
+        assert!(WorldSpec::parse("plugin@0.1.0").is_err());
+        assert!(WorldSpec::parse("a:b").is_err());
+        assert!(WorldSpec::parse("a:b/w@x").is_err());
+    }
+}

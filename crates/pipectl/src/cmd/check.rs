@@ -1,0 +1,119 @@
+//! `pipectl check`: components against worlds.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use pipectl_wit::{CheckReport, ImportPolicy, Target, WitSet};
+use serde::Serialize;
+
+use crate::Outcome;
+use crate::cli::opts::{CheckArgs, PolicyArgs};
+use crate::cli::output::{Format, print_json, print_text};
+
+/// Builds the import policy from `--allow-import` and `--policy`.
+pub fn policy(args: &PolicyArgs) -> anyhow::Result<ImportPolicy> {
+    Ok(match &args.policy {
+        Some(file) => ImportPolicy::from_file(file, &args.allow_imports)?,
+        None => ImportPolicy::allow(args.allow_imports.iter().cloned())?,
+    })
+}
+
+/// One component's line in the JSON array: its report, or why it could not
+/// be checked.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Report(CheckReport),
+    Error {
+        component: String,
+        ok: bool,
+        error: String,
+    },
+}
+
+/// Runs `pipectl check`.
+pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
+    let policy = policy(&args.policy)?;
+    let wit = WitSet::load(&args.wit)?;
+    let worlds = args
+        .worlds
+        .iter()
+        .map(|w| wit.find_world(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let target = Target {
+        resolve: &wit.resolve,
+        worlds: &worlds,
+        policy: &policy,
+    };
+    let entries: Vec<Entry> = args
+        .components
+        .iter()
+        .map(|path| match target.check_file(path) {
+            Ok(report) => Entry::Report(report),
+            Err(err) => Entry::Error {
+                component: path.display().to_string(),
+                ok: false,
+                error: error_chain(&err),
+            },
+        })
+        .collect();
+
+    let could_not_run = entries.iter().any(|e| matches!(e, Entry::Error { .. }));
+    let failed = entries
+        .iter()
+        .any(|e| matches!(e, Entry::Report(r) if !r.ok));
+
+    match args.format {
+        Format::Json if entries.len() == 1 => print_json(&entries[0])?,
+        Format::Json => print_json(&entries)?,
+        Format::Human => {
+            let mut text = String::new();
+            for entry in &entries {
+                match entry {
+                    Entry::Report(report) => human(report, &mut text),
+                    Entry::Error { error, .. } => eprintln!("error: {error}"),
+                }
+            }
+            print_text(&text)?;
+        }
+    }
+    if could_not_run {
+        // Reported above, per component; the exit code says "could not run".
+        return Err(anyhow::anyhow!("some components could not be checked"))
+            .context("check incomplete");
+    }
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(message, ": {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+fn human(report: &CheckReport, out: &mut String) {
+    if report.ok {
+        let _ = writeln!(
+            out,
+            "ok    {} satisfies `{}`",
+            report.component, report.world
+        );
+        return;
+    }
+    let n = report.findings.len();
+    let _ = writeln!(
+        out,
+        "FAIL  {} does not satisfy `{}`: {n} problem{}",
+        report.component,
+        report.world,
+        if n == 1 { "" } else { "s" }
+    );
+    for finding in &report.findings {
+        let _ = writeln!(out, "  {}: {}", finding.kind.as_str(), finding.item);
+        let _ = writeln!(out, "      {}", finding.message);
+    }
+}

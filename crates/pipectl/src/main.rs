@@ -1,0 +1,39 @@
+//! The `pipectl` command line: parses arguments, runs one subcommand, maps
+//! its outcome to the exit-code scheme.
+//!
+//! Exit codes: 0 ok; 1 the gate failed (findings, breaking drift, a stage
+//! rejected its input); 2 usage, IO or parse error: pipectl could not run.
+
+mod cli;
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::opts::{Cli, Command};
+
+/// What a subcommand concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed.
+    Ok,
+    /// It ran, and the gate failed.
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(err) if cli::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Developer tasks, run as `cargo xtask <task>`:
+//!
+//! - `plugins`: build the example plugins for `wasm32-wasip2` into
+//!   `target/plugins/`.
+//! - `demo`: the main job end to end (build plugins, check, compose, run,
+//!   publish to and fetch from the embedded store).
+//! - `test`: install what a fresh machine lacks, then run every test.
+//! - `bench`: the benchmarks, printing ratios against baselines.
+//! - `docs`: regenerate generated documentation (the WIT-diff rule catalog).
+
+mod bench;
+mod demo;
+mod docs;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+
+use util::{cargo, root, run};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  plugins   build the example plugins (wasm32-wasip2) into target/plugins/
+  demo      build, check, compose, run, publish and fetch: the main job end to end
+  test      install what a fresh machine lacks, then run every test
+  bench     run the benchmarks and print ratios against baselines
+  docs      regenerate docs/wit-diff-rules.md from the rule catalog
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("plugins") => plugins().map(|_| ()),
+        Some("demo") => demo::run(),
+        Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("docs") => docs::run(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The plugins' names, in pipeline order.
+pub const PLUGINS: [&str; 3] = ["normalizer", "validator", "counter"];
+
+/// Makes sure `rustup` has the `wasm32-wasip2` target.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("failed to run `rustup`; install rustup to build the plugins")?;
+    let list = String::from_utf8_lossy(&installed.stdout);
+    if !list.lines().any(|l| l.trim() == "wasm32-wasip2") {
+        eprintln!("xtask: installing the wasm32-wasip2 target");
+        run(std::process::Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    }
+    Ok(())
+}
+
+/// Builds the plugins and copies them to `target/plugins/`; returns that
+/// directory.
+pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
+    ensure_wasm_target()?;
+    let root = root();
+    let target_dir = root.join("target");
+    run(cargo()
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            "crates/plugins/Cargo.toml",
+            "--target",
+            "wasm32-wasip2",
+            "--release",
+        ]))?;
+    let out = target_dir.join("plugins");
+    fs_err::create_dir_all(&out)?;
+    for name in PLUGINS {
+        let built = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        fs_err::copy(&built, out.join(format!("{name}.wasm")))?;
+    }
+    eprintln!("xtask: plugins built in {}", out.display());
+    Ok(out)
+}
+
+/// Makes sure the registry server the tests start is installed.
+fn ensure_registry_server() -> anyhow::Result<()> {
+    const SERVER: &str = "/usr/bin/docker-registry";
+    if std::path::Path::new(SERVER).exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing Debian's docker-registry (CNCF distribution) for the registry tests"
+    );
+    let sudo = if util::is_root() { None } else { Some("sudo") };
+    let apt = |args: &[&str]| {
+        let mut cmd = match sudo {
+            Some(s) => {
+                let mut c = std::process::Command::new(s);
+                c.arg("apt-get");
+                c
+            }
+            None => std::process::Command::new("apt-get"),
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "docker-registry"])?;
+    if !std::path::Path::new(SERVER).exists() {
+        bail!("installed docker-registry, but {SERVER} is still missing");
+    }
+    Ok(())
+}
+
+/// Runs every test: the plugins' logic, then the workspace (which uses the
+/// built plugins and a real registry server).
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    ensure_registry_server()?;
+    plugins()?;
+    let root = root();
+    run(cargo().current_dir(&root).args([
+        "test",
+        "--quiet",
+        "--manifest-path",
+        "crates/plugins/Cargo.toml",
+        "-p",
+        "text-transforms",
+    ]))?;
+    run(cargo()
+        .current_dir(&root)
+        .args(["test", "--workspace"])
+        .args(extra))?;
+    Ok(())
+}
