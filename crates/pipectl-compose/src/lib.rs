@@ -166,6 +166,68 @@ pub struct StageReport {
     pub provides: String,
 }
 
+/// The name of the custom section a composition records its stages in.
+pub const METADATA_SECTION: &str = "pipectl-pipeline";
+
+/// What a composed component records about how it was built: its stages in
+/// order with their digests. Stored as JSON in the [`METADATA_SECTION`]
+/// custom section, so `pipectl run` can name the stage that failed and a
+/// registry can show provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PipelineMetadata {
+    /// The pipeline's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The world it satisfies.
+    pub world: String,
+    /// The chained interface.
+    pub interface: String,
+    /// The stages, in order.
+    pub stages: Vec<StageMetadata>,
+}
+
+/// One stage in [`PipelineMetadata`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StageMetadata {
+    /// The stage's name.
+    pub name: String,
+    /// `sha256:<hex>` of its component.
+    pub digest: String,
+    /// Where it came from (a path relative to the manifest, or a reference).
+    pub origin: String,
+    /// Whether it wraps the rest of the chain.
+    pub middleware: bool,
+}
+
+fn append_metadata(component: &mut Vec<u8>, meta: &PipelineMetadata) {
+    use wasm_encoder::ComponentSection as _;
+    let data = serde_json::to_vec(meta).expect("metadata serializes");
+    let section = wasm_encoder::CustomSection {
+        name: METADATA_SECTION.into(),
+        data: data.into(),
+    };
+    // A custom section may follow any other section of a component.
+    section.append_to_component(component);
+}
+
+/// Reads the [`PipelineMetadata`] a composition recorded, if any.
+pub fn read_metadata(component: &[u8]) -> Option<PipelineMetadata> {
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload.ok()? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::CustomSection(c) if depth == 0 && c.name() == METADATA_SECTION => {
+                return serde_json::from_slice(c.data()).ok();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -234,6 +296,23 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         });
     }
 
+    let mut bytes = bytes;
+    let meta = PipelineMetadata {
+        name: plan.name.to_string(),
+        version: plan.version.to_string(),
+        world: world_name.clone(),
+        interface: contract.name.clone(),
+        stages: stages
+            .iter()
+            .map(|s| StageMetadata {
+                name: s.input.name.clone(),
+                digest: s.digest.clone(),
+                origin: s.input.origin.clone(),
+                middleware: s.import.is_some(),
+            })
+            .collect(),
+    };
+    append_metadata(&mut bytes, &meta);
     let digest_out = digest(&bytes);
     Ok(Composition {
         size: bytes.len(),

@@ -105,6 +105,10 @@ pub struct Stage {
     pub limits: Limits,
     /// What the host gives it at run time.
     pub grants: Grants,
+    /// What `pipectl run` calls: `transform` (the default), or
+    /// `<resource>.<method>` (e.g. `running-counter.count`) to keep one
+    /// resource per instance and call its method per input.
+    pub call: Option<String>,
 }
 
 /// Where a stage's component comes from.
@@ -222,6 +226,7 @@ struct RawStage {
     limits: RawLimits,
     #[serde(default)]
     grants: RawGrants,
+    call: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,6 +462,7 @@ impl Manifest {
                 allow_imports: s.allow_imports,
                 limits: stage_limits,
                 grants,
+                call: s.call,
             });
         }
         Ok(Manifest {

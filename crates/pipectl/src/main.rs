@@ -26,6 +26,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
+        Command::Compose(args) => cmd::compose::run(args),
+        Command::Run(args) => cmd::run::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

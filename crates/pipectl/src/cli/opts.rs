@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Check components against WIT worlds: exports, imports, types, policy.
     Check(CheckArgs),
+    /// Compose a pipeline's stages into one statically linked component.
+    Compose(ComposeArgs),
+    /// Run text through a composed component or a pipeline's stages.
+    Run(RunArgs),
 }
 
 /// `pipectl check`.
@@ -55,4 +59,101 @@ pub struct PolicyArgs {
     /// A policy file: `allow-imports = ["wasi:clocks/*"]`.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+/// `pipectl compose`.
+#[derive(Debug, Args)]
+pub struct ComposeArgs {
+    /// The pipeline manifest.
+    #[arg(value_name = "PIPELINE.TOML")]
+    pub manifest: PathBuf,
+    /// Where to write the composed component.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also write the equivalent WAC source here (and the generated
+    /// sequencer components next to it), to audit the composition.
+    #[arg(long, value_name = "FILE")]
+    pub emit_wac: Option<PathBuf>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A composed component (`.wasm`), or a pipeline manifest (`.toml`)
+    /// whose stages the host chains.
+    #[arg(
+        value_name = "COMPONENT|PIPELINE.TOML",
+        required_unless_present = "plugins"
+    )]
+    pub target: Option<PathBuf>,
+    /// Run every component in this folder: in the order of its
+    /// `pipeline.toml` when it has one, otherwise by file name.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
+    pub plugins: Option<PathBuf>,
+    /// Read the input from this file instead of stdin.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input_dir"])]
+    pub input: Option<PathBuf>,
+    /// Run each file in this folder as one input.
+    #[arg(long, value_name = "DIR")]
+    pub input_dir: Option<PathBuf>,
+    /// With `--input-dir`: write each result to a file of the same name here.
+    #[arg(long, value_name = "DIR", requires = "input_dir")]
+    pub output_dir: Option<PathBuf>,
+    /// Each line of the input is one input; each result is one line.
+    #[arg(long, conflicts_with = "input_dir")]
+    pub lines: bool,
+    /// Run every input and report every failure (default: stop at the first).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Failures (traps, limits) in a row before a stage is stopped.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_restarts: u32,
+    /// A fresh instance of every stage for every input (no state kept).
+    #[arg(long)]
+    pub stateless: bool,
+    /// What to call in a single component: `transform`, or
+    /// `<resource>.<method>` such as `running-counter.count`.
+    #[arg(long, value_name = "SPEC")]
+    pub call: Option<String>,
+    /// Worker threads for batches (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Print a per-stage table (calls, latency, traps, limit hits) at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Write the per-stage statistics as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Where precompiled components are cached (default:
+    /// `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not read or write the precompiled-component cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+    /// Say how each stage was loaded (compiled, or from the cache).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Limits for every stage (a stage's own limits in the manifest win).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LimitArgs {
+    /// Wall-clock time per call, e.g. `500ms`, `2s` (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = pipectl_manifest::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Fuel per call (roughly, wasm instructions); off by default.
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+    /// Linear memory per instance, e.g. `64MiB` (default 256MiB).
+    #[arg(long, value_name = "SIZE", value_parser = pipectl_manifest::parse_size)]
+    pub max_memory: Option<u64>,
+    /// Output size per call, e.g. `1MiB` (default 64MiB).
+    #[arg(long, value_name = "SIZE", value_parser = pipectl_manifest::parse_size)]
+    pub max_output: Option<u64>,
 }

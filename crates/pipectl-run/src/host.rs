@@ -1,0 +1,511 @@
+//! The engine, the epoch ticker, and loading plugins: compile (or load the
+//! precompiled artifact), check capabilities, pre-instantiate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pipectl_manifest::Grants;
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::cache::{ArtifactCache, CompileSource};
+
+/// How often the epoch advances; timeouts fire within one tick of their
+/// deadline.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to configure the wasmtime engine: {message}")]
+pub struct HostError {
+    /// The engine's message.
+    pub message: String,
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The component does not compile.
+    #[error("stage `{stage}`: failed to compile: {message}")]
+    Compile {
+        /// The stage.
+        stage: String,
+        /// wasmtime's message.
+        message: String,
+    },
+    /// It imports a capability that was not granted.
+    #[error(
+        "stage `{stage}` imports `{import}`, which needs the `{capability}` capability; \
+         plugins get none by default: {hint}"
+    )]
+    Capability {
+        /// The stage.
+        stage: String,
+        /// The import.
+        import: String,
+        /// The capability it needs.
+        capability: &'static str,
+        /// How to grant it, or why it cannot be.
+        hint: &'static str,
+    },
+    /// It has an import the host does not provide at all.
+    #[error("stage `{stage}` imports `{import}`, which the host does not provide")]
+    UnknownImport {
+        /// The stage.
+        stage: String,
+        /// The import.
+        import: String,
+    },
+    /// It does not export what the host calls.
+    #[error("stage `{stage}` does not export {what}")]
+    MissingExport {
+        /// The stage.
+        stage: String,
+        /// What is missing.
+        what: String,
+    },
+    /// Linking failed (e.g. an import's type differs from the host's).
+    #[error("stage `{stage}`: {message}")]
+    Link {
+        /// The stage.
+        stage: String,
+        /// wasmtime's message.
+        message: String,
+    },
+}
+
+/// What a plugin is asked to do per input.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CallSpec {
+    /// `transform: func(string) -> result<string, transform-error>`.
+    #[default]
+    Transform,
+    /// A method of a resource: one resource is constructed (with no
+    /// arguments) per instance, and `method: func(string) -> string` called
+    /// per input, so the resource's state carries across inputs.
+    Method {
+        /// The resource, e.g. `running-counter`.
+        resource: String,
+        /// The method, e.g. `count`.
+        method: String,
+    },
+}
+
+impl CallSpec {
+    /// Parses `resource.method`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.split_once('.') {
+            Some((r, m)) if !r.is_empty() && !m.is_empty() => Ok(CallSpec::Method {
+                resource: r.to_string(),
+                method: m.to_string(),
+            }),
+            _ if text == "transform" => Ok(CallSpec::Transform),
+            _ => Err(format!(
+                "`{text}` is neither `transform` nor `<resource>.<method>` (e.g. `running-counter.count`)"
+            )),
+        }
+    }
+
+    /// Whether calls keep state across inputs.
+    pub fn is_stateful(&self) -> bool {
+        matches!(self, CallSpec::Method { .. })
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where precompiled components are cached; `None` disables the cache.
+    pub cache: Option<ArtifactCache>,
+    /// Meter fuel (needed for fuel limits; costs some speed).
+    pub fuel: bool,
+    /// Use the pooling allocator, sized for this many live instances.
+    pub pooling: Option<u32>,
+    /// Largest linear memory any instance may have, in bytes.
+    pub max_memory: Option<u64>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            cache: ArtifactCache::default_dir().map(ArtifactCache::new),
+            fuel: false,
+            pooling: Some(64),
+            max_memory: None,
+        }
+    }
+}
+
+/// One engine, one linker, one epoch ticker: shared by every plugin.
+pub struct Host {
+    engine: Engine,
+    linker: Linker<StageState>,
+    cache: Option<ArtifactCache>,
+    fuel: bool,
+    _ticker: Ticker,
+}
+
+/// Advances the engine's epoch every [`TICK`] until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("pipectl-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("the epoch thread starts");
+        Self { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A loaded plugin, ready to instantiate.
+pub struct Plugin {
+    /// Its stage name.
+    pub name: String,
+    /// `sha256:<hex>` of its component.
+    pub digest: String,
+    /// Whether it was compiled or loaded from the cache.
+    pub compile: CompileSource,
+    /// What the host calls.
+    pub call: CallSpec,
+    pub(crate) grants: Grants,
+    pub(crate) pre: InstancePre<StageState>,
+    pub(crate) entry: Entry,
+}
+
+/// The export indices the host calls.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    Transform(ComponentExportIndex),
+    Method {
+        constructor: ComponentExportIndex,
+        method: ComponentExportIndex,
+    },
+}
+
+/// A store's data: WASI state (used only by granted plugins) and the
+/// memory limiter.
+pub struct StageState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl WasiView for StageState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl StageState {
+    pub(crate) fn new(grants: &Grants, max_memory: Option<u64>) -> Result<Self, String> {
+        Ok(Self {
+            wasi: wasi_ctx(grants)?,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+                hit: false,
+            },
+        })
+    }
+}
+
+/// Refuses memory growth past a limit, and remembers that it did, so the
+/// trap that follows is reported as the limit it is.
+pub(crate) struct MemoryLimiter {
+    max: Option<usize>,
+    pub(crate) hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if self.max.is_some_and(|max| desired > max) {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, String> {
+    let mut b = WasiCtxBuilder::new();
+    if grants.stdio {
+        // A plugin's stdout must not mix with the pipeline's output.
+        b.stdout(wasmtime_wasi::cli::stderr()).inherit_stderr();
+    }
+    for (k, v) in &grants.env {
+        b.env(k, v);
+    }
+    for dir in &grants.dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| format!("cannot preopen `{}`: {e:#}", dir.host.display()))?;
+    }
+    Ok(b.build())
+}
+
+/// The capability an import needs, with a hint on granting it.
+fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'static str)> {
+    let name = import.split('@').next().unwrap_or(import);
+    let io_granted = grants.stdio || grants.clocks || !grants.dirs.is_empty();
+    let (cap, granted, hint) = match name {
+        n if n.starts_with("wasi:clocks/") => (
+            "clocks",
+            grants.clocks,
+            "grant it with `grants = { clocks = true }`",
+        ),
+        n if n.starts_with("wasi:random/") => (
+            "random",
+            grants.random,
+            "grant it with `grants = { random = true }`",
+        ),
+        n if n.starts_with("wasi:filesystem/") => (
+            "filesystem",
+            !grants.dirs.is_empty(),
+            "grant a directory with `grants = { dirs = [{ host = \"data\", guest = \"/data\" }] }`",
+        ),
+        "wasi:cli/environment" => (
+            "environment",
+            !grants.env.is_empty(),
+            "grant variables with `grants = { env = { NAME = \"value\" } }`",
+        ),
+        n if n.starts_with("wasi:cli/") => (
+            "stdio",
+            grants.stdio,
+            "grant it with `grants = { stdio = true }`",
+        ),
+        n if n.starts_with("wasi:io/") => (
+            "io",
+            io_granted,
+            "it comes with the stdio, clocks or filesystem grants",
+        ),
+        n if n.starts_with("wasi:sockets/") || n.starts_with("wasi:http/") => (
+            "network",
+            false,
+            "pipectl never gives plugins network access",
+        ),
+        _ => return Err(("", "")),
+    };
+    if granted { Ok(()) } else { Err((cap, hint)) }
+}
+
+impl Host {
+    /// Starts an engine configured by `config`.
+    pub fn new(config: &HostConfig) -> Result<Self, HostError> {
+        let err = |e: wasmtime::Error| HostError {
+            message: format!("{e:#}"),
+        };
+        let mut c = Config::new();
+        c.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(config.fuel);
+        if let Some(instances) = config.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(instances)
+                .total_core_instances(instances.saturating_mul(16))
+                .total_memories(instances.saturating_mul(16))
+                .total_tables(instances.saturating_mul(16))
+                .max_memories_per_module(1);
+            if let Some(max) = config.max_memory {
+                // Leave one page of slack: the limiter, not the pool, should
+                // refuse growth past the limit so it can be reported.
+                let max = usize::try_from(max.saturating_add(65_536)).unwrap_or(usize::MAX);
+                pool.max_memory_size(max.min(1 << 32));
+            }
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&c).map_err(err)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
+        Ok(Self {
+            _ticker: Ticker::start(&engine),
+            engine,
+            linker,
+            cache: config.cache.clone(),
+            fuel: config.fuel,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether fuel is metered.
+    pub fn fuel(&self) -> bool {
+        self.fuel
+    }
+
+    /// The precompiled-artifact cache folder, if any.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        self.cache.as_ref().map(|c| c.dir().to_owned())
+    }
+
+    /// Compiles (or loads the cached artifact of) stage `name`'s component,
+    /// checks its imports against `grants` and pre-instantiates it.
+    pub fn load(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &Grants,
+        call: &CallSpec,
+    ) -> Result<Plugin, LoadError> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let (component, compile) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, CompileSource::Compiled)),
+        }
+        .map_err(|e| LoadError::Compile {
+            stage: name.to_string(),
+            message: format!("{e:#}"),
+        })?;
+
+        let ty = component.component_type();
+        for (import, _) in ty.imports(&self.engine) {
+            match capability(import, grants) {
+                Ok(()) => {}
+                Err(("", _)) => {
+                    return Err(LoadError::UnknownImport {
+                        stage: name.to_string(),
+                        import: import.to_string(),
+                    });
+                }
+                Err((capability, hint)) => {
+                    return Err(LoadError::Capability {
+                        stage: name.to_string(),
+                        import: import.to_string(),
+                        capability,
+                        hint,
+                    });
+                }
+            }
+        }
+        // Surface bad grants (a missing directory) now, not per input.
+        StageState::new(grants, None).map_err(|message| LoadError::Link {
+            stage: name.to_string(),
+            message,
+        })?;
+        let entry =
+            find_entry(&self.engine, &component, call).ok_or_else(|| LoadError::MissingExport {
+                stage: name.to_string(),
+                what: match call {
+                    CallSpec::Transform => {
+                        "a `transform` function in an exported interface".to_string()
+                    }
+                    CallSpec::Method { resource, method } => format!(
+                        "a resource `{resource}` with a constructor and a method `{method}`"
+                    ),
+                },
+            })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link {
+                stage: name.to_string(),
+                message: format!("{e:#}"),
+            })?;
+        Ok(Plugin {
+            name: name.to_string(),
+            digest,
+            compile,
+            call: call.clone(),
+            grants: grants.clone(),
+            pre,
+            entry,
+        })
+    }
+}
+
+/// Finds the function(s) the host calls: `transform` in an exported
+/// interface (the one named `*/text-transform@*` when several have one), or
+/// the resource constructor and method.
+fn find_entry(engine: &Engine, component: &Component, call: &CallSpec) -> Option<Entry> {
+    let ty = component.component_type();
+    let mut found: Vec<(String, Entry)> = Vec::new();
+    for (name, item) in ty.exports(engine) {
+        match (item.ty, call) {
+            (ComponentItem::ComponentFunc(_), CallSpec::Transform) if name == "transform" => {
+                let idx = component.get_export_index(None, name)?;
+                found.push((name.to_string(), Entry::Transform(idx)));
+            }
+            (ComponentItem::ComponentInstance(inst), _) => {
+                let names: Vec<&str> = inst.exports(engine).map(|(n, _)| n).collect();
+                let iface = component.get_export_index(None, name)?;
+                match call {
+                    CallSpec::Transform if names.contains(&"transform") => {
+                        let idx = component.get_export_index(Some(&iface), "transform")?;
+                        found.push((name.to_string(), Entry::Transform(idx)));
+                    }
+                    CallSpec::Method { resource, method } => {
+                        let ctor = format!("[constructor]{resource}");
+                        let meth = format!("[method]{resource}.{method}");
+                        if names.contains(&ctor.as_str()) && names.contains(&meth.as_str()) {
+                            found.push((
+                                name.to_string(),
+                                Entry::Method {
+                                    constructor: component.get_export_index(Some(&iface), &ctor)?,
+                                    method: component.get_export_index(Some(&iface), &meth)?,
+                                },
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let preferred = found
+        .iter()
+        .position(|(n, _)| n.contains("/text-transform@") || n.ends_with("/text-transform"));
+    match preferred {
+        Some(i) => Some(found.swap_remove(i).1),
+        None => found.into_iter().next().map(|(_, e)| e),
+    }
+}

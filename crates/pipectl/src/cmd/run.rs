@@ -1,0 +1,323 @@
+//! `pipectl run`: text through a composed component, or through a
+//! pipeline's stages chained by the host.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use pipectl_manifest::{Grants, Limits, Manifest};
+use pipectl_run::{
+    ArtifactCache, CallSpec, Host, HostConfig, Pipeline, StageFailure, StagePolicy, StageSummary,
+};
+
+use crate::Outcome;
+use crate::cli::opts::{LimitArgs, RunArgs};
+use crate::cli::output::write_atomic;
+
+/// The limits every stage gets unless told otherwise: safe by default.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    timeout: Some(Duration::from_secs(10)),
+    fuel: None,
+    max_memory: Some(256 * 1024 * 1024),
+    max_output: Some(64 * 1024 * 1024),
+};
+
+/// A stage as the host will run it.
+struct StageDef {
+    name: String,
+    bytes: Vec<u8>,
+    grants: Grants,
+    limits: Limits,
+    call: CallSpec,
+}
+
+impl LimitArgs {
+    fn to_limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+            fuel: self.fuel,
+            max_memory: self.max_memory,
+            max_output: self.max_output,
+        }
+    }
+}
+
+/// One input and where it came from.
+struct Input {
+    label: String,
+    text: String,
+}
+
+/// Runs `pipectl run`.
+pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let cli_limits = args.limits.to_limits();
+    let stages = stage_defs(&args, cli_limits)?;
+    let inputs = read_inputs(&args)?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+
+    let fuel = stages.iter().any(|s| s.limits.fuel.is_some());
+    let max_memory = stages.iter().filter_map(|s| s.limits.max_memory).max();
+    let instances = u32::try_from((stages.len() * workers * 2 + 8).min(10_000)).unwrap_or(10_000);
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .map(ArtifactCache::new)
+            .or_else(|| ArtifactCache::default_dir().map(ArtifactCache::new))
+    };
+    let host = Arc::new(Host::new(&HostConfig {
+        cache,
+        fuel,
+        pooling: Some(instances),
+        max_memory,
+    })?);
+    let mut plugins = Vec::with_capacity(stages.len());
+    for s in &stages {
+        let plugin = host.load(&s.name, &s.bytes, &s.grants, &s.call)?;
+        if args.verbose {
+            eprintln!(
+                "pipectl: stage `{}`: {}",
+                plugin.name,
+                match plugin.compile {
+                    pipectl_run::CompileSource::Compiled => "compiled",
+                    pipectl_run::CompileSource::Cache => "loaded precompiled from cache",
+                    pipectl_run::CompileSource::Recompiled => "cache entry invalid; recompiled",
+                }
+            );
+        }
+        plugins.push((
+            Arc::new(plugin),
+            StagePolicy {
+                limits: s.limits,
+                max_restarts: args.max_restarts,
+                stateless: args.stateless,
+            },
+        ));
+    }
+    let pipeline = Pipeline::new(host.clone(), plugins);
+
+    let texts: Vec<&str> = inputs.iter().map(|i| i.text.as_str()).collect();
+    let batch = pipeline.run_batch(&texts, workers, args.keep_going);
+
+    let mut failed = 0usize;
+    let mut stdout = std::io::stdout().lock();
+    for (input, result) in inputs.iter().zip(&batch.results) {
+        match result {
+            None => {}
+            Some(Ok(output)) => {
+                if let Some(dir) = &args.output_dir {
+                    write_atomic(&dir.join(&input.label), output.as_bytes())?;
+                } else if args.input_dir.is_some() {
+                    writeln!(stdout, "==> {} <==\n{output}", input.label)?;
+                } else if args.lines {
+                    writeln!(stdout, "{output}")?;
+                } else {
+                    stdout.write_all(output.as_bytes())?;
+                }
+            }
+            Some(Err(failure)) => {
+                failed += 1;
+                report(&input.label, failure, inputs.len() > 1);
+            }
+        }
+    }
+    stdout.flush()?;
+    let not_run = batch.results.iter().filter(|r| r.is_none()).count();
+    if not_run > 0 {
+        eprintln!(
+            "pipectl: stopped at the first failure; {not_run} input{} not run (use --keep-going to run all)",
+            if not_run == 1 { "" } else { "s" }
+        );
+    }
+    let summaries: Vec<StageSummary> = batch.stats.iter().map(|s| s.summary()).collect();
+    if args.stats {
+        eprint!("{}", pipectl_run::stats::table(&summaries));
+    }
+    if let Some(path) = &args.stats_json {
+        let json = serde_json::json!({
+            "inputs": inputs.len(),
+            "failed": failed,
+            "workers": batch.workers,
+            "stages": summaries,
+            "compiled": pipeline
+                .plugins()
+                .map(|p| serde_json::json!({"stage": p.name, "digest": p.digest, "source": p.compile}))
+                .collect::<Vec<_>>(),
+        });
+        write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    }
+    Ok(if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn report(label: &str, failure: &StageFailure, several: bool) {
+    if several {
+        eprintln!("error: {label}: {failure}");
+    } else {
+        eprintln!("error: {failure}");
+    }
+}
+
+/// The stages to run, from a manifest, a component or a plugins folder.
+fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
+    let fallback = |stage_limits: Limits, pipeline: Limits| {
+        stage_limits.or(cli).or(pipeline).or(DEFAULT_LIMITS)
+    };
+    let call = match &args.call {
+        Some(spec) => CallSpec::parse(spec).map_err(|e| anyhow::anyhow!("--call: {e}"))?,
+        None => CallSpec::Transform,
+    };
+    if let Some(dir) = &args.plugins {
+        let manifest = dir.join("pipeline.toml");
+        if manifest.exists() {
+            return manifest_stages(&Manifest::load(&manifest)?, &fallback);
+        }
+        let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("`{}` holds no `.wasm` components", dir.display());
+        }
+        eprintln!(
+            "pipectl: warning: `{}` has no pipeline.toml; running its {} components in file-name order",
+            dir.display(),
+            files.len()
+        );
+        return files
+            .iter()
+            .map(|f| {
+                Ok(StageDef {
+                    name: stage_name(f),
+                    bytes: fs_err::read(f)?,
+                    grants: Grants::default(),
+                    limits: fallback(Limits::default(), Limits::default()),
+                    call: call.clone(),
+                })
+            })
+            .collect();
+    }
+    let target = args
+        .target
+        .as_ref()
+        .expect("clap requires a target or --plugins");
+    if target.extension().is_some_and(|e| e == "toml") {
+        return manifest_stages(&Manifest::load(target)?, &fallback);
+    }
+    let bytes = fs_err::read(target)?;
+    let name = pipectl_compose::read_metadata(&bytes)
+        .map(|m| m.name)
+        .unwrap_or_else(|| stage_name(target));
+    Ok(vec![StageDef {
+        name,
+        bytes,
+        grants: Grants::default(),
+        limits: fallback(Limits::default(), Limits::default()),
+        call,
+    }])
+}
+
+fn manifest_stages(
+    manifest: &Manifest,
+    fallback: &dyn Fn(Limits, Limits) -> Limits,
+) -> anyhow::Result<Vec<StageDef>> {
+    let inputs = crate::cmd::compose::load_stages(manifest)?;
+    manifest
+        .stages
+        .iter()
+        .zip(inputs)
+        .map(|(stage, input)| {
+            let call = match &stage.call {
+                Some(spec) => CallSpec::parse(spec)
+                    .map_err(|e| anyhow::anyhow!("stage `{}`: `call`: {e}", stage.name))?,
+                None => CallSpec::Transform,
+            };
+            Ok(StageDef {
+                name: stage.name.clone(),
+                bytes: input.bytes,
+                grants: stage.grants.clone(),
+                limits: fallback(stage.limits, manifest.limits),
+                call,
+            })
+        })
+        .collect()
+}
+
+/// A stage name from a file name: its stem.
+fn stage_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "component".to_string())
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> anyhow::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{what} is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_inputs(args: &RunArgs) -> anyhow::Result<Vec<Input>> {
+    if let Some(dir) = &args.input_dir {
+        let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if let Some(out) = &args.output_dir {
+            fs_err::create_dir_all(out)?;
+        }
+        return files
+            .iter()
+            .map(|f| {
+                let label = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(Input {
+                    text: utf8(fs_err::read(f)?, &format!("`{}`", f.display()))?,
+                    label,
+                })
+            })
+            .collect();
+    }
+    let (text, source) = match &args.input {
+        Some(path) => (
+            utf8(fs_err::read(path)?, &format!("`{}`", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("failed to read stdin")?;
+            (utf8(buf, "stdin")?, "stdin".to_string())
+        }
+    };
+    if args.lines {
+        return Ok(text
+            .lines()
+            .enumerate()
+            .map(|(i, line)| Input {
+                label: format!("line {}", i + 1),
+                text: line.to_string(),
+            })
+            .collect());
+    }
+    Ok(vec![Input {
+        label: source,
+        text,
+    }])
+}
