@@ -73,33 +73,36 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the plugins and copies them to `target/plugins/`; returns that
-/// directory.
+/// Builds the example plugins into `target/plugins/` and the test fixtures
+/// (hostile plugins, a WASI-importing plugin, a middleware) into
+/// `target/fixtures/`; returns the plugins' directory.
 pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
     ensure_wasm_target()?;
     let root = root();
     let target_dir = root.join("target");
-    run(cargo()
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--quiet",
-            "--manifest-path",
-            "crates/plugins/Cargo.toml",
-            "--target",
-            "wasm32-wasip2",
-            "--release",
-        ]))?;
-    let out = target_dir.join("plugins");
-    fs_err::create_dir_all(&out)?;
-    for name in PLUGINS {
-        let built = target_dir.join(format!("wasm32-wasip2/release/{name}.wasm"));
-        fs_err::copy(&built, out.join(format!("{name}.wasm")))?;
-    }
+    let build = |manifest: &str, names: &[&str], out: &str| -> anyhow::Result<std::path::PathBuf> {
+        run(cargo()
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--quiet", "--manifest-path", manifest])
+            .args(["--target", "wasm32-wasip2", "--release"]))?;
+        let out = target_dir.join(out);
+        fs_err::create_dir_all(&out)?;
+        for name in names {
+            let file = name.replace('-', "_");
+            let built = target_dir.join(format!("wasm32-wasip2/release/{file}.wasm"));
+            fs_err::copy(&built, out.join(format!("{name}.wasm")))?;
+        }
+        Ok(out)
+    };
+    let out = build("crates/plugins/Cargo.toml", &PLUGINS, "plugins")?;
+    build("tests/fixtures/plugins/Cargo.toml", &FIXTURES, "fixtures")?;
     eprintln!("xtask: plugins built in {}", out.display());
     Ok(out)
 }
+
+/// The fixture components built from `tests/fixtures/plugins`.
+pub const FIXTURES: [&str; 3] = ["hostile", "fs-reader", "audit"];
 
 /// Makes sure the registry server the tests start is installed.
 fn ensure_registry_server() -> anyhow::Result<()> {

@@ -228,6 +228,52 @@ pub fn read_metadata(component: &[u8]) -> Option<PipelineMetadata> {
     None
 }
 
+/// The stage components a composition embeds, in pipeline order, found by
+/// the digests its [`PipelineMetadata`] records: `(stage name, bytes)`.
+///
+/// `None` when the component has no metadata, a stage's bytes are not
+/// embedded, or a stage is a middleware (its chain cannot be replayed stage
+/// by stage).
+pub fn embedded_stages(component: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let meta = read_metadata(component)?;
+    if meta.stages.iter().any(|s| s.middleware) {
+        return None;
+    }
+    let mut by_digest: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut parser = wasmparser::Parser::new(0);
+    let mut offset = 0;
+    loop {
+        let chunk = parser.parse(&component[offset..], true).ok()?;
+        let (payload, consumed) = match chunk {
+            wasmparser::Chunk::Parsed { payload, consumed } => (payload, consumed),
+            wasmparser::Chunk::NeedMoreData(_) => return None,
+        };
+        offset += consumed;
+        match payload {
+            wasmparser::Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let start = usize::try_from(unchecked_range.start).ok()?;
+                let end = usize::try_from(unchecked_range.end).ok()?;
+                let nested = component.get(start..end)?;
+                by_digest.insert(digest(nested), nested.to_vec());
+                // The parent parser resumes after the nested component: only
+                // top-level components are stages.
+                offset = end;
+            }
+            wasmparser::Payload::ModuleSection {
+                unchecked_range, ..
+            } => offset = usize::try_from(unchecked_range.end).ok()?,
+            wasmparser::Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    meta.stages
+        .iter()
+        .map(|s| Some((s.name.clone(), by_digest.get(&s.digest)?.clone())))
+        .collect()
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -382,7 +428,7 @@ fn contract_export<'w>(
 }
 
 fn analyze(
-    input: StageInput,
+    mut input: StageInput,
     wit: &WitSet,
     world: wit_parser::WorldId,
     contract_key: &WorldKey,
@@ -395,6 +441,8 @@ fn analyze(
     let file = ComponentBytes::from_bytes(std::path::Path::new(&input.origin), input.bytes.clone())
         .map_err(stage_err)?;
     let decoded: DecodedComponent = file.decode().map_err(stage_err)?;
+    // WAT text was converted: compose the binary.
+    input.bytes = file.bytes;
     let findings_err = |findings: Vec<Finding>| ComposeError::Stage {
         stage: input.name.clone(),
         origin: input.origin.clone(),

@@ -42,7 +42,8 @@ pub enum LoadError {
     /// It imports a capability that was not granted.
     #[error(
         "stage `{stage}` imports `{import}`, which needs the `{capability}` capability; \
-         plugins get none by default: {hint}"
+         plugins get none by default: {hint}{}",
+        if others.is_empty() { String::new() } else { format!(" (also not granted: {})", others.join(", ")) }
     )]
     Capability {
         /// The stage.
@@ -53,6 +54,8 @@ pub enum LoadError {
         capability: &'static str,
         /// How to grant it, or why it cannot be.
         hint: &'static str,
+        /// Every other import that was not granted.
+        others: Vec<String>,
     },
     /// It has an import the host does not provide at all.
     #[error("stage `{stage}` imports `{import}`, which the host does not provide")]
@@ -164,11 +167,17 @@ impl Ticker {
         std::thread::Builder::new()
             .name("pipectl-epoch".into())
             .spawn(move || {
+                // The epoch follows wall-clock time: sleeping overshoots, so
+                // catch up on every tick that has passed, not one per wake.
+                let start = std::time::Instant::now();
+                let mut ticks: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let Some(engine) = weak.upgrade() else { break };
+                    let due = start.elapsed().as_micros() / TICK.as_micros();
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
                     }
                 }
             })
@@ -407,6 +416,7 @@ impl Host {
         })?;
 
         let ty = component.component_type();
+        let mut denied: Vec<(String, &'static str, &'static str)> = Vec::new();
         for (import, _) in ty.imports(&self.engine) {
             match capability(import, grants) {
                 Ok(()) => {}
@@ -416,15 +426,37 @@ impl Host {
                         import: import.to_string(),
                     });
                 }
-                Err((capability, hint)) => {
-                    return Err(LoadError::Capability {
-                        stage: name.to_string(),
-                        import: import.to_string(),
-                        capability,
-                        hint,
-                    });
-                }
+                Err((capability, hint)) => denied.push((import.to_string(), capability, hint)),
             }
+        }
+        // Name the capability that matters most first: a plugin built with
+        // std imports stdio and io whatever it does, but its filesystem or
+        // network imports are what it is about.
+        let rank = |cap: &str| {
+            [
+                "network",
+                "filesystem",
+                "environment",
+                "clocks",
+                "random",
+                "stdio",
+                "io",
+            ]
+            .iter()
+            .position(|c| *c == cap)
+            .unwrap_or(usize::MAX)
+        };
+        denied.sort_by_key(|(_, cap, _)| rank(cap));
+        if let Some((import, capability, hint)) = denied.first().cloned() {
+            let mut others: Vec<&str> = denied[1..].iter().map(|(i, _, _)| i.as_str()).collect();
+            others.dedup();
+            return Err(LoadError::Capability {
+                stage: name.to_string(),
+                import,
+                capability,
+                hint,
+                others: others.iter().map(|s| s.to_string()).collect(),
+            });
         }
         // Surface bad grants (a missing directory) now, not per input.
         StageState::new(grants, None).map_err(|message| LoadError::Link {

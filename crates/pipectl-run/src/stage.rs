@@ -411,7 +411,7 @@ fn classify_error(
 /// The trap's message without the backtrace wasmtime attaches.
 fn trap_text(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
     }
 }

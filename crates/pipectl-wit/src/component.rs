@@ -135,7 +135,9 @@ impl ComponentBytes {
             wat::Detect::Unknown => {
                 let reason = if bytes.starts_with(b"\0asm") {
                     "its header is incomplete".to_string()
-                } else if std::str::from_utf8(&bytes).is_ok() {
+                } else if std::str::from_utf8(&bytes)
+                    .is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace()))
+                {
                     "it is text, but neither WAT nor a binary".to_string()
                 } else {
                     "it does not start with the `\\0asm` magic number".to_string()

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(err) if cli::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.is::<cli::output::AlreadyReported>() => ExitCode::from(2),
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)

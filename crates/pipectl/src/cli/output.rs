@@ -15,6 +15,12 @@ pub enum Format {
     Json,
 }
 
+/// An error the subcommand has already printed (e.g. one per component):
+/// `main` exits 2 without printing anything more.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported")]
+pub struct AlreadyReported;
+
 /// Whether `err` is a write to a closed pipe (`pipectl ... | head`), which
 /// ends the program quietly.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -2,13 +2,12 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
 use pipectl_wit::{CheckReport, ImportPolicy, Target, WitSet};
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::opts::{CheckArgs, PolicyArgs};
-use crate::cli::output::{Format, print_json, print_text};
+use crate::cli::output::{AlreadyReported, Format, print_json, print_text};
 
 /// Builds the import policy from `--allow-import` and `--policy`.
 pub fn policy(args: &PolicyArgs) -> anyhow::Result<ImportPolicy> {
@@ -79,8 +78,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
     }
     if could_not_run {
         // Reported above, per component; the exit code says "could not run".
-        return Err(anyhow::anyhow!("some components could not be checked"))
-            .context("check incomplete");
+        return Err(AlreadyReported.into());
     }
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
 }

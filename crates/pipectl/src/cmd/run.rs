@@ -103,7 +103,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let pipeline = Pipeline::new(host.clone(), plugins);
 
     let texts: Vec<&str> = inputs.iter().map(|i| i.text.as_str()).collect();
-    let batch = pipeline.run_batch(&texts, workers, args.keep_going);
+    let mut batch = pipeline.run_batch(&texts, workers, args.keep_going);
+    if let Some(embedded) = composed_stages(&args, &stages) {
+        attribute(&host, embedded, &stages[0], &texts, &mut batch.results)?;
+    }
 
     let mut failed = 0usize;
     let mut stdout = std::io::stdout().lock();
@@ -157,6 +160,72 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// The stages a composed component embeds, when `pipectl run` was given one
+/// it can replay stage by stage.
+fn composed_stages(args: &RunArgs, stages: &[StageDef]) -> Option<Vec<(String, Vec<u8>)>> {
+    let target = args.target.as_ref()?;
+    if stages.len() != 1 || target.extension().is_some_and(|e| e == "toml") {
+        return None;
+    }
+    pipectl_compose::embedded_stages(&stages[0].bytes)
+}
+
+/// A composed component reports its typed errors and traps as its own; to
+/// name the stage, each failing input is replayed through the embedded
+/// stages one by one. When the replay fails the same way, the failure is
+/// attributed to that stage; otherwise it stays the pipeline's.
+fn attribute(
+    host: &Arc<Host>,
+    embedded: Vec<(String, Vec<u8>)>,
+    composed: &StageDef,
+    inputs: &[&str],
+    results: &mut [Option<Result<String, StageFailure>>],
+) -> anyhow::Result<()> {
+    use pipectl_run::FailureKind;
+    let replayable = |f: &StageFailure| {
+        matches!(
+            f.kind,
+            FailureKind::Rejected { .. } | FailureKind::Trap { .. }
+        )
+    };
+    if !results
+        .iter()
+        .any(|r| matches!(r, Some(Err(f)) if replayable(f)))
+    {
+        return Ok(());
+    }
+    let mut plugins = Vec::new();
+    for (name, bytes) in &embedded {
+        let plugin = host.load(name, bytes, &Grants::default(), &CallSpec::Transform)?;
+        plugins.push((
+            Arc::new(plugin),
+            StagePolicy {
+                limits: composed.limits,
+                max_restarts: u32::MAX,
+                stateless: false,
+            },
+        ));
+    }
+    let replay = Pipeline::new(host.clone(), plugins);
+    let mut session = replay.session();
+    for (input, result) in inputs.iter().zip(results.iter_mut()) {
+        let Some(Err(failure)) = result else { continue };
+        if !replayable(failure) {
+            continue;
+        }
+        if let Err(again) = session.run(input) {
+            let same = match (&failure.kind, &again.kind) {
+                (FailureKind::Trap { .. }, FailureKind::Trap { .. }) => true,
+                (a, b) => a == b,
+            };
+            if same {
+                failure.stage = again.stage;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn report(label: &str, failure: &StageFailure, several: bool) {

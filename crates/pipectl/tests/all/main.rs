@@ -1,0 +1,6 @@
+//! Integration tests for the `pipectl` binary: one test binary, one module
+//! per area.
+
+mod cli;
+mod compose;
+mod run;

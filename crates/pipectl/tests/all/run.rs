@@ -1,0 +1,1 @@
+//! Running pipelines end to end.
