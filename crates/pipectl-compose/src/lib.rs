@@ -45,7 +45,7 @@ pub enum ComposeError {
     #[error(transparent)]
     Contract(#[from] ContractError),
     /// A stage's file is not a usable component.
-    #[error("stage `{stage}`: {source}")]
+    #[error("stage `{stage}`")]
     StageFile {
         /// The stage.
         stage: String,
