@@ -58,32 +58,42 @@ pub fn run() -> anyhow::Result<()> {
     fs_err::create_dir_all(&out)?;
     let composed = out.join("pipeline.wasm");
     step("composing normalizer -> validator -> counter (pipeline.toml)");
-    run_cmd(pipectl(&bin)
-        .args(["compose", "pipeline.toml", "-o"])
-        .arg(&composed)
-        .arg("--emit-wac")
-        .arg(out.join("pipeline.wac")))?;
+    run_cmd(
+        pipectl(&bin)
+            .args(["compose", "pipeline.toml", "-o"])
+            .arg(&composed)
+            .arg("--emit-wac")
+            .arg(out.join("pipeline.wac")),
+    )?;
 
     step("checking the composed component against the world");
-    run_cmd(pipectl(&bin)
-        .arg("check")
-        .arg(&composed)
-        .arg("--wit")
-        .arg(&wit)
-        .args(["--world", "example:text-transform/counter-plugin@0.2.0"]))?;
+    run_cmd(
+        pipectl(&bin)
+            .arg("check")
+            .arg(&composed)
+            .arg("--wit")
+            .arg(&wit)
+            .args(["--world", "example:text-transform/counter-plugin@0.2.0"]),
+    )?;
 
     step("running sample text through it");
     let sample = "  The quick   brown fox\n\n   jumps over the lazy dog  \n";
     let output = pipe(pipectl(&bin).arg("run").arg(&composed), sample)?;
     if !output.status.success() {
-        anyhow::bail!("the pipeline failed on the sample: {}", String::from_utf8_lossy(&output.stderr));
+        anyhow::bail!(
+            "the pipeline failed on the sample: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     println!("{}", String::from_utf8_lossy(&output.stdout));
     step("a rejected input: the stage and error case, exit code 1");
     let output = pipe(pipectl(&bin).arg("run").arg(&composed), "buy spam now")?;
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
     if output.status.code() != Some(1) {
-        anyhow::bail!("expected exit code 1 for a rejected input, got {:?}", output.status.code());
+        anyhow::bail!(
+            "expected exit code 1 for a rejected input, got {:?}",
+            output.status.code()
+        );
     }
     Ok(())
 }

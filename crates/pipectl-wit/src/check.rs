@@ -102,21 +102,7 @@ impl Target<'_> {
 
     /// Validates and checks a component already read.
     pub fn check_bytes(&self, component: &ComponentBytes) -> Result<CheckReport, ComponentError> {
-        // Validating function bodies and decoding types are independent;
-        // do them side by side.
-        let (validated, decoded) = std::thread::scope(|scope| {
-            let validation = scope.spawn(|| component.validate(1));
-            let decoded = component.decode();
-            let validated = validation.join().unwrap_or_else(|_| {
-                Err(ComponentError::Decode {
-                    path: component.path.clone(),
-                    message: "the validator panicked".to_string(),
-                })
-            });
-            (validated, decoded)
-        });
-        validated?;
-        let decoded = decoded?;
+        let decoded = component.validate_and_decode()?;
         Ok(self.check_decoded(&component.path.display().to_string(), &decoded))
     }
 

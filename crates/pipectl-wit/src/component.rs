@@ -167,6 +167,69 @@ impl ComponentBytes {
         validate(&self.path, &self.bytes, threads)
     }
 
+    /// Validates the whole component and decodes its WIT, on two threads:
+    /// a second thread decodes while this one validates the outline (all but
+    /// function bodies); then both share the function bodies.
+    pub fn validate_and_decode(&self) -> Result<DecodedComponent, ComponentError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Mutex, OnceLock};
+
+        type Chunks<'a> = Vec<Mutex<Option<Vec<Body<'a>>>>>;
+        let chunks: OnceLock<Option<Chunks<'_>>> = OnceLock::new();
+        let next = AtomicUsize::new(0);
+        let work = |chunks: &Chunks<'_>| -> Result<(), wasmparser::BinaryReaderError> {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else {
+                    return Ok(());
+                };
+                let taken = chunk.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(chunk) = taken {
+                    validate_bodies(chunk)?;
+                }
+            }
+        };
+        let (outline, mine, worker) = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let decoded = self.decode();
+                let bodies = match chunks.wait() {
+                    Some(c) => work(c),
+                    None => Ok(()),
+                };
+                (decoded, bodies)
+            });
+            let outline = validate_outline(&self.path, &self.bytes);
+            let mine = match outline {
+                Ok(mut bodies) => {
+                    let size = bodies.len().div_ceil(32).max(1);
+                    let mut split = Vec::new();
+                    while !bodies.is_empty() {
+                        let rest = bodies.split_off(size.min(bodies.len()));
+                        split.push(Mutex::new(Some(std::mem::replace(&mut bodies, rest))));
+                    }
+                    let _ = chunks.set(Some(split));
+                    let result = work(chunks.get().and_then(Option::as_ref).expect("set above"));
+                    (Ok(()), result)
+                }
+                Err(e) => {
+                    let _ = chunks.set(None);
+                    (Err(e), Ok(()))
+                }
+            };
+            let worker = worker.join();
+            (mine.0, mine.1, worker)
+        });
+        outline?;
+        let err = |e: &wasmparser::BinaryReaderError| binary_error(&self.path, self.bytes.len(), e);
+        mine.map_err(|e| err(&e))?;
+        let (decoded, theirs) = worker.map_err(|_| ComponentError::Decode {
+            path: self.path.clone(),
+            message: "the decoder panicked".to_string(),
+        })?;
+        theirs.map_err(|e| err(&e))?;
+        decoded
+    }
+
     /// Decodes the component's WIT: the world of its imports and exports.
     ///
     /// This validates types, not function bodies: pair it with
@@ -212,8 +275,14 @@ fn binary_error(path: &Path, len: usize, e: &wasmparser::BinaryReaderError) -> C
     }
 }
 
-/// Validates `bytes` fully, spreading function bodies over `threads` threads.
-fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentError> {
+type Body<'a> = (
+    wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
+    wasmparser::FunctionBody<'a>,
+);
+
+/// Validates everything but function bodies, and returns the bodies to
+/// validate (they are independent of each other).
+fn validate_outline<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<Body<'a>>, ComponentError> {
     let err = |e: &wasmparser::BinaryReaderError| binary_error(path, bytes.len(), e);
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut bodies = Vec::new();
@@ -223,35 +292,46 @@ fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentEr
             bodies.push((func, body));
         }
     }
+    Ok(bodies)
+}
+
+fn validate_bodies(bodies: Vec<Body<'_>>) -> Result<(), wasmparser::BinaryReaderError> {
+    let mut allocs = wasmparser::FuncValidatorAllocations::default();
+    for (func, body) in bodies {
+        let mut v = func.into_validator(allocs);
+        v.validate(&body)?;
+        allocs = v.into_allocations();
+    }
+    Ok(())
+}
+
+/// Validates `bytes` fully, spreading function bodies over `threads` threads.
+fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentError> {
+    let mut bodies = validate_outline(path, bytes)?;
     let threads = threads.clamp(1, bodies.len().max(1));
     let chunk = bodies.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<_>> = Vec::new();
-    let mut bodies = bodies.into_iter().peekable();
-    while bodies.peek().is_some() {
-        chunks.push(bodies.by_ref().take(chunk).collect());
+    let mut chunks = Vec::new();
+    while bodies.len() > chunk {
+        let rest = bodies.split_off(chunk);
+        chunks.push(std::mem::replace(&mut bodies, rest));
     }
+    chunks.push(bodies);
     let first_error = std::thread::scope(|scope| {
+        let mut chunks = chunks.into_iter();
+        let mine = chunks.next().unwrap_or_default();
         let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    let mut allocs = wasmparser::FuncValidatorAllocations::default();
-                    for (func, body) in chunk {
-                        let mut v = func.into_validator(allocs);
-                        v.validate(&body)?;
-                        allocs = v.into_allocations();
-                    }
-                    Ok::<(), wasmparser::BinaryReaderError>(())
-                })
-            })
+            .map(|c| scope.spawn(move || validate_bodies(c)))
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .find_map(Result::err)
+        let mut result = validate_bodies(mine).err();
+        for h in handles {
+            if let Ok(Err(e)) = h.join() {
+                result.get_or_insert(e);
+            }
+        }
+        result
     });
     match first_error {
-        Some(e) => Err(err(&e)),
+        Some(e) => Err(binary_error(path, bytes.len(), &e)),
         None => Ok(()),
     }
 }
