@@ -1,1 +1,59 @@
-//! Semantic diff of WIT packages and the rule catalog that classifies each change.
+//! Semantic diff of WIT packages and the rule catalog that classifies each
+//! change. No IO: callers load the two sides (see `pipectl_wit::source`).
+//!
+//! - [`catalog`]: the rules, as data (`rules.toml`).
+//! - [`engine`]: compares two resolves and names each change by a rule.
+//! - [`report`]: required vs actual bump, the gate, human/JSON/GitHub/
+//!   Markdown output.
+
+pub mod catalog;
+pub mod engine;
+pub mod report;
+
+pub use catalog::{Bump, Catalog, Effect, Rule};
+pub use engine::{Change, DiffOptions, Role, Side, diff};
+pub use report::{DiffFinding, DiffReport, FailOn, PackageReport, PackageVersion};
+
+/// Diffs `old` against `new` and judges every package compared.
+pub fn diff_and_judge(
+    old: &Side<'_>,
+    new: &Side<'_>,
+    opts: &DiffOptions,
+    fail_on: FailOn,
+) -> DiffReport {
+    let changes = engine::diff(old, new, opts);
+    let name = |side: &Side<'_>, p: wit_parser::PackageId| {
+        let n = &side.resolve.packages[p].name;
+        PackageVersion {
+            package: format!("{}:{}", n.namespace, n.name),
+            version: n.version.as_ref().map(ToString::to_string),
+        }
+    };
+    let mut reports = Vec::new();
+    if let ([op], [np]) = (&old.packages[..], &new.packages[..]) {
+        reports.push(report::judge(
+            name(old, *op),
+            name(new, *np),
+            &changes,
+            fail_on,
+        ));
+    } else {
+        for &np in &new.packages {
+            let nv = name(new, np);
+            let Some(&op) = old
+                .packages
+                .iter()
+                .find(|op| name(old, **op).package == nv.package)
+            else {
+                continue;
+            };
+            let mine: Vec<Change> = changes
+                .iter()
+                .filter(|c| c.package == nv.package)
+                .cloned()
+                .collect();
+            reports.push(report::judge(name(old, op), nv, &mine, fail_on));
+        }
+    }
+    report::combine(reports)
+}

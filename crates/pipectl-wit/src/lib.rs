@@ -7,12 +7,15 @@
 //! - [`check`]: compare a component with worlds; every problem is a
 //!   [`check::Finding`], all of them reported at once.
 //! - [`policy`]: the deny-by-default import policy.
+//! - [`source`]: load one side of a WIT diff (directory, file, `.wasm`,
+//!   `git:<rev>:<path>`).
 //! - [`types`]: print WIT types and compare them across resolves.
 
 pub mod check;
 pub mod component;
 pub mod load;
 pub mod policy;
+pub mod source;
 pub mod types;
 
 pub use check::{CheckReport, Finding, FindingKind, Target};

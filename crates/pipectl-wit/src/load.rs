@@ -280,7 +280,7 @@ fn parse_error(resolve: &Resolve, path: &Path, err: anyhow::Error) -> WitError {
 /// The package directories under `dir`: `dir` itself when it holds `.wit`
 /// files, otherwise every descendant that does (not descending into a
 /// package's `deps/`), sorted for a stable order.
-fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>, WitError> {
+pub(crate) fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>, WitError> {
     let io = |source| WitError::Io {
         path: dir.to_owned(),
         source,

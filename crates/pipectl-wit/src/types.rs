@@ -44,7 +44,19 @@ fn write_type(resolve: &Resolve, ty: &Type, out: &mut String) {
         out.push_str(name);
         return;
     }
-    match &def.kind {
+    write_kind(resolve, &def.kind, out);
+}
+
+/// Prints a type definition's shape, ignoring its name: `list<u8>` for
+/// `type bytes = list<u8>`.
+pub fn display_shape(resolve: &Resolve, kind: &TypeDefKind) -> String {
+    let mut out = String::new();
+    write_kind(resolve, kind, &mut out);
+    out
+}
+
+fn write_kind(resolve: &Resolve, kind: &TypeDefKind, out: &mut String) {
+    match kind {
         TypeDefKind::Handle(Handle::Own(r)) => write_type(resolve, &Type::Id(*r), out),
         TypeDefKind::Handle(Handle::Borrow(r)) => {
             out.push_str("borrow<");

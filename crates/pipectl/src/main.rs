@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
+        Command::Wit(cli::opts::WitCommand::Diff(args)) => cmd::wit::diff(args),
         Command::Compose(args) => cmd::compose::run(args),
         Command::Run(args) => cmd::run::run(args),
     };

@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Check components against WIT worlds: exports, imports, types, policy.
     Check(CheckArgs),
+    /// Work with WIT packages: `pipectl wit diff OLD NEW`.
+    #[command(subcommand)]
+    Wit(WitCommand),
     /// Compose a pipeline's stages into one statically linked component.
     Compose(ComposeArgs),
     /// Run text through a composed component or a pipeline's stages.
@@ -156,4 +159,88 @@ pub struct LimitArgs {
     /// Output size per call, e.g. `1MiB` (default 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = pipectl_manifest::parse_size)]
     pub max_output: Option<u64>,
+}
+
+/// `pipectl wit ...`.
+#[derive(Debug, Subcommand)]
+pub enum WitCommand {
+    /// Diff two releases of a WIT package: classify every change, compute
+    /// the semver bump it needs, fail on drift.
+    Diff(WitDiffArgs),
+}
+
+/// `pipectl wit diff`.
+#[derive(Debug, Args)]
+pub struct WitDiffArgs {
+    /// The old release: a WIT directory (with `deps/`), a `.wit` file, an
+    /// encoded WIT package or a component (`.wasm`), or `git:<rev>:<path>`.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new release, in any of the same forms.
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Whose effect counts for every interface, instead of the role the
+    /// package's worlds give it.
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// Compare only this package (`ns:name`); repeatable. By default the
+    /// packages the sources define are compared.
+    #[arg(
+        long = "package",
+        value_name = "NS:NAME",
+        conflicts_with = "all_packages"
+    )]
+    pub packages: Vec<String>,
+    /// Compare every package, dependencies included (e.g. whole WASI trees).
+    #[arg(long)]
+    pub all_packages: bool,
+    /// Compare `@unstable` items of these features (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Compare every `@unstable` item.
+    #[arg(long)]
+    pub all_features: bool,
+    /// When to exit 1: `breaking` (the version bump is too small, the
+    /// version went down, or content changed under the same version), `any`
+    /// finding, or `none`.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Breaking)]
+    pub fail_on: FailOnArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+}
+
+/// `--role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Components import the interfaces (the host implements them).
+    Importer,
+    /// Components export the interfaces.
+    Exporter,
+    /// Both.
+    Both,
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnArg {
+    /// A bump too small for the changes.
+    Breaking,
+    /// Any change.
+    Any,
+    /// Never.
+    None,
+}
+
+/// `pipectl wit diff --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Text for people.
+    Human,
+    /// A stable JSON document.
+    Json,
+    /// GitHub workflow annotations.
+    Github,
+    /// Markdown, for a pull-request comment.
+    Markdown,
 }

@@ -34,8 +34,9 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Writes `value` as pretty JSON and a newline to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(())
 }

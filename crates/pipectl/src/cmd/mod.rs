@@ -3,3 +3,4 @@
 pub mod check;
 pub mod compose;
 pub mod run;
+pub mod wit;

@@ -1,0 +1,215 @@
+//! The rule catalog: data, not code. `rules.toml` lists every kind of change
+//! `wit diff` reports, with its effect on each side and its message; the
+//! engine in [`crate::engine`] only decides which rule a change is.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// The catalog's source, compiled in.
+pub const RULES_TOML: &str = include_str!("../rules.toml");
+
+/// How a change affects one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    /// Components built against the old version still work.
+    Compatible,
+    /// Components built against the old version break.
+    Breaking,
+}
+
+impl Effect {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Compatible => "compatible",
+            Effect::Breaking => "breaking",
+        }
+    }
+}
+
+/// What kind of change a rule describes; decides the bump of compatible
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// Something new.
+    Addition,
+    /// Something gone.
+    Removal,
+    /// Something different.
+    Modification,
+    /// Nothing a component can observe (docs, order, gates' versions).
+    Cosmetic,
+}
+
+/// A semver bump, ordered from none to major.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bump {
+    /// No change needed.
+    None,
+    /// A patch release.
+    Patch,
+    /// A minor release (for 0.x: a patch release).
+    Minor,
+    /// A major release (for 0.x: a minor release).
+    Major,
+}
+
+impl Bump {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bump::None => "none",
+            Bump::Patch => "patch",
+            Bump::Minor => "minor",
+            Bump::Major => "major",
+        }
+    }
+}
+
+/// The area a rule belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Packages and dependencies.
+    Package,
+    /// Interfaces.
+    Interface,
+    /// Functions (and resource methods, statics, constructors' signatures).
+    Function,
+    /// Resources.
+    Resource,
+    /// Named and anonymous types.
+    Type,
+    /// Worlds.
+    World,
+    /// `use` statements.
+    Use,
+    /// Feature gates.
+    Gate,
+    /// Documentation.
+    Docs,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The id, e.g. `func-added`.
+    pub id: String,
+    /// Its area.
+    pub category: Category,
+    /// One sentence.
+    pub summary: String,
+    /// The effect on a component that imports the item (calls it).
+    pub importer: Effect,
+    /// The effect on a component that exports the item (implements it).
+    pub exporter: Effect,
+    /// The kind of change.
+    pub change: ChangeKind,
+    /// The message template: `{item}`, `{old}` and `{new}` are replaced.
+    pub message: String,
+    /// Why the effects are what they are, and what to do.
+    pub help: String,
+}
+
+impl Rule {
+    /// The bump a change of this rule requires when `effect` applies.
+    pub fn bump(&self, effect: Effect) -> Bump {
+        match (effect, self.change) {
+            (Effect::Breaking, _) => Bump::Major,
+            (Effect::Compatible, ChangeKind::Cosmetic) => Bump::Patch,
+            (Effect::Compatible, _) => Bump::Minor,
+        }
+    }
+
+    /// The message with its placeholders filled.
+    pub fn render(&self, item: &str, old: Option<&str>, new: Option<&str>) -> String {
+        self.message
+            .replace("{item}", item)
+            .replace("{old}", old.unwrap_or("-"))
+            .replace("{new}", new.unwrap_or("-"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    rule: Vec<Rule>,
+}
+
+/// Every rule, by id.
+#[derive(Debug)]
+pub struct Catalog {
+    rules: Vec<Rule>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Catalog {
+    /// The compiled-in catalog.
+    pub fn get() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| Catalog::parse(RULES_TOML).expect("rules.toml is valid"))
+    }
+
+    /// Parses a catalog; ids must be unique.
+    pub fn parse(text: &str) -> Result<Catalog, String> {
+        let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut by_id = HashMap::new();
+        for (i, rule) in file.rule.iter().enumerate() {
+            if by_id.insert(rule.id.clone(), i).is_some() {
+                return Err(format!("duplicate rule id `{}`", rule.id));
+            }
+        }
+        Ok(Catalog {
+            rules: file.rule,
+            by_id,
+        })
+    }
+
+    /// The rule `id`.
+    ///
+    /// # Panics
+    /// When the engine names a rule the catalog lacks: a bug, caught by the
+    /// tests that run every rule.
+    pub fn rule(&self, id: &str) -> &Rule {
+        match self.by_id.get(id) {
+            Some(i) => &self.rules[*i],
+            None => panic!("rule `{id}` is not in rules.toml"),
+        }
+    }
+
+    /// Whether `id` is a rule.
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Every rule, in catalog order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_loads_and_is_large_enough() {
+        let c = Catalog::get();
+        assert!(c.rules().len() >= 60, "{} rules", c.rules().len());
+        let r = c.rule("func-added");
+        assert_eq!(
+            (r.importer, r.exporter),
+            (Effect::Compatible, Effect::Breaking)
+        );
+        assert_eq!(r.bump(Effect::Breaking), Bump::Major);
+        assert_eq!(r.bump(Effect::Compatible), Bump::Minor);
+        assert_eq!(c.rule("docs-changed").bump(Effect::Compatible), Bump::Patch);
+        assert!(Catalog::parse("[[rule]]\nid = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! From changes to a verdict: the bump the changes need, the bump the
+//! versions show, and whether the gate passes; and the report's formats.
+
+use std::fmt::Write as _;
+
+use semver::Version;
+use serde::Serialize;
+
+use crate::catalog::{Bump, Effect};
+use crate::engine::{Change, Role};
+
+/// When the gate fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailOn {
+    /// The version bump is smaller than the changes need, the version went
+    /// down, or the content changed under the same version.
+    #[default]
+    Breaking,
+    /// Any finding at all.
+    Any,
+    /// Never (report only).
+    None,
+}
+
+/// A package and its version on one side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageVersion {
+    /// `ns:name`.
+    pub package: String,
+    /// Its version, if it has one.
+    pub version: Option<String>,
+}
+
+/// One finding in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffFinding {
+    /// The rule id.
+    pub rule: String,
+    /// The package.
+    pub package: String,
+    /// The item.
+    pub item: String,
+    /// The effect on a component that imports the item.
+    pub importer: Effect,
+    /// The effect on a component that exports the item.
+    pub exporter: Effect,
+    /// Whose effect counts here, from the worlds (or `--role`).
+    pub role: Role,
+    /// The bump this finding needs.
+    pub bump: Bump,
+    /// `file:line` in the old package.
+    pub old_span: Option<String>,
+    /// `file:line` in the new package.
+    pub new_span: Option<String>,
+    /// What changed.
+    pub message: String,
+}
+
+impl DiffFinding {
+    /// The effect that counts for the role.
+    pub fn effect(&self) -> Effect {
+        match self.role {
+            Role::Importer => self.importer,
+            Role::Exporter => self.exporter,
+            Role::Both => self.importer.max(self.exporter),
+        }
+    }
+}
+
+/// One package's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageReport {
+    /// The old package.
+    pub old: PackageVersion,
+    /// The new package.
+    pub new: PackageVersion,
+    /// The bump the findings need.
+    pub required_bump: Bump,
+    /// The bump the versions show (0.x arithmetic: `0.1` → `0.2` is major).
+    pub actual_bump: Bump,
+    /// Whether the gate passes.
+    pub ok: bool,
+    /// Why it fails, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The findings.
+    pub findings: Vec<DiffFinding>,
+}
+
+/// The whole report: the first package's fields at the top, every package
+/// in `packages` when several were compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    /// The old package (the first, when several).
+    pub old: PackageVersion,
+    /// The new package.
+    pub new: PackageVersion,
+    /// The largest bump any package needs.
+    pub required_bump: Bump,
+    /// The bump the (first) package's versions show.
+    pub actual_bump: Bump,
+    /// Whether every package passes.
+    pub ok: bool,
+    /// Why it fails, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Every finding.
+    pub findings: Vec<DiffFinding>,
+    /// Per package, when more than one was compared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageReport>,
+}
+
+/// The bump from `old` to `new` in semver terms, with 0.x arithmetic:
+/// `0.y` → `0.(y+1)` is a major step; `0.y.z` → `0.y.(z+1)` may carry
+/// additions, so it counts as minor; in `0.0.z` every step is major;
+/// pre-release changes promise nothing, so they count as major.
+/// `Err` when the version went down.
+pub fn actual_bump(old: Option<&Version>, new: Option<&Version>) -> Result<Bump, String> {
+    let (Some(o), Some(n)) = (old, new) else {
+        return Ok(if old == new { Bump::None } else { Bump::Major });
+    };
+    if n < o {
+        return Err(format!("the version went down, from {o} to {n}"));
+    }
+    if n == o {
+        return Ok(Bump::None);
+    }
+    if !o.pre.is_empty() || !n.pre.is_empty() {
+        return Ok(Bump::Major);
+    }
+    Ok(match (o.major, n.major) {
+        (0, 0) if o.minor == 0 && n.minor == 0 => Bump::Major,
+        (0, 0) if o.minor != n.minor => Bump::Major,
+        (0, 0) => Bump::Minor,
+        (a, b) if a != b => Bump::Major,
+        _ if o.minor != n.minor => Bump::Minor,
+        _ => Bump::Patch,
+    })
+}
+
+/// Judges one package's changes.
+pub fn judge(
+    old: PackageVersion,
+    new: PackageVersion,
+    changes: &[Change],
+    fail_on: FailOn,
+) -> PackageReport {
+    let findings: Vec<DiffFinding> = changes
+        .iter()
+        .map(|c| {
+            let mut f = DiffFinding {
+                rule: c.rule.id.clone(),
+                package: c.package.clone(),
+                item: c.item.clone(),
+                importer: c.rule.importer,
+                exporter: c.rule.exporter,
+                role: c.role,
+                bump: Bump::None,
+                old_span: c.old_span.clone(),
+                new_span: c.new_span.clone(),
+                message: c.rule.render(&c.item, c.old.as_deref(), c.new.as_deref()),
+            };
+            f.bump = c.rule.bump(f.effect());
+            f
+        })
+        .collect();
+    let required = findings.iter().map(|f| f.bump).max().unwrap_or(Bump::None);
+    let parse = |v: &Option<String>| v.as_deref().and_then(|v| Version::parse(v).ok());
+    let (ov, nv) = (parse(&old.version), parse(&new.version));
+    let (actual, mut reason) = match actual_bump(ov.as_ref(), nv.as_ref()) {
+        Ok(b) => (b, None),
+        Err(why) => (Bump::None, Some(why)),
+    };
+    let unversioned = ov.is_none() && nv.is_none();
+    if reason.is_none() && unversioned {
+        // Nothing to compare the changes with: fail on breaking ones only.
+        reason = match fail_on {
+            FailOn::Breaking if required == Bump::Major => Some(format!(
+                "the package has no version, and {} finding(s) are breaking",
+                findings.iter().filter(|f| f.bump == Bump::Major).count()
+            )),
+            FailOn::Any if !findings.is_empty() => Some(format!(
+                "{} change(s) found and `--fail-on any` is set",
+                findings.len()
+            )),
+            _ => None,
+        };
+    } else if reason.is_none() {
+        reason = match fail_on {
+            FailOn::None => None,
+            FailOn::Any if !findings.is_empty() => Some(format!(
+                "{} change(s) found and `--fail-on any` is set",
+                findings.len()
+            )),
+            _ if actual == Bump::None && !findings.is_empty() => Some(format!(
+                "the content changed ({} finding(s)) but the version did not",
+                findings.len()
+            )),
+            _ if actual < required => Some(format!(
+                "the changes need a {} bump ({}), the version shows a {} bump",
+                required.as_str(),
+                explain(required, ov.as_ref()),
+                actual.as_str()
+            )),
+            _ => None,
+        };
+    }
+    if fail_on == FailOn::None {
+        reason = None;
+    }
+    PackageReport {
+        old,
+        new,
+        required_bump: required,
+        actual_bump: actual,
+        ok: reason.is_none(),
+        reason,
+        findings,
+    }
+}
+
+/// What a bump means for a version, e.g. `0.2.x -> 0.3.0`.
+fn explain(bump: Bump, old: Option<&Version>) -> String {
+    let Some(v) = old else {
+        return "a new version".to_string();
+    };
+    let next = match (bump, v.major) {
+        (Bump::Major, 0) if v.minor == 0 => Version::new(0, 0, v.patch + 1),
+        (Bump::Major, 0) => Version::new(0, v.minor + 1, 0),
+        (Bump::Major, m) => Version::new(m + 1, 0, 0),
+        (Bump::Minor, 0) => Version::new(0, v.minor, v.patch + 1),
+        (Bump::Minor, m) => Version::new(m, v.minor + 1, 0),
+        (_, m) => Version::new(m, v.minor, v.patch + 1),
+    };
+    format!("at least {v} -> {next}")
+}
+
+/// Combines package reports: the first at the top.
+pub fn combine(mut reports: Vec<PackageReport>) -> DiffReport {
+    let first = reports.first().cloned();
+    let ok = reports.iter().all(|r| r.ok);
+    let required = reports
+        .iter()
+        .map(|r| r.required_bump)
+        .max()
+        .unwrap_or(Bump::None);
+    let findings: Vec<DiffFinding> = reports.iter().flat_map(|r| r.findings.clone()).collect();
+    let reason = reports.iter().find_map(|r| {
+        r.reason
+            .as_ref()
+            .map(|why| format!("{}: {why}", r.new.package))
+    });
+    let (old, new, actual) = match &first {
+        Some(r) => (r.old.clone(), r.new.clone(), r.actual_bump),
+        None => (
+            PackageVersion {
+                package: String::new(),
+                version: None,
+            },
+            PackageVersion {
+                package: String::new(),
+                version: None,
+            },
+            Bump::None,
+        ),
+    };
+    if reports.len() == 1 {
+        reports.clear();
+    }
+    DiffReport {
+        old,
+        new,
+        required_bump: required,
+        actual_bump: actual,
+        ok,
+        reason,
+        findings,
+        packages: reports,
+    }
+}
+
+fn version(p: &PackageVersion) -> &str {
+    p.version.as_deref().unwrap_or("(unversioned)")
+}
+
+impl DiffReport {
+    fn each(&self) -> Vec<PackageReport> {
+        if self.packages.is_empty() {
+            vec![PackageReport {
+                old: self.old.clone(),
+                new: self.new.clone(),
+                required_bump: self.required_bump,
+                actual_bump: self.actual_bump,
+                ok: self.ok,
+                reason: self.reason.clone(),
+                findings: self.findings.clone(),
+            }]
+        } else {
+            self.packages.clone()
+        }
+    }
+
+    /// The report for people.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        for r in self.each() {
+            let _ = writeln!(
+                out,
+                "{} {} -> {}: {} finding{}, needs a {} bump, the version shows {}: {}",
+                r.new.package,
+                version(&r.old),
+                version(&r.new),
+                r.findings.len(),
+                if r.findings.len() == 1 { "" } else { "s" },
+                r.required_bump.as_str(),
+                r.actual_bump.as_str(),
+                match &r.reason {
+                    None => "ok".to_string(),
+                    Some(why) => format!("FAIL ({why})"),
+                }
+            );
+            for f in &r.findings {
+                let _ = writeln!(out, "  {:<9} {}  {}", f.effect().as_str(), f.rule, f.item);
+                let _ = writeln!(out, "      {}", f.message);
+                let _ = writeln!(
+                    out,
+                    "      importer: {}, exporter: {} (counts: {})",
+                    f.importer.as_str(),
+                    f.exporter.as_str(),
+                    match f.role {
+                        Role::Importer => "importer",
+                        Role::Exporter => "exporter",
+                        Role::Both => "both",
+                    }
+                );
+                if let Some(s) = &f.old_span {
+                    let _ = writeln!(out, "      old: {s}");
+                }
+                if let Some(s) = &f.new_span {
+                    let _ = writeln!(out, "      new: {s}");
+                }
+            }
+        }
+        out
+    }
+
+    /// GitHub workflow commands: one annotation per finding, on the new
+    /// file when the item exists there.
+    pub fn github(&self) -> String {
+        let mut out = String::new();
+        for r in self.each() {
+            for f in &r.findings {
+                let level = match (f.effect(), r.ok) {
+                    (Effect::Breaking, false) => "error",
+                    (Effect::Breaking, true) => "warning",
+                    (Effect::Compatible, _) => "notice",
+                };
+                let span = f.new_span.as_ref().or(f.old_span.as_ref());
+                let location = match span.and_then(|s| s.rsplit_once(':')) {
+                    Some((file, line)) => format!(" file={},line={line}", escape_property(file)),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "::{level}{location},title={}::{}",
+                    escape_property(&f.rule),
+                    escape_data(&f.message)
+                );
+            }
+            match &r.reason {
+                Some(why) => {
+                    let _ = writeln!(
+                        out,
+                        "::error title=WIT drift::{}: {}",
+                        r.new.package,
+                        escape_data(why)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "::notice title=WIT drift::{} {} -> {}: {} finding(s), needs {}, ok",
+                        r.new.package,
+                        version(&r.old),
+                        version(&r.new),
+                        r.findings.len(),
+                        r.required_bump.as_str()
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Markdown for a pull-request comment.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("## WIT drift\n\n");
+        for r in self.each() {
+            let _ = writeln!(
+                out,
+                "**`{}`** {} → {}: needs a **{}** bump, the version shows **{}**: {}\n",
+                r.new.package,
+                version(&r.old),
+                version(&r.new),
+                r.required_bump.as_str(),
+                r.actual_bump.as_str(),
+                match &r.reason {
+                    None => "✅ ok".to_string(),
+                    Some(why) => format!("❌ {why}"),
+                }
+            );
+            if r.findings.is_empty() {
+                out.push_str("No changes.\n\n");
+                continue;
+            }
+            out.push_str("| effect | rule | item | importer | exporter | where |\n");
+            out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+            for f in &r.findings {
+                let at = f
+                    .new_span
+                    .as_deref()
+                    .or(f.old_span.as_deref())
+                    .unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "| {} | `{}` | `{}` | {} | {} | {} |",
+                    f.effect().as_str(),
+                    f.rule,
+                    f.item.replace('|', "\\|"),
+                    f.importer.as_str(),
+                    f.exporter.as_str(),
+                    at
+                );
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn zero_x_arithmetic() {
+        let b = |o: &str, n: &str| actual_bump(Some(&v(o)), Some(&v(n)));
+        assert_eq!(b("0.1.0", "0.2.0"), Ok(Bump::Major));
+        assert_eq!(b("0.2.0", "0.2.1"), Ok(Bump::Minor));
+        assert_eq!(b("0.0.1", "0.0.2"), Ok(Bump::Major));
+        assert_eq!(b("1.2.3", "1.2.4"), Ok(Bump::Patch));
+        assert_eq!(b("1.2.3", "1.3.0"), Ok(Bump::Minor));
+        assert_eq!(b("1.2.3", "2.0.0"), Ok(Bump::Major));
+        assert_eq!(b("1.0.0", "1.0.0"), Ok(Bump::None));
+        assert_eq!(b("0.3.0-rc-1", "0.3.0-rc-2"), Ok(Bump::Major));
+        assert!(b("0.2.1", "0.2.0").is_err());
+        assert_eq!(
+            explain(Bump::Major, Some(&v("0.2.3"))),
+            "at least 0.2.3 -> 0.3.0"
+        );
+        assert_eq!(
+            explain(Bump::Minor, Some(&v("0.2.3"))),
+            "at least 0.2.3 -> 0.2.4"
+        );
+        assert_eq!(
+            explain(Bump::Minor, Some(&v("1.2.3"))),
+            "at least 1.2.3 -> 1.3.0"
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests for `pipectl-diff`: the rule fixtures, agreement with
+//! `wit_component::semver_check`, our own releases and real WASI releases.
+
+mod rules;
+mod wasi;

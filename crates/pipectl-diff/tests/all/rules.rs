@@ -1,0 +1,308 @@
+//! Every rule has an old/new fixture pair under `tests/diff/<rule-id>/`;
+//! every rule runs over every pair and the findings must equal the pair's
+//! `expected.txt` snapshot (`BLESS=1` rewrites them), so a false positive
+//! shows up as a snapshot change.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use pipectl_diff::{Catalog, DiffOptions, Effect, FailOn, Side, diff_and_judge};
+use pipectl_testkit::root;
+use pipectl_wit::source::LoadedWit;
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/diff"))
+        .expect("tests/diff exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The old or new side of a fixture: `old.wit`, or an `old/` directory.
+fn side_path(dir: &Path, which: &str) -> PathBuf {
+    let file = dir.join(format!("{which}.wit"));
+    if file.exists() { file } else { dir.join(which) }
+}
+
+fn load(path: &Path) -> LoadedWit {
+    LoadedWit::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn side(w: &LoadedWit) -> Side<'_> {
+    Side::from(w)
+}
+
+/// The findings of one fixture, as the snapshot shows them.
+fn snapshot(dir: &Path) -> (String, Vec<String>) {
+    let old = load(&side_path(dir, "old"));
+    let new = load(&side_path(dir, "new"));
+    let opts = DiffOptions {
+        all_features: true,
+        ..DiffOptions::default()
+    };
+    let report = diff_and_judge(&side(&old), &side(&new), &opts, FailOn::Breaking);
+    let prefix = format!("{}/", root().display());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "required={} actual={} ok={}",
+        report.required_bump.as_str(),
+        report.actual_bump.as_str(),
+        report.ok
+    );
+    for f in &report.findings {
+        let span = |s: &Option<String>| {
+            s.as_deref()
+                .map_or("-".to_string(), |s| s.replace(&prefix, ""))
+        };
+        let _ = writeln!(
+            out,
+            "{} {} importer={} exporter={} role={:?} old={} new={}\n    {}",
+            f.rule,
+            f.item,
+            f.importer.as_str(),
+            f.exporter.as_str(),
+            f.role,
+            span(&f.old_span),
+            span(&f.new_span),
+            f.message
+        );
+    }
+    (
+        out,
+        report.findings.iter().map(|f| f.rule.clone()).collect(),
+    )
+}
+
+#[test]
+fn every_rule_has_a_fixture_that_fires_it() {
+    let catalog = Catalog::get();
+    let mut missing = Vec::new();
+    for rule in catalog.rules() {
+        let dir = root().join("tests/diff").join(&rule.id);
+        if !side_path(&dir, "old").exists() || !side_path(&dir, "new").exists() {
+            missing.push(format!(
+                "{}: no fixture in tests/diff/{}/",
+                rule.id, rule.id
+            ));
+            continue;
+        }
+        let (_, fired) = snapshot(&dir);
+        if !fired.contains(&rule.id) {
+            missing.push(format!(
+                "{}: its fixture does not fire it (fired: {fired:?})",
+                rule.id
+            ));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} rule(s) without a working fixture:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn every_fixture_matches_its_snapshot() {
+    let catalog = Catalog::get();
+    let mut failures = Vec::new();
+    for dir in fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            catalog.contains(&name),
+            "tests/diff/{name} is not named after a rule"
+        );
+        let (actual, _) = snapshot(&dir);
+        let expected_path = dir.join("expected.txt");
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => failures.push(format!(
+                "{name}:\n--- expected\n{expected}--- actual\n{actual}"
+            )),
+            Err(_) => failures.push(format!(
+                "{name}: no expected.txt (BLESS=1 creates it):\n{actual}"
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} snapshot(s) differ:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Where `wit_component::semver_check` calls a world change incompatible,
+/// pipectl must report a breaking finding for the side that world's
+/// components are on. Interfaces without worlds get one world that imports
+/// them and one that exports them.
+#[test]
+fn agrees_with_wit_component_semver_check() {
+    let mut checked = 0;
+    let mut disagreements = Vec::new();
+    for dir in fixtures() {
+        let (old_path, new_path) = (side_path(&dir, "old"), side_path(&dir, "new"));
+        if old_path.is_dir() {
+            continue;
+        }
+        let old_src = std::fs::read_to_string(&old_path).unwrap();
+        let new_src = std::fs::read_to_string(&new_path).unwrap();
+        let old = load(&old_path);
+        let new = load(&new_path);
+        let (op, np) = (old.packages[0], new.packages[0]);
+        let (opkg, npkg) = (&old.resolve.packages[op], &new.resolve.packages[np]);
+        if opkg.name.namespace != npkg.name.namespace || opkg.name.name != npkg.name.name {
+            continue;
+        }
+        // Both releases in one resolve, with probe worlds for each interface
+        // the two share.
+        let shared: Vec<&String> = opkg
+            .interfaces
+            .keys()
+            .filter(|k| npkg.interfaces.contains_key(*k))
+            .collect();
+        let probes: String = shared
+            .iter()
+            .map(|i| format!("\nworld probe-import-{i} {{ import {i}; }}\nworld probe-export-{i} {{ export {i}; }}\n"))
+            .collect();
+        let with_probes = |src: &str| match src.find("\npackage ") {
+            // Keep nested packages after the probes.
+            Some(i) => format!("{}{probes}{}", &src[..i], &src[i..]),
+            None => format!("{src}{probes}"),
+        };
+        // The stable surface only, on both sides: what pipectl compares by
+        // default.
+        let mut resolve = wit_parser::Resolve::default();
+        let Ok(po) = resolve.push_str(&old_path, &with_probes(&old_src)) else {
+            continue;
+        };
+        let Ok(pn) = resolve.push_str(&new_path, &with_probes(&new_src)) else {
+            continue;
+        };
+        if resolve.packages[po].name.version == resolve.packages[pn].name.version {
+            continue;
+        }
+        let report = diff_and_judge(
+            &side(&old),
+            &side(&new),
+            &DiffOptions::default(),
+            FailOn::Breaking,
+        );
+        let worlds: Vec<String> = resolve.packages[po].worlds.keys().cloned().collect();
+        for world in worlds {
+            let (Some(&ow), Some(&nw)) = (
+                resolve.packages[po].worlds.get(&world),
+                resolve.packages[pn].worlds.get(&world),
+            ) else {
+                continue;
+            };
+            checked += 1;
+            if wit_component::semver_check(resolve.clone(), ow, nw).is_ok() {
+                continue;
+            }
+            // Which side the world's components are on.
+            let breaking_for_importers = report
+                .findings
+                .iter()
+                .any(|f| f.importer == Effect::Breaking);
+            let breaking_for_exporters = report
+                .findings
+                .iter()
+                .any(|f| f.exporter == Effect::Breaking);
+            let ok = if world.starts_with("probe-import-") {
+                breaking_for_importers
+            } else if world.starts_with("probe-export-") {
+                breaking_for_exporters
+            } else {
+                breaking_for_importers || breaking_for_exporters
+            };
+            if !ok {
+                disagreements.push(format!(
+                    "{}: semver_check says world `{world}` is incompatible; pipectl found {:?}",
+                    dir.file_name().unwrap().to_string_lossy(),
+                    report
+                        .findings
+                        .iter()
+                        .map(|f| (&f.rule, f.importer, f.exporter))
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} world pairs were checked");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreement(s):\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
+
+#[test]
+fn unstable_items_are_ignored_by_default() {
+    let dir = root().join("tests/diff/unstable-item-added");
+    let old = load(&side_path(&dir, "old"));
+    let new = load(&side_path(&dir, "new"));
+    let report = diff_and_judge(
+        &side(&old),
+        &side(&new),
+        &DiffOptions::default(),
+        FailOn::Breaking,
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| !f.rule.starts_with("unstable-")),
+        "{:?}",
+        report.findings
+    );
+    let named = DiffOptions {
+        features: vec!["fancy".into()],
+        ..DiffOptions::default()
+    };
+    let report = diff_and_judge(&side(&old), &side(&new), &named, FailOn::Breaking);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "unstable-item-added")
+    );
+}
+
+#[test]
+fn our_own_releases_need_a_minor_bump_and_pass() {
+    let old = load(&root().join("wit/text-transform/0.1.0"));
+    let new = load(&root().join("wit/text-transform/0.2.0"));
+    let report = diff_and_judge(
+        &side(&old),
+        &side(&new),
+        &DiffOptions::default(),
+        FailOn::Breaking,
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "interface-added" && f.item == "example:text-transform/counter"),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(report.required_bump, pipectl_diff::Bump::Minor);
+    assert!(report.ok, "{:?}", report.reason);
+    // Backwards, the version goes down: the gate fails.
+    let back = diff_and_judge(
+        &side(&new),
+        &side(&old),
+        &DiffOptions::default(),
+        FailOn::Breaking,
+    );
+    assert!(!back.ok);
+}
