@@ -57,6 +57,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if wants("check") {
         check()?;
     }
+    if wants("diff") {
+        diff()?;
+    }
 
     Ok(())
 }
@@ -141,4 +144,127 @@ fn check() -> anyhow::Result<()> {
     }
     println!("worst ratio pipectl/targets: {worst:.2}x (target <= 1.0)");
     Ok(())
+}
+
+/// `wit diff` over whole WASI trees (every `wasi:*` package, already parsed)
+/// against `wit_component::semver_check` on every world the two releases
+/// share (both releases merged into one resolve, as it requires). Target:
+/// ratio <= 1.0.
+fn diff() -> anyhow::Result<()> {
+    use pipectl_diff::{DiffOptions, FailOn, Side};
+    use pipectl_wit::source::LoadedWit;
+
+    println!("\n## diff: pipectl wit diff vs wit_component::semver_check (WASI trees)");
+    let trees = pipectl_testkit::wasi_trees();
+    let load = |v: &str| -> anyhow::Result<LoadedWit> {
+        let mut w = LoadedWit::load(trees[v].to_str().context("UTF-8 path")?)?.with_all_packages();
+        let resolve = &w.resolve;
+        w.packages
+            .retain(|id| resolve.packages[*id].name.namespace == "wasi");
+        Ok(w)
+    };
+    println!(
+        "{:<18} {:>7} {:>9} {:>14} {:>16} {:>8}",
+        "releases", "worlds", "findings", "pipectl", "semver_check", "ratio"
+    );
+    let mut worst: f64 = 0.0;
+    for new_v in ["0.2.1", "0.2.3", "0.2.12"] {
+        let (old, new) = (load("0.2.0")?, load(new_v)?);
+        // Both releases' `wasi:*` packages in one resolve, for semver_check
+        // (the crates' own top-level packages would clash).
+        let mut merged = wit_parser::Resolve::default();
+        let old_ids = push_wasi_deps(&mut merged, &trees["0.2.0"])?;
+        let new_ids = push_wasi_deps(&mut merged, &trees[new_v])?;
+        let mut pairs = Vec::new();
+        for &op in &old_ids {
+            let opkg = &merged.packages[op];
+            let Some(&np) = new_ids.iter().find(|np| {
+                let n = &merged.packages[**np].name;
+                n.namespace == opkg.name.namespace && n.name == opkg.name.name
+            }) else {
+                continue;
+            };
+            for (name, ow) in &opkg.worlds {
+                if let Some(nw) = merged.packages[np].worlds.get(name) {
+                    pairs.push((*ow, *nw));
+                }
+            }
+        }
+        let opts = DiffOptions::default();
+        let findings = pipectl_diff::diff_and_judge(
+            &Side::from(&old),
+            &Side::from(&new),
+            &opts,
+            FailOn::Breaking,
+        )
+        .findings
+        .len();
+        let budget = Duration::from_millis(1500);
+        let ours = measure(budget, || {
+            pipectl_diff::diff_and_judge(
+                &Side::from(&old),
+                &Side::from(&new),
+                &opts,
+                FailOn::Breaking,
+            )
+        });
+        // semver_check consumes its resolve: clone it outside the timing.
+        let mut total = Duration::ZERO;
+        let runs = 5;
+        for _ in 0..runs {
+            let copies: Vec<_> = pairs.iter().map(|_| merged.clone()).collect();
+            let start = Instant::now();
+            for ((ow, nw), r) in pairs.iter().zip(copies) {
+                std::hint::black_box(wit_component::semver_check(r, *ow, *nw).is_ok());
+            }
+            total += start.elapsed();
+        }
+        let theirs = total / runs;
+        let r = ratio(ours, theirs);
+        worst = worst.max(r);
+        println!(
+            "{:<18} {:>7} {:>9} {:>14} {:>16} {:>7.2}x",
+            format!("0.2.0 -> {new_v}"),
+            pairs.len(),
+            findings,
+            fmt(ours),
+            fmt(theirs),
+            r
+        );
+    }
+    println!(
+        "worst ratio pipectl/semver_check: {worst:.2}x (target <= 1.0; pipectl also diffs every interface, semver_check only worlds)"
+    );
+    Ok(())
+}
+
+/// Pushes the packages of a WASI tree's `deps/` into `resolve`; returns the
+/// `wasi:*` ones.
+fn push_wasi_deps(
+    resolve: &mut wit_parser::Resolve,
+    wit: &Path,
+) -> anyhow::Result<Vec<wit_parser::PackageId>> {
+    use wit_parser::UnresolvedPackageGroup;
+    let mut groups = Vec::new();
+    for entry in fs_err::read_dir(wit.join("deps"))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            groups.push(UnresolvedPackageGroup::parse_dir(&path)?);
+        } else if path.extension().is_some_and(|e| e == "wit") {
+            let text = fs_err::read_to_string(&path)?;
+            groups.push(
+                UnresolvedPackageGroup::parse(&path, &text)
+                    .map_err(|(map, e)| anyhow::anyhow!("{}", e.render(&map)))?,
+            );
+        }
+    }
+    let main = groups.pop().context("no deps")?;
+    let before: Vec<_> = resolve.packages.iter().map(|(id, _)| id).collect();
+    resolve.push_groups(main, groups)?;
+    Ok(resolve
+        .packages
+        .iter()
+        .filter(|(id, p)| !before.contains(id) && p.name.namespace == "wasi")
+        .map(|(id, _)| id)
+        .collect())
 }

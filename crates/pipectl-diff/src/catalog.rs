@@ -194,6 +194,87 @@ impl Catalog {
     }
 }
 
+/// The catalog as Markdown: every rule with its effects, bump and an example
+/// taken from its fixture pair (`example(id)` returns the old and new WIT).
+pub fn docs_markdown(example: &dyn Fn(&str) -> Option<(String, String)>) -> String {
+    use std::fmt::Write as _;
+    let catalog = Catalog::get();
+    let mut out = String::from(
+        "# `pipectl wit diff` rules\n\n\
+         Generated from `crates/pipectl-diff/rules.toml` and the fixtures in `tests/diff/` \
+         by `cargo xtask docs`; do not edit.\n\n\
+         *Importer*: a component that imports the item (calls it; for a world's imports, the \
+         component). *Exporter*: a component that exports the item (implements it; for a world's \
+         imports, the host). Which one counts for an interface comes from the package's worlds \
+         (imported only: importer; exported only: exporter; else both), or `--role`. A breaking \
+         effect needs a major bump (0.x: minor), a compatible addition or modification a minor one \
+         (0.x: patch), a cosmetic change a patch.\n\n",
+    );
+    let _ = writeln!(out, "{} rules.\n", catalog.rules().len());
+    out.push_str("| rule | importer | exporter | summary |\n| --- | --- | --- | --- |\n");
+    for r in catalog.rules() {
+        let _ = writeln!(
+            out,
+            "| [`{0}`](#{0}) | {1} | {2} | {3} |",
+            r.id,
+            r.importer.as_str(),
+            r.exporter.as_str(),
+            r.summary
+        );
+    }
+    for r in catalog.rules() {
+        let _ = write!(
+            out,
+            "\n## {}\n\n{}\n\n- importer: **{}**, exporter: **{}**; bump when breaking: {}, when compatible: {}\n- message: {}\n\n{}\n",
+            r.id,
+            r.summary,
+            r.importer.as_str(),
+            r.exporter.as_str(),
+            r.bump(Effect::Breaking).as_str(),
+            r.bump(Effect::Compatible).as_str(),
+            r.message,
+            r.help
+        );
+        if let Some((old, new)) = example(&r.id) {
+            out.push_str("\n```diff\n");
+            out.push_str(&line_diff(&old, &new));
+            out.push_str("```\n");
+        }
+    }
+    out
+}
+
+/// A unified-style line diff (longest common subsequence).
+fn line_diff(old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!(" {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+            out.push_str(&format!("+{}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("-{}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,11 +246,14 @@ pub fn combine(mut reports: Vec<PackageReport>) -> DiffReport {
         .max()
         .unwrap_or(Bump::None);
     let findings: Vec<DiffFinding> = reports.iter().flat_map(|r| r.findings.clone()).collect();
-    let reason = reports.iter().find_map(|r| {
-        r.reason
-            .as_ref()
-            .map(|why| format!("{}: {why}", r.new.package))
-    });
+    let reason = match reports.as_slice() {
+        [one] => one.reason.clone(),
+        several => several.iter().find_map(|r| {
+            r.reason
+                .as_ref()
+                .map(|why| format!("{}: {why}", r.new.package))
+        }),
+    };
     let (old, new, actual) = match &first {
         Some(r) => (r.old.clone(), r.new.clone(), r.actual_bump),
         None => (

@@ -161,6 +161,14 @@ impl LoadedWit {
                 path: spec.to_string(),
                 source,
             })?;
+            // Empty, truncated, core modules and non-Wasm files get the
+            // same clear errors as everywhere else.
+            let bytes = crate::component::ComponentBytes::from_bytes(path, bytes)
+                .map_err(|e| SourceError::Wasm {
+                    path: spec.to_string(),
+                    message: e.to_string(),
+                })?
+                .bytes;
             let decoded = wit_parser::decoding::decode(&bytes).map_err(|e| SourceError::Wasm {
                 path: spec.to_string(),
                 message: format!("{e:#}"),

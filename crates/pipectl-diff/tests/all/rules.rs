@@ -306,3 +306,31 @@ fn our_own_releases_need_a_minor_bump_and_pass() {
     );
     assert!(!back.ok);
 }
+
+/// The fixture pair of a rule, for the docs.
+fn example(id: &str) -> Option<(String, String)> {
+    let dir = root().join("tests/diff").join(id);
+    let old = std::fs::read_to_string(dir.join("old.wit")).ok()?;
+    let new = std::fs::read_to_string(dir.join("new.wit")).ok()?;
+    Some((old, new))
+}
+
+/// `docs/wit-diff-rules.md` is generated (`cargo xtask docs`); it must be up
+/// to date with the catalog and the fixtures.
+#[test]
+fn generated_rule_docs_are_up_to_date() {
+    let generated = pipectl_diff::catalog::docs_markdown(&example);
+    let path = root().join("docs/wit-diff-rules.md");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/wit-diff-rules.md is out of date: run `cargo xtask docs`"
+    );
+    for rule in Catalog::get().rules() {
+        assert!(generated.contains(&format!("\n## {}\n", rule.id)));
+    }
+}

@@ -3,52 +3,11 @@
 //! cache. `tests/wasi-wit/{a,b}/Cargo.toml` list them (never built);
 //! `cargo metadata` downloads and locates them.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use pipectl_diff::{DiffOptions, DiffReport, Effect, FailOn, Side, diff_and_judge};
-use pipectl_testkit::root;
+use pipectl_testkit::wasi_trees;
 use pipectl_wit::source::LoadedWit;
-
-/// WASI version (`0.2.0`, `0.3.0`) → the crate's `wit/` folder.
-fn wasi_trees() -> BTreeMap<String, PathBuf> {
-    let mut trees = BTreeMap::new();
-    for set in ["a", "b"] {
-        let manifest = root().join(format!("tests/wasi-wit/{set}/Cargo.toml"));
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--locked",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "cargo metadata failed for {}: {}",
-            manifest.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let meta: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        for pkg in meta["packages"].as_array().unwrap() {
-            let version = pkg["version"].as_str().unwrap();
-            let Some((_, wasi)) = version.split_once("+wasi-") else {
-                continue;
-            };
-            let dir = PathBuf::from(pkg["manifest_path"].as_str().unwrap())
-                .parent()
-                .unwrap()
-                .join("wit");
-            assert!(dir.is_dir(), "{} has no wit/ folder", dir.display());
-            trees.insert(wasi.to_string(), dir);
-        }
-    }
-    trees
-}
 
 fn diff(old: &PathBuf, new: &PathBuf) -> DiffReport {
     // Every `wasi:*` package of the tree; not the crate's own wrapper
