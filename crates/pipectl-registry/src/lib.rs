@@ -1,1 +1,39 @@
-//! Publishes and fetches components through OCI registries and image-layout stores, with a lockfile.
+//! Publishes and fetches components through OCI registries and image-layout
+//! stores, with a content-addressed cache and `pipectl.lock`.
+//!
+//! - [`reference`]: `host/repo:tag`, `oci-layout:<dir>:tag`, `ns:name@req`.
+//! - [`artifact`]: the CNCF Wasm OCI artifact (config, one layer, manifest)
+//!   and verification of fetched bytes.
+//! - [`store`]: what a place that holds artifacts offers;
+//!   [`remote`] (OCI registries, via oci-client) and [`layout`] (the
+//!   embedded store) implement it.
+//! - [`cache`], [`lock`], [`auth`], [`config`]: the cache, the lockfile,
+//!   credentials, namespace → registry mapping.
+//! - [`ops`]: publish and fetch.
+//!
+//! Only this crate touches the network.
+
+pub mod artifact;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod error;
+mod fsutil;
+pub mod layout;
+pub mod lock;
+pub mod ops;
+pub mod reference;
+pub mod remote;
+pub mod store;
+
+pub use auth::{CredentialSources, Credentials};
+pub use cache::Cache;
+pub use config::RegistryConfig;
+pub use error::RegistryError;
+pub use fsutil::write_atomic;
+pub use lock::{LockEntry, Lockfile};
+pub use ops::{
+    Context, FetchOptions, Fetched, PublishReport, PublishRequest, PublishStatus, fetch, publish,
+};
+pub use remote::Transport;
+pub use store::Progress;

@@ -5,6 +5,12 @@
 //! Nothing here mocks WebAssembly or a registry: plugins are the components
 //! `cargo xtask plugins` builds, the registry is CNCF distribution.
 
+mod proxy;
+mod registry;
+
+pub use proxy::{Fault, FaultProxy};
+pub use registry::RegistryServer;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

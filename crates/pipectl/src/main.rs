@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         Command::Wit(cli::opts::WitCommand::Diff(args)) => cmd::wit::diff(args),
         Command::Compose(args) => cmd::compose::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Publish(args) => cmd::publish::run(args),
+        Command::Fetch(args) => cmd::fetch::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

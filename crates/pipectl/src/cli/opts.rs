@@ -28,6 +28,10 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Run text through a composed component or a pipeline's stages.
     Run(RunArgs),
+    /// Publish a component to an OCI registry or an OCI layout.
+    Publish(PublishArgs),
+    /// Fetch a component, verified, through the cache and `pipectl.lock`.
+    Fetch(FetchArgs),
 }
 
 /// `pipectl check`.
@@ -78,6 +82,104 @@ pub struct ComposeArgs {
     #[arg(long, value_name = "FILE")]
     pub emit_wac: Option<PathBuf>,
     /// Output format of the report.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Use only the cache for registry stages (no network).
+    #[arg(long)]
+    pub offline: bool,
+    /// Fail when `pipectl.lock` would change.
+    #[arg(long)]
+    pub locked: bool,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to this registry (`host[:port]`); loopback
+    /// registries are always allowed. Repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// The registry user name (with `--password-stdin`).
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the registry password from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// The registry configuration (wkg's format; default:
+    /// `$PIPECTL_CONFIG` or `~/.config/wasm-pkg/config.toml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The cache folder (default: `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `pipectl publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The component to publish.
+    #[arg(value_name = "FILE.wasm")]
+    pub file: PathBuf,
+    /// Where: `host[:port]/repo:tag`, `oci-layout:<dir>:tag` or
+    /// `namespace:name@version`. Tags must be semver.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Take the description, source, license and world from this pipeline
+    /// manifest.
+    #[arg(long, value_name = "PIPELINE.TOML")]
+    pub manifest: Option<PathBuf>,
+    /// `org.opencontainers.image.description`.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// `org.opencontainers.image.source` (a URL).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// `org.opencontainers.image.revision` (e.g. a commit).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// `org.opencontainers.image.licenses` (SPDX).
+    #[arg(long)]
+    pub licenses: Option<String>,
+    /// The world the component targets (recorded in the config).
+    #[arg(long)]
+    pub world: Option<String>,
+    /// Replace a version that holds different bytes.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// What: `host/repo:tag`, `host/repo@sha256:...`, `host/repo:^0.2`,
+    /// `oci-layout:<dir>:tag`, or `namespace:name@^0.2`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Where to write the component (default: `<name>-<version>.wasm`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Use only the cache and the lockfile: no network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Fail when the lockfile would change.
+    #[arg(long)]
+    pub locked: bool,
+    /// The lockfile (default: `pipectl.lock`).
+    #[arg(long, value_name = "FILE", default_value = "pipectl.lock")]
+    pub lockfile: PathBuf,
+    /// Do not record the fetch in the lockfile.
+    #[arg(long, conflicts_with = "locked")]
+    pub no_lock: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -12,8 +12,31 @@ use crate::Outcome;
 use crate::cli::opts::ComposeArgs;
 use crate::cli::output::{Format, print_json, print_text, write_atomic};
 
-/// Reads each stage's component as the manifest names it.
-pub fn load_stages(manifest: &Manifest) -> anyhow::Result<Vec<StageInput>> {
+/// Where registry stages come from, and the lockfile that pins them.
+pub struct RegistryStages<'a> {
+    /// The registry context.
+    pub ctx: &'a pipectl_registry::Context,
+    /// `pipectl.lock` next to the manifest; gains entries for new stages.
+    pub lock: &'a mut pipectl_registry::Lockfile,
+    /// Offline and `--locked`.
+    pub opts: pipectl_registry::FetchOptions,
+}
+
+/// The reference text `fetch` takes for a registry stage.
+fn stage_reference(source: &StageSource) -> Option<String> {
+    match source {
+        StageSource::Path(_) => None,
+        StageSource::Oci { reference, version } => Some(format!("{reference}:{version}")),
+        StageSource::Package { name, version } => Some(format!("{name}@{version}")),
+    }
+}
+
+/// Reads each stage's component as the manifest names it: files, or
+/// registry stages fetched (verified) through the lockfile.
+pub fn load_stages(
+    manifest: &Manifest,
+    mut registry: Option<RegistryStages<'_>>,
+) -> anyhow::Result<Vec<StageInput>> {
     manifest
         .stages
         .iter()
@@ -25,14 +48,21 @@ pub fn load_stages(manifest: &Manifest) -> anyhow::Result<Vec<StageInput>> {
                     })?;
                     (bytes, relative(manifest.base_dir(), path))
                 }
-                StageSource::Oci { reference, .. }
-                | StageSource::Package {
-                    name: reference, ..
-                } => {
-                    anyhow::bail!(
-                        "stage `{}`: registry stages (`{reference}`) are not supported yet",
-                        stage.name
-                    )
+                source => {
+                    let reference = stage_reference(source).expect("a registry stage");
+                    let Some(reg) = registry.as_mut() else {
+                        anyhow::bail!(
+                            "stage `{}`: registry stages need a registry context",
+                            stage.name
+                        );
+                    };
+                    let fetched = pipectl_registry::fetch(reg.ctx, &reference, reg.lock, reg.opts)
+                        .with_context(|| {
+                            format!("stage `{}`: failed to fetch `{reference}`", stage.name)
+                        })?;
+                    let origin = format!("{}@{}", fetched.entry.name, fetched.entry.manifest);
+                    reg.lock.upsert(fetched.entry);
+                    (fetched.bytes, origin)
                 }
             };
             Ok(StageInput {
@@ -45,6 +75,11 @@ pub fn load_stages(manifest: &Manifest) -> anyhow::Result<Vec<StageInput>> {
         .collect()
 }
 
+/// The lockfile that pins a manifest's registry stages.
+pub fn lock_path(manifest: &Manifest) -> std::path::PathBuf {
+    manifest.base_dir().join("pipectl.lock")
+}
+
 /// `path` relative to `base` when it is inside it, for stable reports.
 fn relative(base: &Path, path: &Path) -> String {
     path.strip_prefix(base)
@@ -53,10 +88,13 @@ fn relative(base: &Path, path: &Path) -> String {
         .to_string()
 }
 
-/// Composes the manifest's stages; shared with `pipectl run` and publish.
-pub fn compose_manifest(manifest: &Manifest) -> anyhow::Result<Composition> {
+/// Composes the manifest's stages.
+pub fn compose_manifest(
+    manifest: &Manifest,
+    registry: Option<RegistryStages<'_>>,
+) -> anyhow::Result<Composition> {
     let wit = WitSet::load(&manifest.wit)?;
-    let stages = load_stages(manifest)?;
+    let stages = load_stages(manifest, registry)?;
     let composition = pipectl_compose::compose(ComposePlan {
         name: &manifest.name,
         version: &manifest.version,
@@ -71,7 +109,28 @@ pub fn compose_manifest(manifest: &Manifest) -> anyhow::Result<Composition> {
 /// Runs `pipectl compose`.
 pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
     let manifest = Manifest::load(&args.manifest)?;
-    let composition = compose_manifest(&manifest)?;
+    let uses_registry = manifest
+        .stages
+        .iter()
+        .any(|s| !matches!(s.source, StageSource::Path(_)));
+    let ctx = if uses_registry {
+        Some(super::registry::context(&args.registry)?)
+    } else {
+        None
+    };
+    let mut lock = pipectl_registry::Lockfile::load(&lock_path(&manifest))?;
+    let lock_before = lock.render();
+    let composition = compose_manifest(
+        &manifest,
+        ctx.as_ref().map(|ctx| RegistryStages {
+            ctx,
+            lock: &mut lock,
+            opts: pipectl_registry::FetchOptions {
+                offline: args.offline,
+                locked: args.locked,
+            },
+        }),
+    )?;
     if let Some(wac_path) = &args.emit_wac {
         write_atomic(wac_path, composition.wac.as_bytes())?;
         let dir = wac_path.parent().unwrap_or(Path::new(""));
@@ -81,6 +140,11 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         }
     }
     write_atomic(&args.output, &composition.bytes)?;
+    // The lockfile records the registry stages' digests, once the
+    // composition exists.
+    if uses_registry && lock.render() != lock_before {
+        lock.save()?;
+    }
     match args.format {
         Format::Json => {
             let mut value = serde_json::to_value(&composition)?;

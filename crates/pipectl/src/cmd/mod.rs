@@ -2,5 +2,8 @@
 
 pub mod check;
 pub mod compose;
+pub mod fetch;
+pub mod publish;
+pub mod registry;
 pub mod run;
 pub mod wit;

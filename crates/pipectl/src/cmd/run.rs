@@ -300,7 +300,28 @@ fn manifest_stages(
     manifest: &Manifest,
     fallback: &dyn Fn(Limits, Limits) -> Limits,
 ) -> anyhow::Result<Vec<StageDef>> {
-    let inputs = crate::cmd::compose::load_stages(manifest)?;
+    // Registry stages come through the manifest's lockfile (not updated
+    // here: `pipectl compose` or `fetch` record new entries).
+    let uses_registry = manifest
+        .stages
+        .iter()
+        .any(|s| !matches!(s.source, pipectl_manifest::StageSource::Path(_)));
+    let ctx = if uses_registry {
+        Some(crate::cmd::registry::context(
+            &crate::cli::opts::RegistryArgs::default(),
+        )?)
+    } else {
+        None
+    };
+    let mut lock = pipectl_registry::Lockfile::load(&crate::cmd::compose::lock_path(manifest))?;
+    let inputs = crate::cmd::compose::load_stages(
+        manifest,
+        ctx.as_ref().map(|ctx| crate::cmd::compose::RegistryStages {
+            ctx,
+            lock: &mut lock,
+            opts: pipectl_registry::FetchOptions::default(),
+        }),
+    )?;
     manifest
         .stages
         .iter()

@@ -3,4 +3,5 @@
 
 mod cli;
 mod compose;
+mod registry;
 mod run;

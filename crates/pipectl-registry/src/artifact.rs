@@ -1,0 +1,329 @@
+//! The CNCF Wasm OCI artifact: a config (`application/vnd.wasm.config.v0+json`)
+//! describing the component, exactly one `application/wasm` layer, and an
+//! OCI image manifest tying them together.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// The OCI image manifest media type.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The Wasm artifact config media type.
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// The Wasm layer media type.
+pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The OCI image index media type (layouts).
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Annotation keys.
+pub mod annotations {
+    /// The version (the tag).
+    pub const VERSION: &str = "org.opencontainers.image.version";
+    /// When it was created (RFC 3339).
+    pub const CREATED: &str = "org.opencontainers.image.created";
+    /// The source repository URL.
+    pub const SOURCE: &str = "org.opencontainers.image.source";
+    /// The source revision.
+    pub const REVISION: &str = "org.opencontainers.image.revision";
+    /// A description.
+    pub const DESCRIPTION: &str = "org.opencontainers.image.description";
+    /// SPDX license expression.
+    pub const LICENSES: &str = "org.opencontainers.image.licenses";
+    /// A layer's file name.
+    pub const TITLE: &str = "org.opencontainers.image.title";
+    /// A tag in an image layout's index.
+    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    /// For a composed pipeline: its stages, in order, with their digests
+    /// (`name=sha256:...`, comma-separated).
+    pub const STAGES: &str = "dev.pipectl.pipeline.stages";
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Its media type.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An OCI image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// The manifest media type.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// The config.
+    pub config: Descriptor,
+    /// The layers: exactly one for a Wasm artifact.
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The component part of the Wasm config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// Export names.
+    pub exports: Vec<String>,
+    /// Import names.
+    pub imports: Vec<String>,
+    /// The world it targets, when known.
+    pub target: Option<String>,
+}
+
+/// The Wasm artifact config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmConfig {
+    /// RFC 3339.
+    pub created: String,
+    /// `wasm`.
+    pub architecture: String,
+    /// `wasip2` for components.
+    pub os: String,
+    /// The layers' digests.
+    pub layer_digests: Vec<String>,
+    /// What the component imports and exports.
+    pub component: Option<ComponentInfo>,
+}
+
+/// An artifact ready to push: its blobs and manifest, with digests.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The manifest's bytes (what its digest is computed over).
+    pub manifest: Vec<u8>,
+    /// Its digest.
+    pub manifest_digest: String,
+    /// The config's bytes.
+    pub config: Vec<u8>,
+    /// The component.
+    pub layer: Vec<u8>,
+    /// The parsed manifest.
+    pub parsed: Manifest,
+}
+
+impl Artifact {
+    /// Builds the artifact for `component`: `title` names the layer file,
+    /// `info` describes it, `annotations` go on the manifest.
+    pub fn build(
+        component: Vec<u8>,
+        title: &str,
+        info: ComponentInfo,
+        created: &str,
+        annotations: BTreeMap<String, String>,
+    ) -> Artifact {
+        let layer_digest = digest(&component);
+        let config = WasmConfig {
+            created: created.to_string(),
+            architecture: "wasm".to_string(),
+            os: "wasip2".to_string(),
+            layer_digests: vec![layer_digest.clone()],
+            component: Some(info),
+        };
+        let config_bytes = serde_json::to_vec(&config).expect("config serializes");
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            config: Descriptor {
+                media_type: CONFIG_MEDIA_TYPE.to_string(),
+                digest: digest(&config_bytes),
+                size: config_bytes.len() as u64,
+                annotations: BTreeMap::new(),
+            },
+            layers: vec![Descriptor {
+                media_type: LAYER_MEDIA_TYPE.to_string(),
+                digest: layer_digest,
+                size: component.len() as u64,
+                annotations: BTreeMap::from([(annotations::TITLE.to_string(), title.to_string())]),
+            }],
+            annotations,
+        };
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serializes");
+        Artifact {
+            manifest_digest: digest(&manifest_bytes),
+            manifest: manifest_bytes,
+            config: config_bytes,
+            layer: component,
+            parsed: manifest,
+        }
+    }
+
+    /// The layer's digest.
+    pub fn layer_digest(&self) -> &str {
+        &self.parsed.layers[0].digest
+    }
+}
+
+/// Why fetched bytes are not a Wasm artifact (or not the expected one).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A digest does not match the bytes.
+    #[error(
+        "{what} digest mismatch: expected {expected}, got {actual}; the content was altered or corrupted"
+    )]
+    Digest {
+        /// What was checked.
+        what: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// A size does not match.
+    #[error("{what} size mismatch: expected {expected} bytes, got {actual}")]
+    Size {
+        /// What was checked.
+        what: String,
+        /// The declared size.
+        expected: u64,
+        /// What arrived.
+        actual: u64,
+    },
+    /// The manifest is not the Wasm artifact layout.
+    #[error("not a Wasm component artifact: {0}")]
+    Shape(String),
+}
+
+/// Checks `bytes` against `expected` digest (and `size`, when known).
+pub fn verify(
+    what: &str,
+    bytes: &[u8],
+    expected: &str,
+    size: Option<u64>,
+) -> Result<(), VerifyError> {
+    if let Some(size) = size
+        && bytes.len() as u64 != size
+    {
+        return Err(VerifyError::Size {
+            what: what.to_string(),
+            expected: size,
+            actual: bytes.len() as u64,
+        });
+    }
+    let actual = digest(bytes);
+    if actual != expected {
+        return Err(VerifyError::Digest {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Parses a manifest and checks it is a Wasm artifact: the right media
+/// types and exactly one `application/wasm` layer.
+pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+        VerifyError::Shape(format!(
+            "the manifest is not valid JSON of an OCI image manifest: {e}"
+        ))
+    })?;
+    if m.schema_version != 2 {
+        return Err(VerifyError::Shape(format!(
+            "schemaVersion {} (expected 2)",
+            m.schema_version
+        )));
+    }
+    if let Some(mt) = &m.media_type
+        && mt != MANIFEST_MEDIA_TYPE
+    {
+        return Err(VerifyError::Shape(format!("manifest media type `{mt}`")));
+    }
+    if m.config.media_type != CONFIG_MEDIA_TYPE {
+        return Err(VerifyError::Shape(format!(
+            "config media type `{}` (expected `{CONFIG_MEDIA_TYPE}`)",
+            m.config.media_type
+        )));
+    }
+    match m.layers.as_slice() {
+        [layer] if layer.media_type == LAYER_MEDIA_TYPE => {}
+        [layer] => {
+            return Err(VerifyError::Shape(format!(
+                "layer media type `{}` (expected `{LAYER_MEDIA_TYPE}`)",
+                layer.media_type
+            )));
+        }
+        layers => {
+            return Err(VerifyError::Shape(format!(
+                "{} layers (expected exactly one)",
+                layers.len()
+            )));
+        }
+    }
+    for d in std::iter::once(&m.config).chain(&m.layers) {
+        if !crate::reference::is_digest(&d.digest) {
+            return Err(VerifyError::Shape(format!("invalid digest `{}`", d.digest)));
+        }
+    }
+    Ok(m)
+}
+
+/// The current time in RFC 3339, or `SOURCE_DATE_EPOCH` for reproducible
+/// artifacts.
+pub fn now_rfc3339() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_reparses() {
+        let a = Artifact::build(
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            "x.wasm",
+            ComponentInfo {
+                exports: vec!["a:b/c@1.0.0".into()],
+                imports: vec![],
+                target: None,
+            },
+            "2026-01-01T00:00:00Z",
+            BTreeMap::from([(annotations::VERSION.into(), "1.0.0".into())]),
+        );
+        let m = parse_manifest(&a.manifest).unwrap();
+        assert_eq!(m, a.parsed);
+        verify("manifest", &a.manifest, &a.manifest_digest, None).unwrap();
+        assert!(matches!(
+            verify("layer", b"other", a.layer_digest(), None),
+            Err(VerifyError::Digest { .. })
+        ));
+        assert!(matches!(
+            verify("layer", &a.layer, a.layer_digest(), Some(1)),
+            Err(VerifyError::Size { .. })
+        ));
+        let mut two = a.parsed.clone();
+        two.layers.push(two.layers[0].clone());
+        assert!(parse_manifest(&serde_json::to_vec(&two).unwrap()).is_err());
+    }
+}

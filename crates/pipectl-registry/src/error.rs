@@ -1,0 +1,101 @@
+//! Errors of publishing and fetching. Messages name the reference, file or
+//! registry; they never contain credentials.
+
+use std::path::PathBuf;
+
+use crate::artifact::VerifyError;
+
+/// Why a publish or fetch failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A reference does not parse.
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    /// A file could not be read or written.
+    #[error("{action} `{path}`")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Fetched bytes failed verification.
+    #[error("`{reference}`: {source}")]
+    Verify {
+        /// The reference.
+        reference: String,
+        /// What failed.
+        #[source]
+        source: VerifyError,
+    },
+    /// Nothing under that reference.
+    #[error("`{reference}`: {what}")]
+    NotFound {
+        /// The reference.
+        reference: String,
+        /// What is missing.
+        what: String,
+    },
+    /// The registry refused the credentials, or wants some.
+    #[error("registry `{registry}` refused access ({status}): {hint}")]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+        /// e.g. `401 Unauthorized`.
+        status: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The registry could not be reached, or the transfer broke.
+    #[error("registry `{registry}`: {message}")]
+    Network {
+        /// The registry.
+        registry: String,
+        /// What happened.
+        message: String,
+    },
+    /// The registry answered with an error.
+    #[error("registry `{registry}` answered an error: {message}")]
+    Registry {
+        /// The registry.
+        registry: String,
+        /// Its message.
+        message: String,
+    },
+    /// The operation is refused by pipectl's rules.
+    #[error("{0}")]
+    Refused(String),
+    /// The lockfile is invalid or would change under `--locked`.
+    #[error("lockfile `{path}`: {message}")]
+    Lock {
+        /// The lockfile.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The registry configuration is invalid.
+    #[error("registry configuration: {0}")]
+    Config(String),
+    /// The file is not a usable component.
+    #[error(transparent)]
+    Component(#[from] pipectl_wit::ComponentError),
+}
+
+impl RegistryError {
+    /// An IO error on `path`.
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> RegistryError {
+        let path = path.into();
+        move |source| RegistryError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

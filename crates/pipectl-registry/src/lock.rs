@@ -1,0 +1,174 @@
+//! `pipectl.lock`: one entry per fetched artifact, pinning its manifest and
+//! layer digests. TOML with a format version, sorted for stable diffs,
+//! written atomically while its folder is locked.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RegistryError;
+use crate::fsutil::{DirLock, write_atomic};
+
+/// The lockfile format version this pipectl writes.
+pub const LOCK_VERSION: u32 = 1;
+
+/// One locked artifact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockEntry {
+    /// What was asked for: `host/repo`, `oci-layout:<dir>` or `ns:name`.
+    pub name: String,
+    /// The registry (`oci-layout` for layouts).
+    pub registry: String,
+    /// The repository (the directory for layouts).
+    pub repository: String,
+    /// The requirement asked for (`^0.2`, `=0.2.0`, or a digest).
+    pub requirement: String,
+    /// The version it resolved to.
+    pub version: String,
+    /// The manifest digest.
+    pub manifest: String,
+    /// The layer digest.
+    pub layer: String,
+    /// The layer's size.
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockFile {
+    version: u32,
+    #[serde(default, rename = "artifact")]
+    artifacts: Vec<LockEntry>,
+}
+
+/// A loaded lockfile.
+#[derive(Debug, Clone)]
+pub struct Lockfile {
+    path: PathBuf,
+    entries: Vec<LockEntry>,
+}
+
+impl Lockfile {
+    /// Loads `path`; a missing file is an empty lockfile.
+    pub fn load(path: &Path) -> Result<Self, RegistryError> {
+        let entries = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let file: LockFile = toml::from_str(&text).map_err(|e| RegistryError::Lock {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
+                if file.version != LOCK_VERSION {
+                    return Err(RegistryError::Lock {
+                        path: path.to_owned(),
+                        message: format!(
+                            "format version {} is not supported (this pipectl writes {LOCK_VERSION})",
+                            file.version
+                        ),
+                    });
+                }
+                file.artifacts
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(RegistryError::io("failed to read", path)(e)),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            entries,
+        })
+    }
+
+    /// The lockfile's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every entry, sorted.
+    pub fn entries(&self) -> &[LockEntry] {
+        &self.entries
+    }
+
+    /// The entry for `name` and `requirement`.
+    pub fn find(&self, name: &str, requirement: &str) -> Option<&LockEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.name == name && e.requirement == requirement)
+    }
+
+    /// Adds or replaces the entry for its name and requirement; returns
+    /// whether anything changed.
+    pub fn upsert(&mut self, entry: LockEntry) -> bool {
+        if let Some(existing) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.name == entry.name && e.requirement == entry.requirement)
+        {
+            if *existing == entry {
+                return false;
+            }
+            *existing = entry;
+        } else {
+            self.entries.push(entry);
+        }
+        self.entries.sort();
+        true
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut entries = self.entries.clone();
+        entries.sort();
+        let file = LockFile {
+            version: LOCK_VERSION,
+            artifacts: entries,
+        };
+        format!(
+            "# This file is written by pipectl; do not edit it by hand.\n# It pins every fetched artifact to its digests.\n{}",
+            toml::to_string(&file).expect("the lockfile serializes")
+        )
+    }
+
+    /// Writes the lockfile atomically, holding its folder's lock.
+    pub fn save(&self) -> Result<(), RegistryError> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let _lock = DirLock::acquire(&dir).map_err(RegistryError::io("failed to lock", &dir))?;
+        write_atomic(&self.path, self.render().as_bytes())
+            .map_err(RegistryError::io("failed to write", &self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, version: &str) -> LockEntry {
+        LockEntry {
+            name: name.into(),
+            registry: "localhost:5000".into(),
+            repository: name.into(),
+            requirement: "^0.2".into(),
+            version: version.into(),
+            manifest: format!("sha256:{}", "a".repeat(64)),
+            layer: format!("sha256:{}", "b".repeat(64)),
+            size: 3,
+        }
+    }
+
+    #[test]
+    fn round_trips_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipectl.lock");
+        let mut lock = Lockfile::load(&path).unwrap();
+        assert!(lock.upsert(entry("zeta", "0.2.0")));
+        assert!(lock.upsert(entry("alpha", "0.2.1")));
+        assert!(!lock.upsert(entry("alpha", "0.2.1")));
+        lock.save().unwrap();
+        let again = Lockfile::load(&path).unwrap();
+        assert_eq!(again.entries()[0].name, "alpha");
+        assert_eq!(again.render(), lock.render());
+        std::fs::write(&path, "version = 9\n").unwrap();
+        assert!(Lockfile::load(&path).is_err());
+    }
+}

@@ -1,0 +1,450 @@
+//! Publishing and fetching, over any [`Store`], with the cache and the
+//! lockfile.
+//!
+//! Fetching verifies everything in memory first; only then are the cache
+//! entries written (each atomically). A failed fetch therefore leaves the
+//! cache as it was, and the caller writes the output file and the lockfile
+//! only on success.
+
+use std::collections::BTreeMap;
+
+use semver::Version;
+use serde::Serialize;
+
+use crate::artifact::{self, Artifact, ComponentInfo, annotations, parse_manifest};
+use crate::auth::CredentialSources;
+use crate::cache::Cache;
+use crate::config::RegistryConfig;
+use crate::error::RegistryError;
+use crate::layout::LayoutStore;
+use crate::lock::{LockEntry, Lockfile};
+use crate::reference::{Location, Parsed, Reference, Selector, parse};
+use crate::remote::{RemoteStore, Transport};
+use crate::store::{Progress, Store};
+
+/// Everything publish and fetch need besides their arguments.
+pub struct Context {
+    /// Where packages live.
+    pub config: RegistryConfig,
+    /// The blob cache.
+    pub cache: Cache,
+    /// Where credentials come from.
+    pub credentials: CredentialSources,
+    /// Plain-HTTP allowances.
+    pub transport: Transport,
+    /// Progress bars.
+    pub progress: Progress,
+}
+
+/// A reference, resolved: where and which, plus the name the lockfile uses.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The reference.
+    pub reference: Reference,
+    /// `host/repo`, `oci-layout:<dir>` or `ns:name`.
+    pub name: String,
+}
+
+impl Context {
+    /// Parses `text` and resolves package names to locations.
+    pub fn resolve(&self, text: &str, allow_requirement: bool) -> Result<Resolved, RegistryError> {
+        Ok(match parse(text, allow_requirement)? {
+            Parsed::Direct(reference) => Resolved {
+                name: reference.location.display(),
+                reference,
+            },
+            Parsed::Package { name, selector } => Resolved {
+                reference: Reference {
+                    location: self.config.locate(&name)?,
+                    selector,
+                    package: Some(name.clone()),
+                },
+                name,
+            },
+        })
+    }
+
+    /// Opens the store at `location`.
+    pub fn open(&self, location: &Location) -> Result<Box<dyn Store>, RegistryError> {
+        Ok(match location {
+            Location::Layout { dir } => Box::new(LayoutStore::new(dir.clone())),
+            Location::Registry {
+                registry,
+                repository,
+            } => Box::new(RemoteStore::new(
+                registry,
+                repository,
+                self.credentials.for_registry(registry),
+                &self.transport,
+            )?),
+        })
+    }
+}
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// Its file name (the layer's title).
+    pub file_name: String,
+    /// Where: `host/repo:tag`, `oci-layout:<dir>:tag` or `ns:name@version`.
+    pub reference: String,
+    /// Manifest annotations (`org.opencontainers.image.*`); the version and
+    /// creation time are filled in when missing.
+    pub annotations: BTreeMap<String, String>,
+    /// The world it targets, for the config.
+    pub world: Option<String>,
+    /// Replace a version that holds different bytes.
+    pub force: bool,
+}
+
+/// What publish did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishStatus {
+    /// A new version.
+    Published,
+    /// The version already held these bytes: nothing was pushed.
+    Unchanged,
+    /// The version held other bytes and `--force` replaced them.
+    Replaced,
+}
+
+/// The result of a publish.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    /// Where.
+    pub reference: String,
+    /// The version.
+    pub version: String,
+    /// What happened.
+    pub status: PublishStatus,
+    /// The manifest digest now under the tag.
+    pub manifest: String,
+    /// The layer digest.
+    pub layer: String,
+    /// The layer's size.
+    pub size: u64,
+}
+
+/// Publishes a component.
+pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, RegistryError> {
+    let resolved = ctx.resolve(&req.reference, false)?;
+    let version = match &resolved.reference.selector {
+        Selector::Tag(v) => v.clone(),
+        Selector::Digest(_) | Selector::Requirement(_) => {
+            return Err(RegistryError::Refused(format!(
+                "`{}`: publish needs a semver tag, e.g. `{}:0.1.0`",
+                req.reference, resolved.name
+            )));
+        }
+    };
+    // Only components: describe their imports and exports in the config.
+    let component =
+        pipectl_wit::ComponentBytes::from_bytes(std::path::Path::new(&req.file_name), req.bytes)?;
+    let decoded = component.decode()?;
+    let info = ComponentInfo {
+        exports: decoded.export_names(),
+        imports: decoded.import_names(),
+        target: req.world.clone(),
+    };
+    let mut ann = req.annotations.clone();
+    ann.insert(annotations::VERSION.to_string(), version.to_string());
+    let created = ann
+        .entry(annotations::CREATED.to_string())
+        .or_insert_with(artifact::now_rfc3339)
+        .clone();
+    let artifact = Artifact::build(component.bytes, &req.file_name, info, &created, ann);
+
+    let mut store = ctx.open(&resolved.reference.location)?;
+    let tag = version.to_string();
+    let mut status = PublishStatus::Published;
+    if let Some((bytes, digest)) = store.manifest_for_tag(&tag)? {
+        let existing = parse_manifest(&bytes).map_err(|source| RegistryError::Verify {
+            reference: format!("{}:{tag}", store.describe()),
+            source,
+        })?;
+        if existing.layers[0].digest == artifact.layer_digest() {
+            return Ok(PublishReport {
+                reference: format!("{}:{tag}", store.describe()),
+                version: tag,
+                status: PublishStatus::Unchanged,
+                manifest: digest,
+                layer: existing.layers[0].digest.clone(),
+                size: existing.layers[0].size,
+            });
+        }
+        if !req.force {
+            return Err(RegistryError::Refused(format!(
+                "`{}:{tag}` already exists with different content (layer {}); publish a new version, or pass --force to replace it",
+                store.describe(),
+                existing.layers[0].digest
+            )));
+        }
+        status = PublishStatus::Replaced;
+    }
+    store.push(&artifact, &tag, &ctx.progress)?;
+    Ok(PublishReport {
+        reference: format!("{}:{tag}", store.describe()),
+        version: tag,
+        status,
+        manifest: artifact.manifest_digest.clone(),
+        layer: artifact.layer_digest().to_string(),
+        size: artifact.layer.len() as u64,
+    })
+}
+
+/// How to fetch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchOptions {
+    /// Use only the cache (and the lockfile); no network.
+    pub offline: bool,
+    /// Fail when the lockfile would change.
+    pub locked: bool,
+}
+
+/// A fetched, verified component.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// Its lockfile entry.
+    pub entry: LockEntry,
+    /// Whether the layer came from the cache.
+    pub from_cache: bool,
+    /// Whether the lockfile gains or changes an entry.
+    pub lock_changed: bool,
+}
+
+/// The requirement text a lockfile records for a selector.
+fn requirement(selector: &Selector) -> String {
+    match selector {
+        Selector::Tag(v) => format!("={v}"),
+        Selector::Digest(d) => d.clone(),
+        Selector::Requirement(r) => r.to_string(),
+    }
+}
+
+/// Fetches `reference`, through `lock` when it pins it.
+pub fn fetch(
+    ctx: &Context,
+    reference: &str,
+    lock: &Lockfile,
+    opts: FetchOptions,
+) -> Result<Fetched, RegistryError> {
+    let resolved = ctx.resolve(reference, true)?;
+    fetch_resolved(ctx, &resolved, lock, opts)
+}
+
+/// [`fetch`], for a reference already resolved.
+pub fn fetch_resolved(
+    ctx: &Context,
+    resolved: &Resolved,
+    lock: &Lockfile,
+    opts: FetchOptions,
+) -> Result<Fetched, RegistryError> {
+    let location = &resolved.reference.location;
+    let req_text = requirement(&resolved.reference.selector);
+    let locked = lock.find(&resolved.name, &req_text).cloned();
+    let shown = format!("{} ({req_text})", resolved.name);
+    let mut store = LazyStore {
+        store: None,
+        offline: opts.offline,
+        shown: shown.clone(),
+    };
+
+    // 1. The manifest: pinned by the lockfile, or resolved now.
+    let (manifest_bytes, manifest_digest) = match &locked {
+        Some(entry) => {
+            let bytes = match ctx.cache.blob(&entry.manifest) {
+                Some(b) => b,
+                None => {
+                    let s = store.get(ctx, location)?;
+                    s.manifest_by_digest(&entry.manifest).map_err(|e| match e {
+                        RegistryError::NotFound { reference, .. } => RegistryError::Lock {
+                            path: lock.path().to_owned(),
+                            message: format!(
+                                "{reference}: the locked manifest {} is no longer served; the lockfile is not updated silently",
+                                entry.manifest
+                            ),
+                        },
+                        other => other,
+                    })?
+                }
+            };
+            (bytes, entry.manifest.clone())
+        }
+        None => match &resolved.reference.selector {
+            Selector::Digest(d) => match ctx.cache.blob(d) {
+                Some(b) => (b, d.clone()),
+                None => (store.get(ctx, location)?.manifest_by_digest(d)?, d.clone()),
+            },
+            Selector::Tag(v) => tag_manifest(ctx, &mut store, location, &v.to_string())?,
+            Selector::Requirement(req) => {
+                let tags: Vec<String> = if opts.offline {
+                    ctx.cache
+                        .refs(location)
+                        .into_iter()
+                        .map(|(t, _)| t)
+                        .collect()
+                } else {
+                    store.get(ctx, location)?.tags()?
+                };
+                let best = tags
+                    .iter()
+                    .filter_map(|t| Version::parse(t).ok())
+                    .filter(|v| req.matches(v))
+                    .max()
+                    .ok_or_else(|| RegistryError::NotFound {
+                        reference: shown.clone(),
+                        what: format!(
+                            "no version matches `{req}` (versions: {})",
+                            if tags.is_empty() {
+                                "none".to_string()
+                            } else {
+                                tags.join(", ")
+                            }
+                        ),
+                    })?;
+                tag_manifest(ctx, &mut store, location, &best.to_string())?
+            }
+        },
+    };
+    let manifest = parse_manifest(&manifest_bytes).map_err(|source| RegistryError::Verify {
+        reference: shown.clone(),
+        source,
+    })?;
+    let layer = manifest.layers[0].clone();
+    let version = manifest
+        .annotations
+        .get(annotations::VERSION)
+        .cloned()
+        .or_else(|| locked.as_ref().map(|e| e.version.clone()))
+        .unwrap_or_default();
+    if let Some(entry) = &locked
+        && entry.layer != layer.digest
+    {
+        return Err(RegistryError::Lock {
+            path: lock.path().to_owned(),
+            message: format!(
+                "{shown}: the manifest {} names layer {}, the lockfile says {}",
+                entry.manifest, layer.digest, entry.layer
+            ),
+        });
+    }
+
+    // 2. The layer: from the cache, else the store; verified either way.
+    let (bytes, from_cache) = match ctx.cache.blob(&layer.digest) {
+        Some(b) if b.len() as u64 == layer.size => (b, true),
+        _ => (
+            store.get(ctx, location)?.blob(&layer, &ctx.progress)?,
+            false,
+        ),
+    };
+    if !bytes.starts_with(b"\0asm") {
+        return Err(RegistryError::Verify {
+            reference: shown,
+            source: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
+        });
+    }
+
+    // 3. The lockfile entry; with --locked it must not change.
+    let entry = LockEntry {
+        name: resolved.name.clone(),
+        registry: location.registry(),
+        repository: location.repository(),
+        requirement: req_text,
+        version: version.clone(),
+        manifest: manifest_digest.clone(),
+        layer: layer.digest.clone(),
+        size: layer.size,
+    };
+    let lock_changed = locked.as_ref() != Some(&entry);
+    if opts.locked && lock_changed {
+        return Err(RegistryError::Lock {
+            path: lock.path().to_owned(),
+            message: format!(
+                "{}: the lockfile would change ({}), and --locked forbids it",
+                entry.name,
+                match &locked {
+                    None => "a new entry".to_string(),
+                    Some(old) => format!("{} -> {}", old.manifest, entry.manifest),
+                }
+            ),
+        });
+    }
+
+    // 4. Everything verified: now the cache.
+    ctx.cache.put_blob(&manifest_digest, &manifest_bytes)?;
+    ctx.cache.put_blob(&layer.digest, &bytes)?;
+    if !version.is_empty() && Version::parse(&version).is_ok() {
+        ctx.cache.put_ref(location, &version, &manifest_digest)?;
+    }
+    Ok(Fetched {
+        bytes,
+        entry,
+        from_cache,
+        lock_changed,
+    })
+}
+
+/// A store opened on first use: a fetch served by the cache never connects.
+struct LazyStore {
+    store: Option<Box<dyn Store>>,
+    offline: bool,
+    shown: String,
+}
+
+impl LazyStore {
+    fn get(&mut self, ctx: &Context, location: &Location) -> Result<&mut dyn Store, RegistryError> {
+        if self.store.is_none() {
+            if self.offline {
+                return Err(RegistryError::NotFound {
+                    reference: self.shown.clone(),
+                    what: "not in the cache, and --offline forbids the network".to_string(),
+                });
+            }
+            self.store = Some(ctx.open(location)?);
+        }
+        Ok(self.store.as_deref_mut().expect("opened above"))
+    }
+}
+
+/// The manifest a tag names: from the cache's refs when offline, else the
+/// store.
+fn tag_manifest(
+    ctx: &Context,
+    store: &mut LazyStore,
+    location: &Location,
+    tag: &str,
+) -> Result<(Vec<u8>, String), RegistryError> {
+    if store.offline {
+        let digest = ctx
+            .cache
+            .refs(location)
+            .into_iter()
+            .find(|(t, _)| t == tag)
+            .map(|(_, d)| d)
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: store.shown.clone(),
+                what: format!("version {tag} is not in the cache (--offline)"),
+            })?;
+        let bytes = ctx
+            .cache
+            .blob(&digest)
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: store.shown.clone(),
+                what: format!("the manifest of {tag} is not in the cache (--offline)"),
+            })?;
+        return Ok((bytes, digest));
+    }
+    let shown = store.shown.clone();
+    store
+        .get(ctx, location)?
+        .manifest_for_tag(tag)?
+        .ok_or_else(|| RegistryError::NotFound {
+            reference: shown,
+            what: format!("version {tag} does not exist"),
+        })
+}

@@ -1,0 +1,60 @@
+//! What publish and fetch need from a place that holds artifacts: an OCI
+//! registry ([`crate::remote::RemoteStore`]) or an image layout
+//! ([`crate::layout::LayoutStore`]).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::artifact::{Artifact, Descriptor};
+use crate::error::RegistryError;
+
+/// A place that holds artifacts. Every method verifies what it returns.
+pub trait Store {
+    /// `host/repo` or `oci-layout:<dir>`, for messages.
+    fn describe(&self) -> String;
+    /// Every tag.
+    fn tags(&mut self) -> Result<Vec<String>, RegistryError>;
+    /// The manifest a tag names and its digest; `None` when the tag does not
+    /// exist.
+    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, String)>, RegistryError>;
+    /// The manifest with this digest, verified.
+    fn manifest_by_digest(&mut self, digest: &str) -> Result<Vec<u8>, RegistryError>;
+    /// A blob, verified against the descriptor's digest and size.
+    fn blob(&mut self, desc: &Descriptor, progress: &Progress) -> Result<Vec<u8>, RegistryError>;
+    /// Pushes an artifact under `tag`.
+    fn push(
+        &mut self,
+        artifact: &Artifact,
+        tag: &str,
+        progress: &Progress,
+    ) -> Result<(), RegistryError>;
+}
+
+/// Progress reporting for transfers: a bar on a terminal, nothing
+/// otherwise.
+pub struct Progress {
+    enabled: bool,
+}
+
+impl Progress {
+    /// Shows bars only when `enabled` (the caller checks for a terminal).
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+
+    /// A bar for a transfer of `len` bytes named `what`.
+    pub fn bar(&self, what: &str, len: u64) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(what.to_string());
+        bar
+    }
+}

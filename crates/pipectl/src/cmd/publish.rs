@@ -1,0 +1,83 @@
+//! `pipectl publish`: a component into an OCI registry or layout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use pipectl_registry::artifact::annotations;
+use pipectl_registry::{PublishRequest, PublishStatus};
+
+use crate::Outcome;
+use crate::cli::opts::PublishArgs;
+use crate::cli::output::{Format, print_json, print_text};
+
+/// Runs `pipectl publish`.
+pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
+    let ctx = super::registry::context(&args.registry)?;
+    let bytes = fs_err::read(&args.file)?;
+    let mut ann = BTreeMap::new();
+    let mut world = args.world.clone();
+    if let Some(path) = &args.manifest {
+        let m = pipectl_manifest::Manifest::load(path)?;
+        let mut set = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                ann.insert(k.to_string(), v.clone());
+            }
+        };
+        set(annotations::DESCRIPTION, &m.description);
+        set(annotations::SOURCE, &m.source);
+        set(annotations::LICENSES, &m.license);
+        world.get_or_insert(m.world.clone());
+    }
+    for (key, value) in [
+        (annotations::DESCRIPTION, &args.description),
+        (annotations::SOURCE, &args.source),
+        (annotations::REVISION, &args.revision),
+        (annotations::LICENSES, &args.licenses),
+    ] {
+        if let Some(v) = value {
+            ann.insert(key.to_string(), v.clone());
+        }
+    }
+    // A composed pipeline records its stages; publish them with it.
+    if let Some(meta) = pipectl_compose::read_metadata(&bytes) {
+        let stages: Vec<String> = meta
+            .stages
+            .iter()
+            .map(|s| format!("{}={}", s.name, s.digest))
+            .collect();
+        ann.insert(annotations::STAGES.to_string(), stages.join(","));
+        world.get_or_insert(meta.world);
+    }
+    let file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "component.wasm".to_string());
+    let report = pipectl_registry::publish(
+        &ctx,
+        PublishRequest {
+            bytes,
+            file_name,
+            reference: args.reference.clone(),
+            annotations: ann,
+            world,
+            force: args.force,
+        },
+    )?;
+    match args.format {
+        Format::Json => print_json(&report)?,
+        Format::Human => {
+            let mut out = String::new();
+            let what = match report.status {
+                PublishStatus::Published => "published",
+                PublishStatus::Unchanged => "unchanged (already published with these bytes)",
+                PublishStatus::Replaced => "replaced (--force)",
+            };
+            let _ = writeln!(out, "{} {what}", report.reference);
+            let _ = writeln!(out, "  manifest: {}", report.manifest);
+            let _ = writeln!(out, "  layer:    {} ({} bytes)", report.layer, report.size);
+            print_text(&out)?;
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,708 @@
+//! `pipectl publish` and `fetch` against a real registry server (CNCF
+//! distribution, started on a free loopback port) and the embedded OCI
+//! layout store, with faults injected: a stopped registry, a connection cut
+//! mid-download and mid-upload, a blob altered on the registry's disk, an
+//! htpasswd-protected registry.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use pipectl_testkit::{Fault, FaultProxy, RegistryServer, plugin, root};
+
+/// A scratch home: cache, lockfile, outputs; no real docker config.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pipectl"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("PIPECTL_CACHE_DIR", self.path("cache"))
+            .env("PIPECTL_STORE", self.path("store"))
+            .env_remove("PIPECTL_CONFIG")
+            .env_remove("PIPECTL_REGISTRY_USERNAME")
+            .env_remove("PIPECTL_REGISTRY_PASSWORD")
+            .env_remove("PIPECTL_REGISTRY_TOKEN")
+            .env_remove("DOCKER_CONFIG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("pipectl runs")
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Every file under `rel`, with its bytes, for "untouched" checks.
+    fn snapshot(&self, rel: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path(rel), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "pipectl failed ({}):\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Exit 2 with a message; returns stderr.
+fn fails(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(o)).unwrap()
+}
+
+/// A valid component of about `size` bytes: the normalizer with a large
+/// custom section appended.
+fn big_component(size: usize) -> Vec<u8> {
+    use wasm_encoder::ComponentSection as _;
+    let mut bytes = std::fs::read(plugin("normalizer")).unwrap();
+    let filler: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    wasm_encoder::CustomSection {
+        name: "filler".into(),
+        data: filler.into(),
+    }
+    .append_to_component(&mut bytes);
+    bytes
+}
+
+#[test]
+fn publish_then_fetch_by_tag_digest_and_range() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let normalizer = plugin("normalizer");
+    let repo = format!("{}/plugins/normalizer", registry.addr);
+
+    let published = json(&sb.run(&[
+        "publish",
+        normalizer.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(published["status"], "published");
+    let manifest = published["manifest"].as_str().unwrap().to_string();
+    // A second version, so the range has a choice.
+    let counter = plugin("counter");
+    ok(&sb.run(&[
+        "publish",
+        counter.to_str().unwrap(),
+        &format!("{repo}:0.2.1"),
+    ]));
+
+    let original = std::fs::read(&normalizer).unwrap();
+    ok(&sb.run(&["fetch", &format!("{repo}:0.2.0"), "-o", "by-tag.wasm"]));
+    assert_eq!(
+        std::fs::read(sb.path("by-tag.wasm")).unwrap(),
+        original,
+        "publish -> fetch is byte-identical"
+    );
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}@{manifest}"),
+        "-o",
+        "by-digest.wasm",
+    ]));
+    assert_eq!(std::fs::read(sb.path("by-digest.wasm")).unwrap(), original);
+    let ranged = json(&sb.run(&[
+        "fetch",
+        &format!("{repo}:^0.2"),
+        "-o",
+        "by-range.wasm",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(ranged["version"], "0.2.1", "the highest matching version");
+    assert_eq!(
+        std::fs::read(sb.path("by-range.wasm")).unwrap(),
+        std::fs::read(&counter).unwrap()
+    );
+
+    // The lockfile has one entry per fetch, sorted, and round-trips.
+    let lock = std::fs::read_to_string(sb.path("pipectl.lock")).unwrap();
+    assert_eq!(lock.matches("[[artifact]]").count(), 3, "{lock}");
+    assert!(
+        lock.contains("requirement = \"^0.2\"") && lock.contains(&manifest),
+        "{lock}"
+    );
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}:^0.2"),
+        "-o",
+        "again.wasm",
+        "--locked",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(sb.path("pipectl.lock")).unwrap(),
+        lock
+    );
+
+    // Re-publishing the same bytes is a no-op; other bytes are refused
+    // unless forced.
+    let again = json(&sb.run(&[
+        "publish",
+        normalizer.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(again["manifest"], manifest.as_str());
+    let refused = fails(&sb.run(&[
+        "publish",
+        counter.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+    ]));
+    assert!(
+        refused.contains("already exists with different content"),
+        "{refused}"
+    );
+    let forced = json(&sb.run(&[
+        "publish",
+        counter.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+        "--force",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(forced["status"], "replaced");
+
+    // The lock pins the old 0.2.0 by digest: fetching through it still gets
+    // the locked bytes, not the replaced ones.
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}:0.2.0"),
+        "-o",
+        "pinned.wasm",
+        "--locked",
+    ]));
+    assert_eq!(std::fs::read(sb.path("pinned.wasm")).unwrap(), original);
+}
+
+#[test]
+fn locked_fails_when_the_lockfile_would_change() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let repo = format!("{}/plugins/validator", registry.addr);
+    let validator = plugin("validator");
+    ok(&sb.run(&[
+        "publish",
+        validator.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+    ]));
+    ok(&sb.run(&["fetch", &format!("{repo}:^0.2"), "-o", "v.wasm"]));
+    let lock = std::fs::read_to_string(sb.path("pipectl.lock")).unwrap();
+    // A requirement the lockfile does not pin: it would gain an entry.
+    let err = fails(&sb.run(&[
+        "fetch",
+        &format!("{repo}:0.2.0"),
+        "-o",
+        "w.wasm",
+        "--locked",
+    ]));
+    assert!(err.contains("--locked"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(sb.path("pipectl.lock")).unwrap(),
+        lock
+    );
+    assert!(!sb.path("w.wasm").exists(), "nothing written on failure");
+}
+
+#[test]
+fn a_warm_cache_and_lockfile_make_no_blob_request() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let repo = format!("{}/plugins/counter", registry.addr);
+    ok(&sb.run(&[
+        "publish",
+        plugin("counter").to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+    ]));
+    ok(&sb.run(&["fetch", &format!("{repo}:^0.2"), "-o", "a.wasm"]));
+    let blobs = registry.requests("GET", "/blobs/");
+    let manifests = registry.requests("GET", "/manifests/");
+    assert!(
+        blobs >= 1,
+        "the first fetch downloads the layer:\n{}",
+        registry.log()
+    );
+    let second = json(&sb.run(&[
+        "fetch",
+        &format!("{repo}:^0.2"),
+        "-o",
+        "b.wasm",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(second["from_cache"], true);
+    assert_eq!(
+        registry.requests("GET", "/blobs/"),
+        blobs,
+        "no blob request with a warm cache and lockfile"
+    );
+    assert_eq!(
+        registry.requests("GET", "/manifests/"),
+        manifests,
+        "nor a manifest request"
+    );
+    // --offline works from the same cache, the registry stopped even.
+    drop(registry);
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}:^0.2"),
+        "-o",
+        "c.wasm",
+        "--offline",
+    ]));
+    assert_eq!(
+        std::fs::read(sb.path("c.wasm")).unwrap(),
+        std::fs::read(plugin("counter")).unwrap()
+    );
+}
+
+#[test]
+fn a_stopped_registry_is_a_clear_error_and_changes_nothing() {
+    let mut registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let repo = format!("{}/plugins/normalizer", registry.addr);
+    ok(&sb.run(&[
+        "publish",
+        plugin("normalizer").to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+    ]));
+    registry.stop();
+    let (cache, lock) = (sb.snapshot("cache"), sb.snapshot("pipectl.lock"));
+    let err = fails(&sb.run(&["fetch", &format!("{repo}:0.2.0"), "-o", "out.wasm"]));
+    assert!(
+        err.contains(&registry.addr) && err.contains("cannot connect"),
+        "{err}"
+    );
+    let err = fails(&sb.run(&[
+        "publish",
+        plugin("validator").to_str().unwrap(),
+        &format!("{repo}:0.3.0"),
+    ]));
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!sb.path("out.wasm").exists());
+    assert_eq!(sb.snapshot("cache"), cache);
+    assert_eq!(sb.snapshot("pipectl.lock"), lock);
+}
+
+#[test]
+fn a_download_cut_mid_transfer_leaves_nothing_half_written() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let big = sb.path("big.wasm");
+    std::fs::write(&big, big_component(2 << 20)).unwrap();
+    let repo = format!("{}/plugins/big", registry.addr);
+    ok(&sb.run(&["publish", big.to_str().unwrap(), &format!("{repo}:1.0.0")]));
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}:1.0.0"),
+        "-o",
+        "first.wasm",
+        "--cache-dir",
+        "warm",
+    ]));
+    let lock = sb.snapshot("pipectl.lock");
+
+    // Through a proxy that drops the connection after 256 KiB of response.
+    let proxy = FaultProxy::start(&registry.addr, Fault::CutResponseAfter(256 << 10));
+    let via = format!("{}/plugins/big", proxy.addr);
+    let err = fails(&sb.run(&["fetch", &format!("{via}:1.0.0"), "-o", "cut.wasm"]));
+    assert!(proxy.cuts() > 0, "the proxy cut the transfer");
+    assert!(err.contains(&proxy.addr), "{err}");
+    assert!(!sb.path("cut.wasm").exists(), "no partial output");
+    assert_eq!(sb.snapshot("pipectl.lock"), lock, "lockfile untouched");
+    let layer_digest = pipectl_registry::artifact::digest(&std::fs::read(&big).unwrap());
+    let cached = sb
+        .path("cache/blobs/sha256")
+        .join(layer_digest.trim_start_matches("sha256:"));
+    assert!(!cached.exists(), "no partial blob in the cache");
+}
+
+#[test]
+fn an_upload_cut_mid_transfer_fails_and_publishing_again_works() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let big = sb.path("big.wasm");
+    std::fs::write(&big, big_component(2 << 20)).unwrap();
+    let proxy = FaultProxy::start(&registry.addr, Fault::CutRequestAfter(256 << 10));
+    let err = fails(&sb.run(&[
+        "publish",
+        big.to_str().unwrap(),
+        &format!("{}/plugins/big:1.0.0", proxy.addr),
+    ]));
+    assert!(proxy.cuts() > 0);
+    assert!(err.contains(&proxy.addr), "{err}");
+    // Nothing was tagged.
+    let missing = fails(&sb.run(&[
+        "fetch",
+        &format!("{}/plugins/big:1.0.0", registry.addr),
+        "-o",
+        "x.wasm",
+    ]));
+    assert!(
+        missing.contains("does not exist") || missing.contains("does not have it"),
+        "{missing}"
+    );
+    // Directly, it works.
+    ok(&sb.run(&[
+        "publish",
+        big.to_str().unwrap(),
+        &format!("{}/plugins/big:1.0.0", registry.addr),
+    ]));
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{}/plugins/big:1.0.0", registry.addr),
+        "-o",
+        "x.wasm",
+    ]));
+    assert_eq!(
+        std::fs::read(sb.path("x.wasm")).unwrap(),
+        std::fs::read(&big).unwrap()
+    );
+}
+
+#[test]
+fn a_blob_altered_on_the_registry_disk_is_refused() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let normalizer = plugin("normalizer");
+    let repo = format!("{}/plugins/normalizer", registry.addr);
+    ok(&sb.run(&[
+        "publish",
+        normalizer.to_str().unwrap(),
+        &format!("{repo}:0.2.0"),
+    ]));
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{repo}:0.2.0"),
+        "-o",
+        "good.wasm",
+        "--cache-dir",
+        "other-cache",
+    ]));
+    // Flip bytes of the layer where the registry keeps it (it does not
+    // verify on read).
+    let digest = pipectl_registry::artifact::digest(&std::fs::read(&normalizer).unwrap());
+    let file = registry.blob_file(&digest);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let (cache, lock) = (sb.snapshot("cache"), sb.snapshot("pipectl.lock"));
+    let err = fails(&sb.run(&["fetch", &format!("{repo}:0.2.0"), "-o", "bad.wasm"]));
+    assert!(err.contains("digest mismatch"), "{err}");
+    assert!(!sb.path("bad.wasm").exists());
+    assert_eq!(sb.snapshot("cache"), cache, "cache untouched");
+    assert_eq!(sb.snapshot("pipectl.lock"), lock, "lockfile untouched");
+}
+
+#[test]
+fn htpasswd_registry_answers_401_then_accepts_credentials() {
+    let registry = RegistryServer::start_with_auth("ci-bot", "correct-horse-battery");
+    let sb = Sandbox::new();
+    let repo = format!("{}/plugins/normalizer", registry.addr);
+    let file = plugin("normalizer");
+    let file = file.to_str().unwrap();
+
+    let anonymous = fails(&sb.run(&["publish", file, &format!("{repo}:0.2.0")]));
+    assert!(
+        anonymous.contains("401") && anonymous.contains("--password-stdin"),
+        "{anonymous}"
+    );
+    let wrong = sb.run_stdin(
+        &[
+            "publish",
+            file,
+            &format!("{repo}:0.2.0"),
+            "--username",
+            "ci-bot",
+            "--password-stdin",
+        ],
+        "wrong-secret-value\n",
+    );
+    let wrong_err = fails(&wrong);
+    assert!(wrong_err.contains("401"), "{wrong_err}");
+    assert!(
+        !wrong_err.contains("wrong-secret-value"),
+        "no secret in messages: {wrong_err}"
+    );
+    assert!(!String::from_utf8_lossy(&wrong.stdout).contains("wrong-secret-value"));
+
+    let right = sb.run_stdin(
+        &[
+            "publish",
+            file,
+            &format!("{repo}:0.2.0"),
+            "--username",
+            "ci-bot",
+            "--password-stdin",
+        ],
+        "correct-horse-battery\n",
+    );
+    ok(&right);
+    assert!(!String::from_utf8_lossy(&right.stderr).contains("correct-horse-battery"));
+    // The environment works too.
+    let fetched = sb
+        .cmd(&["fetch", &format!("{repo}:0.2.0"), "-o", "n.wasm"])
+        .env("PIPECTL_REGISTRY_USERNAME", "ci-bot")
+        .env("PIPECTL_REGISTRY_PASSWORD", "correct-horse-battery")
+        .output()
+        .unwrap();
+    ok(&fetched);
+    assert_eq!(
+        std::fs::read(sb.path("n.wasm")).unwrap(),
+        std::fs::read(plugin("normalizer")).unwrap()
+    );
+}
+
+#[test]
+fn non_semver_tags_and_unknown_repositories_are_clear_errors() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let file = plugin("normalizer");
+    let err = fails(&sb.run(&[
+        "publish",
+        file.to_str().unwrap(),
+        &format!("{}/plugins/n:latest", registry.addr),
+    ]));
+    assert!(err.contains("tags must be semver"), "{err}");
+    let err = fails(&sb.run(&[
+        "fetch",
+        &format!("{}/no/such-repo:1.0.0", registry.addr),
+        "-o",
+        "x.wasm",
+    ]));
+    assert!(err.contains("no/such-repo"), "{err}");
+    assert!(!sb.path("x.wasm").exists());
+    assert!(
+        !sb.path("pipectl.lock").exists(),
+        "no lockfile from a failed fetch"
+    );
+}
+
+#[test]
+fn the_manifest_matches_the_golden_wasm_artifact_shape() {
+    let sb = Sandbox::new();
+    let composed = root().join("target/demo/pipeline.wasm");
+    let file = if composed.exists() {
+        composed
+    } else {
+        plugin("counter")
+    };
+    ok(&sb.run(&[
+        "publish",
+        file.to_str().unwrap(),
+        "oci-layout:layout:0.1.0",
+        "--description",
+        "a pipeline",
+        "--source",
+        "https://example.com/pipectl",
+        "--revision",
+        "abc123",
+        "--licenses",
+        "Apache-2.0",
+    ]));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.path("layout/index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            sb.path("layout/blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("registry-fixtures/wasm-component-manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["schemaVersion"], golden["schemaVersion"]);
+    assert_eq!(manifest["mediaType"], golden["mediaType"]);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        golden["config"]["mediaType"]
+    );
+    assert_eq!(
+        manifest["layers"].as_array().unwrap().len(),
+        1,
+        "exactly one layer"
+    );
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        golden["layers"][0]["mediaType"]
+    );
+    assert!(manifest["layers"][0]["annotations"]["org.opencontainers.image.title"].is_string());
+    for key in golden["annotations"].as_object().unwrap().keys() {
+        assert!(
+            manifest["annotations"].get(key).is_some(),
+            "annotation `{key}` missing: {manifest}"
+        );
+    }
+    // The config describes the component.
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            sb.path("layout/blobs/sha256")
+                .join(config_digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert!(
+        config["component"]["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e
+                .as_str()
+                .unwrap()
+                .starts_with("example:text-transform/text-transform@"))
+    );
+}
+
+#[test]
+fn compose_resolves_registry_stages_through_the_lockfile() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    for name in ["validator", "counter"] {
+        ok(&sb.run(&[
+            "publish",
+            plugin(name).to_str().unwrap(),
+            &format!("{}/plugins/{name}:0.2.0", registry.addr),
+        ]));
+    }
+    let manifest = format!(
+        r#"[pipeline]
+name = "from-registry"
+version = "1.0.0"
+world = "example:text-transform/plugin@0.2.0"
+wit = "{wit}"
+
+[[stage]]
+name = "normalizer"
+path = "{normalizer}"
+
+[[stage]]
+name = "validator"
+oci = "{addr}/plugins/validator"
+version = "^0.2"
+
+[[stage]]
+name = "counter"
+oci = "{addr}/plugins/counter"
+version = "^0.2"
+"#,
+        wit = root().join("wit/text-transform/0.2.0").display(),
+        normalizer = plugin("normalizer").display(),
+        addr = registry.addr
+    );
+    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
+    let report = json(&sb.run(&[
+        "compose",
+        "pipeline.toml",
+        "-o",
+        "out.wasm",
+        "--format",
+        "json",
+    ]));
+    let lock = std::fs::read_to_string(sb.path("pipectl.lock")).unwrap();
+    assert_eq!(lock.matches("[[artifact]]").count(), 2, "{lock}");
+    let validator_digest =
+        pipectl_registry::artifact::digest(&std::fs::read(plugin("validator")).unwrap());
+    assert_eq!(report["stages"][1]["digest"], validator_digest.as_str());
+    // The composed component records the stage digests, and publishing it
+    // puts them in an annotation.
+    let meta =
+        pipectl_compose::read_metadata(&std::fs::read(sb.path("out.wasm")).unwrap()).unwrap();
+    assert_eq!(meta.stages[1].digest, validator_digest);
+    ok(&sb.run(&["publish", "out.wasm", "oci-layout:published:1.0.0"]));
+    let index = std::fs::read_to_string(sb.path("published/index.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&index).unwrap();
+    let md = v["manifests"][0]["digest"].as_str().unwrap();
+    let m = std::fs::read_to_string(
+        sb.path("published/blobs/sha256")
+            .join(md.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    assert!(m.contains(&format!("validator={validator_digest}")), "{m}");
+    // Offline and --locked, from the cache and the lockfile alone.
+    drop(registry);
+    ok(&sb.run(&[
+        "compose",
+        "pipeline.toml",
+        "-o",
+        "again.wasm",
+        "--offline",
+        "--locked",
+    ]));
+    assert_eq!(
+        std::fs::read(sb.path("again.wasm")).unwrap(),
+        std::fs::read(sb.path("out.wasm")).unwrap()
+    );
+}
