@@ -60,6 +60,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if wants("diff") {
         diff()?;
     }
+    if wants("registry") {
+        registry()?;
+    }
 
     Ok(())
 }
@@ -267,4 +270,87 @@ fn push_wasi_deps(
         .filter(|(id, p)| !before.contains(id) && p.name.namespace == "wasi")
         .map(|(id, _)| id)
         .collect())
+}
+
+/// A valid component of about `size` bytes: the normalizer plus a custom
+/// section.
+fn sized_component(size: usize) -> anyhow::Result<Vec<u8>> {
+    use wasm_encoder::ComponentSection as _;
+    let mut bytes = fs_err::read(root().join("target/plugins/normalizer.wasm"))?;
+    let filler: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    wasm_encoder::CustomSection {
+        name: "filler".into(),
+        data: filler.into(),
+    }
+    .append_to_component(&mut bytes);
+    Ok(bytes)
+}
+
+/// Publish and fetch throughput against a real registry on loopback, and
+/// a second fetch with a warm cache and a lockfile (which must make no
+/// request at all).
+fn registry() -> anyhow::Result<()> {
+    use pipectl_registry::{
+        Cache, Context, CredentialSources, FetchOptions, Lockfile, Progress, PublishRequest,
+        RegistryConfig, Transport,
+    };
+
+    println!("\n## registry: publish and fetch on a loopback CNCF distribution");
+    let server = pipectl_testkit::RegistryServer::start();
+    let scratch = tempfile::tempdir()?;
+    let ctx = |cache: &str| -> anyhow::Result<Context> {
+        Ok(Context {
+            config: RegistryConfig::from_toml("", scratch.path().join("store"))?,
+            cache: Cache::new(scratch.path().join(cache)),
+            credentials: CredentialSources::default(),
+            transport: Transport::default(),
+            progress: Progress::new(false),
+        })
+    };
+    println!(
+        "{:<8} {:>12} {:>12} {:>14} {:>16}",
+        "size", "publish", "fetch", "warm fetch", "warm requests"
+    );
+    for (label, mb) in [("1 MB", 1usize), ("20 MB", 20)] {
+        let bytes = sized_component(mb << 20)?;
+        let reference = format!("{}/bench/c{mb}:1.0.0", server.addr);
+        let size_mb = bytes.len() as f64 / (1 << 20) as f64;
+        let publish_ctx = ctx("publish-cache")?;
+        let start = Instant::now();
+        pipectl_registry::publish(
+            &publish_ctx,
+            PublishRequest {
+                bytes: bytes.clone(),
+                file_name: "c.wasm".into(),
+                reference: reference.clone(),
+                annotations: Default::default(),
+                world: None,
+                force: true,
+            },
+        )?;
+        let publish_time = start.elapsed();
+        let fetch_ctx = ctx(&format!("fetch-cache-{mb}"))?;
+        let mut lock = Lockfile::load(&scratch.path().join(format!("lock-{mb}")))?;
+        let start = Instant::now();
+        let fetched =
+            pipectl_registry::fetch(&fetch_ctx, &reference, &lock, FetchOptions::default())?;
+        let fetch_time = start.elapsed();
+        anyhow::ensure!(fetched.bytes == bytes, "fetched bytes differ");
+        lock.upsert(fetched.entry);
+        let before = server.requests("GET", "/v2/") + server.requests("HEAD", "/v2/");
+        let start = Instant::now();
+        let warm = pipectl_registry::fetch(&fetch_ctx, &reference, &lock, FetchOptions::default())?;
+        let warm_time = start.elapsed();
+        anyhow::ensure!(warm.from_cache && warm.bytes == bytes);
+        let requests = server.requests("GET", "/v2/") + server.requests("HEAD", "/v2/") - before;
+        let rate = |d: Duration| format!("{:.0} MB/s", size_mb / d.as_secs_f64());
+        println!(
+            "{label:<8} {:>12} {:>12} {:>14} {:>16}",
+            rate(publish_time),
+            rate(fetch_time),
+            fmt(warm_time),
+            requests
+        );
+    }
+    Ok(())
 }
