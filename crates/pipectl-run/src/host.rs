@@ -154,35 +154,68 @@ pub struct Host {
     _ticker: Ticker,
 }
 
-/// Advances the engine's epoch every [`TICK`] until dropped.
+/// Advances the engine's epoch every [`TICK`] until dropped, keeping it in
+/// step with wall-clock time.
 struct Ticker {
     stop: Arc<AtomicBool>,
+    state: Arc<TickState>,
+}
+
+/// When ticking started and how many ticks the engine has seen.
+struct TickState {
+    start: std::time::Instant,
+    applied: std::sync::atomic::AtomicU64,
+}
+
+impl TickState {
+    /// Ticks that wall-clock time says are due by now.
+    fn due(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros() / TICK.as_micros()).unwrap_or(u64::MAX)
+    }
 }
 
 impl Ticker {
     fn start(engine: &Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(TickState {
+            start: std::time::Instant::now(),
+            applied: std::sync::atomic::AtomicU64::new(0),
+        });
         let weak = engine.weak();
-        let flag = stop.clone();
+        let (flag, ticks) = (stop.clone(), state.clone());
         std::thread::Builder::new()
             .name("pipectl-epoch".into())
             .spawn(move || {
-                // The epoch follows wall-clock time: sleeping overshoots, so
-                // catch up on every tick that has passed, not one per wake.
-                let start = std::time::Instant::now();
-                let mut ticks: u128 = 0;
+                // Sleeping overshoots: catch up on every tick that has
+                // passed, not one per wake.
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
                     let Some(engine) = weak.upgrade() else { break };
-                    let due = start.elapsed().as_micros() / TICK.as_micros();
-                    while ticks < due {
+                    let due = ticks.due();
+                    while ticks.applied.load(Ordering::Relaxed) < due {
                         engine.increment_epoch();
-                        ticks += 1;
+                        ticks.applied.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
             .expect("the epoch thread starts");
-        Self { stop }
+        Self { stop, state }
+    }
+
+    /// The deadline, in ticks beyond the engine's current epoch, that
+    /// expires `timeout` from now. The engine's epoch may lag wall-clock
+    /// time (the ticker catches up in bursts), so the lag is added: a
+    /// timeout never fires early.
+    fn deadline(&self, timeout: Duration) -> u64 {
+        let lag = self
+            .state
+            .due()
+            .saturating_sub(self.state.applied.load(Ordering::Relaxed));
+        let ticks =
+            u64::try_from(timeout.as_micros().div_ceil(TICK.as_micros())).unwrap_or(u64::MAX / 4);
+        lag.saturating_add(ticks)
+            .saturating_add(1)
+            .min(u64::MAX / 4)
     }
 }
 
@@ -321,8 +354,8 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
         ),
         "wasi:cli/environment" => (
             "environment",
-            !grants.env.is_empty(),
-            "grant variables with `grants = { env = { NAME = \"value\" } }`",
+            grants.stdio || !grants.env.is_empty(),
+            "grant variables with `grants = { env = { NAME = \"value\" } }` (`stdio = true` gives an empty environment)",
         ),
         n if n.starts_with("wasi:cli/") => (
             "stdio",
@@ -384,6 +417,12 @@ impl Host {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The epoch deadline (ticks beyond the current epoch) for a call that
+    /// may take `timeout`.
+    pub fn epoch_deadline(&self, timeout: Duration) -> u64 {
+        self._ticker.deadline(timeout)
     }
 
     /// Whether fuel is metered.

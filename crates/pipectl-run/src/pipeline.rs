@@ -69,6 +69,10 @@ impl Pipeline {
         let stop = AtomicBool::new(false);
         let results: Vec<Mutex<Option<Result<String, StageFailure>>>> =
             inputs.iter().map(|_| Mutex::new(None)).collect();
+        let elapsed: Vec<Mutex<std::time::Duration>> = inputs
+            .iter()
+            .map(|_| Mutex::new(std::time::Duration::ZERO))
+            .collect();
         let stats: Vec<Vec<StageStats>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
@@ -80,7 +84,9 @@ impl Pipeline {
                             }
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(input) = inputs.get(i) else { break };
+                            let start = std::time::Instant::now();
                             let result = session.run(input.as_ref());
+                            *elapsed[i].lock().unwrap_or_else(|e| e.into_inner()) = start.elapsed();
                             if result.is_err() && !keep_going {
                                 stop.store(true, Ordering::Relaxed);
                             }
@@ -110,6 +116,10 @@ impl Pipeline {
                 .into_iter()
                 .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
                 .collect(),
+            elapsed: elapsed
+                .into_iter()
+                .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+                .collect(),
             stats: merged,
             workers,
         }
@@ -121,6 +131,8 @@ pub struct BatchResult {
     /// Per input, in input order: its output or failure; `None` if it was
     /// not run (after a failure, without `keep_going`).
     pub results: Vec<Option<Result<String, StageFailure>>>,
+    /// Per input, how long it took through every stage.
+    pub elapsed: Vec<std::time::Duration>,
     /// Per stage, merged over workers.
     pub stats: Vec<StageStats>,
     /// How many workers ran.

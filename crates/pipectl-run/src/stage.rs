@@ -10,7 +10,7 @@ use serde::Serialize;
 use wasmtime::component::{ComponentType, Func, Lift, Lower, ResourceAny};
 use wasmtime::{Store, Trap};
 
-use crate::host::{Entry, Host, Plugin, StageState, TICK};
+use crate::host::{Entry, Host, Plugin, StageState};
 use crate::stats::StageStats;
 
 /// The contract's error type, as the canonical ABI lifts it.
@@ -278,9 +278,7 @@ impl StageRunner {
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().limiter.hit = false;
         match limits.timeout {
-            Some(t) => live.store.set_epoch_deadline(
-                u64::try_from(t.as_micros().div_ceil(TICK.as_micros())).unwrap_or(u64::MAX / 2) + 1,
-            ),
+            Some(t) => live.store.set_epoch_deadline(host.epoch_deadline(t)),
             None => live.store.set_epoch_deadline(u64::MAX / 2),
         }
         if host.fuel() {

@@ -244,6 +244,10 @@ pub struct RunArgs {
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,
+    /// `json`: print one result per input (output or failure, and time)
+    /// as a JSON array instead of the outputs.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// Limits for every stage (a stage's own limits in the manifest win).

@@ -110,7 +110,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     let mut failed = 0usize;
     let mut stdout = std::io::stdout().lock();
-    for (input, result) in inputs.iter().zip(&batch.results) {
+    let mut json_results = Vec::new();
+    for ((input, result), elapsed) in inputs.iter().zip(&batch.results).zip(&batch.elapsed) {
+        if args.format == crate::cli::output::Format::Json {
+            failed += usize::from(matches!(result, Some(Err(_))));
+            json_results.push(match result {
+                None => serde_json::json!({"input": input.label, "ran": false}),
+                Some(Ok(output)) => serde_json::json!({
+                    "input": input.label, "ran": true, "ok": true,
+                    "output": output, "elapsed_us": elapsed.as_micros() as u64,
+                }),
+                Some(Err(failure)) => serde_json::json!({
+                    "input": input.label, "ran": true, "ok": false,
+                    "error": failure, "message": failure.to_string(),
+                    "elapsed_us": elapsed.as_micros() as u64,
+                }),
+            });
+            continue;
+        }
         match result {
             None => {}
             Some(Ok(output)) => {
@@ -130,6 +147,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    if args.format == crate::cli::output::Format::Json {
+        drop(stdout);
+        crate::cli::output::print_json(&json_results)?;
+        stdout = std::io::stdout().lock();
+    }
     stdout.flush()?;
     let not_run = batch.results.iter().filter(|r| r.is_none()).count();
     if not_run > 0 {
@@ -148,6 +170,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             "failed": failed,
             "workers": batch.workers,
             "stages": summaries,
+            "peak_rss_bytes": pipectl_run::stats::peak_rss(),
             "compiled": pipeline
                 .plugins()
                 .map(|p| serde_json::json!({"stage": p.name, "digest": p.digest, "source": p.compile}))

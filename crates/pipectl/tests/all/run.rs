@@ -1,1 +1,494 @@
-//! Running pipelines end to end.
+//! `pipectl run` as a plugin host: hostile plugins, limits, recovery,
+//! state, capabilities, the precompiled cache, batch inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use pipectl_testkit::{fixture, plugin, root};
+
+fn pipectl(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pipectl"));
+    c.args(args)
+        .current_dir(dir)
+        .env("PIPECTL_CACHE_DIR", dir.join("cache"));
+    c
+}
+
+fn with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The cause each hostile input must be reported with.
+fn expected_cause(input: &str) -> Option<(&'static str, &'static str)> {
+    Some(match input {
+        "loop" => ("limit", "timeout"),
+        "grow" => ("limit", "memory"),
+        "big" => ("limit", "output"),
+        "recurse" => ("trap", "call stack exhausted"),
+        "trap" => ("trap", "unreachable"),
+        _ => return None,
+    })
+}
+
+/// 10,000 inputs, every 10th hostile (infinite loop, unbounded memory, deep
+/// recursion, a trap, a 100 MiB output): the host completes, each failure
+/// has the right cause, every other output is correct, the timeout fires
+/// within twice its setting, and peak memory stays bounded.
+#[test]
+fn ten_thousand_mixed_inputs_with_hostile_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every kind of misbehaviour, the slow ones (a loop runs into the
+    // timeout; a 100 MiB output takes ~160 ms to build and copy) less often.
+    let hostile = [
+        "loop", "grow", "recurse", "trap", "big", "trap", "recurse", "trap", "grow", "recurse",
+        "big", "trap", "recurse", "grow", "trap", "recurse", "big", "trap", "recurse", "grow",
+    ];
+    let inputs: Vec<String> = (0..10_000)
+        .map(|i| {
+            if i % 10 == 5 {
+                hostile[(i / 10) % hostile.len()].to_string()
+            } else {
+                format!("input {i} is fine")
+            }
+        })
+        .collect();
+    let timeout = Duration::from_millis(400);
+    let stats = dir.path().join("stats.json");
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--lines",
+            "--keep-going",
+            "--format",
+            "json",
+            "--timeout",
+            "400ms",
+            "--max-memory",
+            "128MiB",
+            "--max-output",
+            "16MiB",
+            "--max-restarts",
+            "1000",
+            "--workers",
+            "2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let out = with_stdin(cmd, &(inputs.join("\n") + "\n"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some inputs fail: {}",
+        stderr(&out)
+    );
+    let results: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("a JSON array");
+    assert_eq!(results.len(), inputs.len(), "every input has a result");
+    let mut failures = 0;
+    let mut timeouts = Vec::new();
+    for (input, r) in inputs.iter().zip(&results) {
+        assert_eq!(r["ran"], true, "{input}: {r}");
+        match expected_cause(input) {
+            None => {
+                assert_eq!(r["ok"], true, "{input}: {r}");
+                assert_eq!(r["output"].as_str(), Some(input.as_str()), "{input}");
+            }
+            Some((kind, what)) => {
+                failures += 1;
+                assert_eq!(r["ok"], false, "{input}: {r}");
+                let e = &r["error"];
+                assert_eq!(e["stage"], "hostile");
+                assert_eq!(e["kind"], kind, "{input}: {r}");
+                let detail = if kind == "limit" {
+                    &e["limit"]
+                } else {
+                    &e["message"]
+                };
+                assert!(
+                    detail.as_str().unwrap().contains(what),
+                    "{input}: expected `{what}`: {r}"
+                );
+                if input == "loop" {
+                    timeouts.push(Duration::from_micros(r["elapsed_us"].as_u64().unwrap()));
+                }
+            }
+        }
+    }
+    assert_eq!(failures, 1000, "10% of the inputs are hostile");
+    // The timeout fires within 2x its setting.
+    let slowest = timeouts.iter().max().unwrap();
+    assert!(
+        *slowest < timeout * 2,
+        "a timeout took {slowest:?} (limit {timeout:?})"
+    );
+    assert!(
+        timeouts.iter().all(|t| *t >= timeout),
+        "timeouts fire at the limit, not before"
+    );
+    // Peak RSS stays bounded: two workers with at most 128 MiB of linear
+    // memory each, plus one transient copy of a 100 MiB output.
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let peak = stats["peak_rss_bytes"].as_u64().unwrap();
+    eprintln!("peak RSS over 10,000 mixed inputs: {} MiB", peak >> 20);
+    assert!(peak < 900 << 20, "peak RSS {} MiB", peak >> 20);
+    let stage = &stats["stages"][0];
+    assert_eq!(stage["invocations"], 10_000);
+    assert_eq!(stage["limit_hits"]["timeout"].as_u64(), Some(50));
+}
+
+#[test]
+fn a_stage_that_keeps_failing_is_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--lines",
+            "--keep-going",
+            "--format",
+            "json",
+            "--max-restarts",
+            "2",
+            "--workers",
+            "1",
+        ],
+    );
+    let out = with_stdin(cmd, &"trap\n".repeat(6));
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = results
+        .iter()
+        .map(|r| r["error"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "trap",
+            "trap",
+            "trap",
+            "stage-failed",
+            "stage-failed",
+            "stage-failed"
+        ]
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_trap_poisons_only_that_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--lines",
+            "--keep-going",
+            "--workers",
+            "1",
+        ],
+    );
+    let out = with_stdin(cmd, "one\ntrap\ntwo\nloop\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\ntwo\nthree\n");
+    let err = stderr(&out);
+    assert!(err.contains("line 2: stage `hostile` trapped"), "{err}");
+    assert!(
+        err.contains("line 4: stage `hostile` exceeded its timeout limit"),
+        "{err}"
+    );
+    // Without --keep-going the run stops at the first failure.
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--lines",
+            "--workers",
+            "1",
+        ],
+    );
+    let out = with_stdin(cmd, "one\ntrap\ntwo\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
+    assert!(stderr(&out).contains("not run"), "{}", stderr(&out));
+}
+
+fn counter_manifest(dir: &Path) -> PathBuf {
+    let path = dir.join("counter.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[pipeline]\nname = \"counting\"\nversion = \"0.1.0\"\nworld = \"example:text-transform/counter-plugin@0.2.0\"\nwit = \"{}\"\n\n[[stage]]\nname = \"counter\"\npath = \"{}\"\ncall = \"running-counter.count\"\n",
+            root().join("wit/text-transform/0.2.0").display(),
+            plugin("counter").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn running_counter_counts_across_inputs_unless_stateless() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = counter_manifest(dir.path());
+    let inputs = ["one two three", "four five", "six seven eight nine"];
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--lines",
+            "--format",
+            "json",
+        ],
+    );
+    let out = with_stdin(cmd, &inputs.join("\n"));
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let totals: Vec<String> = results
+        .iter()
+        .map(|r| {
+            r["output"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let sum: usize = inputs.iter().map(|i| i.split_whitespace().count()).sum();
+    assert_eq!(
+        totals,
+        [
+            "This: 3, Running total: 3",
+            "This: 2, Running total: 5",
+            format!("This: 4, Running total: {sum}").as_str()
+        ]
+    );
+
+    let cmd = pipectl(
+        dir.path(),
+        &["run", manifest.to_str().unwrap(), "--lines", "--stateless"],
+    );
+    let out = with_stdin(cmd, &inputs.join("\n"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("This: 4, Running total: 4"), "{text}");
+}
+
+#[test]
+fn the_precompiled_cache_is_used_and_a_corrupt_entry_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let composed = root().join("target/demo/pipeline.wasm");
+    let target = if composed.exists() {
+        composed
+    } else {
+        plugin("normalizer")
+    };
+    let cache = dir.path().join("compiled");
+    let stats = dir.path().join("stats.json");
+    let run = || {
+        let cmd = pipectl(
+            dir.path(),
+            &[
+                "run",
+                target.to_str().unwrap(),
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "--stats-json",
+                stats.to_str().unwrap(),
+            ],
+        );
+        let out = with_stdin(cmd, "  one  two three ");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        (
+            s["compiled"][0]["source"].as_str().unwrap().to_string(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (first, out1) = run();
+    assert_eq!(first, "compiled");
+    let (second, out2) = run();
+    assert_eq!(second, "cache", "the second run skips compilation");
+    assert_eq!(out1, out2);
+    // Corrupt the artifact: detected by its checksum, recompiled, and the
+    // run is still right.
+    let artifact = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x5a;
+    bytes.truncate(n - 100);
+    std::fs::write(&artifact, &bytes).unwrap();
+    let (third, out3) = run();
+    assert_eq!(third, "recompiled");
+    assert_eq!(out3, out1);
+    let (fourth, _) = run();
+    assert_eq!(fourth, "cache", "the rebuilt entry is trusted again");
+}
+
+#[test]
+fn capabilities_are_denied_unless_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/hello.txt"), "hello from the host\n").unwrap();
+    // No grants: refused at load, naming the capability.
+    let cmd = pipectl(dir.path(), &["run", fixture("fs-reader").to_str().unwrap()]);
+    let out = with_stdin(cmd, "/data/hello.txt");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wasi:filesystem/") && err.contains("`filesystem` capability"),
+        "{err}"
+    );
+    // Granted a read-only directory (and the CLI basics std needs), it reads.
+    let manifest = dir.path().join("fs.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[pipeline]\nname = \"reader\"\nversion = \"0.1.0\"\nworld = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n[[stage]]\nname = \"reader\"\npath = \"{}\"\ngrants = {{ stdio = true, clocks = true, dirs = [{{ host = \"data\", guest = \"/data\" }}] }}\n",
+            root().join("wit/text-transform/0.2.0").display(),
+            fixture("fs-reader").display()
+        ),
+    )
+    .unwrap();
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", manifest.to_str().unwrap()]),
+        "/data/hello.txt",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the host\n"
+    );
+    // Outside the preopened directory there is nothing.
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", manifest.to_str().unwrap()]),
+        "/etc/hostname",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("processing-failed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn batch_over_a_directory_writes_one_result_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.txt"), "  alpha  beta   gamma ").unwrap();
+    std::fs::write(input.join("b.txt"), "two words").unwrap();
+    std::fs::write(input.join("c.txt"), "delta\n\n epsilon zeta").unwrap();
+    let manifest = root().join("pipeline.toml");
+    let out = pipectl(
+        dir.path(),
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--input-dir",
+            "in",
+            "--output-dir",
+            "out",
+            "--keep-going",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "b.txt is rejected");
+    assert!(
+        stderr(&out).contains("b.txt: stage `validator` rejected the input"),
+        "{}",
+        stderr(&out)
+    );
+    let a = std::fs::read_to_string(dir.path().join("out/a.txt")).unwrap();
+    assert_eq!(
+        a,
+        text_transforms::pipeline("  alpha  beta   gamma ").unwrap()
+    );
+    assert!(!dir.path().join("out/b.txt").exists());
+    assert!(dir.path().join("out/c.txt").exists());
+}
+
+#[test]
+fn a_plugins_folder_runs_in_file_name_order_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for (file, name) in [
+        ("1-normalizer.wasm", "normalizer"),
+        ("2-validator.wasm", "validator"),
+        ("3-counter.wasm", "counter"),
+    ] {
+        std::fs::copy(plugin(name), plugins.join(file)).unwrap();
+    }
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", "--plugins", "plugins"]),
+        " x  y z ",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("order by file name") || stderr(&out).contains("file-name order"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        text_transforms::pipeline(" x  y z ").unwrap()
+    );
+}
+
+#[test]
+fn a_composed_component_names_the_stage_that_rejected() {
+    let composed = root().join("target/demo/pipeline.wasm");
+    if !composed.exists() {
+        // Built by the demo; compose it here otherwise.
+        let out = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+            .args([
+                "compose",
+                "pipeline.toml",
+                "-o",
+                "target/demo/pipeline.wasm",
+            ])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", composed.to_str().unwrap()]),
+        "only two",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: stage `validator` rejected the input: invalid-input: expected at least 3 words, found 2"
+    );
+}
