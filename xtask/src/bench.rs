@@ -60,6 +60,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if wants("diff") {
         diff()?;
     }
+    if wants("compose") {
+        compose()?;
+    }
+    if wants("run") {
+        host()?;
+    }
     if wants("registry") {
         registry()?;
     }
@@ -353,4 +359,385 @@ fn registry() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn plugin_bytes(name: &str) -> anyhow::Result<Vec<u8>> {
+    read(&root().join(format!("target/plugins/{name}.wasm")))
+}
+
+fn stage_inputs(n: usize) -> anyhow::Result<Vec<pipectl_compose::StageInput>> {
+    let (norm, val, count) = (
+        plugin_bytes("normalizer")?,
+        plugin_bytes("validator")?,
+        plugin_bytes("counter")?,
+    );
+    let mut stages = Vec::new();
+    for i in 0..n.saturating_sub(1) {
+        let (kind, bytes) = if i % 2 == 0 {
+            ("normalizer", &norm)
+        } else {
+            ("validator", &val)
+        };
+        stages.push(pipectl_compose::StageInput {
+            name: format!("{kind}{i}"),
+            bytes: bytes.clone(),
+            origin: kind.to_string(),
+            allow_imports: vec![],
+        });
+    }
+    stages.push(pipectl_compose::StageInput {
+        name: "counter".into(),
+        bytes: count,
+        origin: "counter".into(),
+        allow_imports: vec![],
+    });
+    Ok(stages)
+}
+
+/// A text of about `len` bytes that every stage accepts.
+fn sample_text(len: usize) -> String {
+    let line = "the quick  brown fox jumps over\tthe lazy dog  \n";
+    let mut s = line.repeat(len / line.len() + 1);
+    s.truncate(len);
+    s
+}
+
+/// Compose time by stage count; pipectl compose against wac-graph alone with
+/// a pre-built glue; the composed pipeline's throughput against native Rust.
+fn compose() -> anyhow::Result<()> {
+    use pipectl_compose::{ComposePlan, compose as compose_plan};
+    println!("\n## compose");
+    let wit = pipectl_wit::WitSet::load(&root().join("wit/text-transform/0.2.0"))?;
+    let version = semver::Version::new(0, 1, 0);
+    let plan = |n: usize| -> anyhow::Result<ComposePlan<'_>> {
+        Ok(ComposePlan {
+            name: "bench",
+            version: &version,
+            wit: &wit,
+            world: "example:text-transform/plugin@0.2.0",
+            stages: stage_inputs(n)?,
+        })
+    };
+    println!(
+        "{:<8} {:>12} {:>14} {:>12}",
+        "stages", "compose", "per stage", "vs 1 stage"
+    );
+    let mut base = None;
+    for n in [1usize, 3, 10, 50] {
+        let stages = plan(n)?;
+        let t = measure(Duration::from_millis(1500), || {
+            compose_plan(stages.clone()).expect("composes")
+        });
+        let b = *base.get_or_insert(t);
+        println!(
+            "{n:<8} {:>12} {:>14} {:>11.1}x",
+            fmt(t),
+            fmt(t / n as u32),
+            ratio(t, b)
+        );
+    }
+
+    // The same composition through wac-graph alone, given a pre-built glue.
+    let stages = stage_inputs(3)?;
+    let contract = {
+        let world = wit.find_world("plugin")?;
+        let (_, item) = wit.resolve.worlds[world]
+            .exports
+            .iter()
+            .next()
+            .context("an export")?;
+        let wit_parser::WorldItem::Interface { id, .. } = item else {
+            anyhow::bail!("not an interface")
+        };
+        pipectl_compose::Contract::new(wit.resolve.clone(), *id)?
+    };
+    let glue = pipectl_compose::sequencer::generate(&contract, 3)?;
+    let export = "example:text-transform/text-transform@0.2.0";
+    let wac_only = || -> Vec<u8> {
+        use wac_graph::types::Package;
+        use wac_graph::{CompositionGraph, EncodeOptions};
+        let mut g = CompositionGraph::new();
+        let mut aliases = Vec::new();
+        for s in &stages {
+            let p = Package::from_bytes(
+                &format!("stage:{}", s.name),
+                None,
+                s.bytes.clone(),
+                g.types_mut(),
+            )
+            .expect("valid");
+            let id = g.register_package(p).expect("registers");
+            let inst = g.instantiate(id);
+            aliases.push(g.alias_instance_export(inst, export).expect("exports"));
+        }
+        let p = Package::from_bytes("pipectl:sequencer", None, glue.clone(), g.types_mut())
+            .expect("valid");
+        let id = g.register_package(p).expect("registers");
+        let seq = g.instantiate(id);
+        for (i, a) in aliases.into_iter().enumerate() {
+            g.set_instantiation_argument(seq, &format!("stage{i}"), a)
+                .expect("wires");
+        }
+        let out = g.alias_instance_export(seq, export).expect("exports");
+        g.export(out, export).expect("exports");
+        g.encode(EncodeOptions::default()).expect("encodes")
+    };
+    let ours = measure(Duration::from_millis(1500), || {
+        compose_plan(plan(3).expect("plan")).expect("composes")
+    });
+    let theirs = measure(Duration::from_millis(1500), wac_only);
+    println!(
+        "pipectl compose (3 stages, glue generated, checked) {} vs wac-graph with a pre-built glue {}: {:.2}x (target <= 1.5)",
+        fmt(ours),
+        fmt(theirs),
+        ratio(ours, theirs)
+    );
+
+    // Throughput of the composed pipeline against the native transforms.
+    let composed = compose_plan(plan(3)?)?;
+    let host = std::sync::Arc::new(pipectl_run::Host::new(&pipectl_run::HostConfig {
+        cache: None,
+        fuel: false,
+        pooling: Some(8),
+        max_memory: None,
+    })?);
+    let plugin = host.load(
+        "composed",
+        &composed.bytes,
+        &Default::default(),
+        &pipectl_run::CallSpec::Transform,
+    )?;
+    let pipeline = pipectl_run::Pipeline::new(
+        host.clone(),
+        vec![(
+            std::sync::Arc::new(plugin),
+            pipectl_run::StagePolicy {
+                limits: Default::default(),
+                max_restarts: 3,
+                stateless: false,
+            },
+        )],
+    );
+    let mut session = pipeline.session();
+    println!(
+        "{:<8} {:>12} {:>12} {:>16}",
+        "input", "composed", "native", "composed/native"
+    );
+    for (label, len) in [("100 B", 100usize), ("10 KB", 10 << 10), ("1 MB", 1 << 20)] {
+        let text = sample_text(len);
+        let expected = text_transforms::pipeline(&text).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        anyhow::ensure!(
+            session.run(&text).map_err(|e| anyhow::anyhow!("{e}"))? == expected,
+            "outputs differ"
+        );
+        let budget = Duration::from_millis(1000);
+        let c = measure(budget, || session.run(&text).expect("runs"));
+        let n = measure(budget, || text_transforms::pipeline(&text).expect("runs"));
+        println!(
+            "{label:<8} {:>12} {:>12} {:>15.2}x",
+            fmt(c),
+            fmt(n),
+            ratio(n, c)
+        );
+    }
+    println!("(composed/native is throughput relative to native; target >= 0.5 at 1 MB)");
+    Ok(())
+}
+
+/// The host against a naive host; batch throughput on two cores against
+/// one; cold start with and without the precompiled cache.
+fn host() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use wasmtime::component::{Component, Linker};
+
+    println!("\n## run: the host");
+    let composed = read(&root().join("target/demo/pipeline.wasm")).or_else(
+        |_| -> anyhow::Result<Vec<u8>> {
+            let wit = pipectl_wit::WitSet::load(&root().join("wit/text-transform/0.2.0"))?;
+            Ok(pipectl_compose::compose(pipectl_compose::ComposePlan {
+                name: "bench",
+                version: &semver::Version::new(0, 1, 0),
+                wit: &wit,
+                world: "example:text-transform/plugin@0.2.0",
+                stages: stage_inputs(3)?,
+            })?
+            .bytes)
+        },
+    )?;
+    let config = pipectl_run::HostConfig {
+        cache: None,
+        fuel: false,
+        pooling: Some(64),
+        max_memory: None,
+    };
+    let host = Arc::new(pipectl_run::Host::new(&config)?);
+    let policy = pipectl_run::StagePolicy {
+        limits: Default::default(),
+        max_restarts: 3,
+        stateless: false,
+    };
+    let load = |name: &str,
+                bytes: &[u8]|
+     -> anyhow::Result<(Arc<pipectl_run::Plugin>, pipectl_run::StagePolicy)> {
+        Ok((
+            Arc::new(host.load(
+                name,
+                bytes,
+                &Default::default(),
+                &pipectl_run::CallSpec::Transform,
+            )?),
+            policy,
+        ))
+    };
+    let pipeline = pipectl_run::Pipeline::new(host.clone(), vec![load("composed", &composed)?]);
+    let mut session = pipeline.session();
+
+    // The naive host: the three plugins, each call a fresh Store and a
+    // fresh instance per plugin (components compiled once).
+    let engine = host.engine().clone();
+    let linker: Linker<()> = Linker::new(&engine);
+    let components: Vec<Component> = ["normalizer", "validator", "counter"]
+        .iter()
+        .map(|n| Component::new(&engine, plugin_bytes(n)?).map_err(wt))
+        .collect::<anyhow::Result<_>>()?;
+    let naive = |input: &str| -> anyhow::Result<String> {
+        let mut text = input.to_string();
+        for c in &components {
+            let mut store = wasmtime::Store::new(&engine, ());
+            store.set_epoch_deadline(u64::MAX / 2);
+            let instance = linker.instantiate(&mut store, c).map_err(wt)?;
+            let iface = c
+                .get_export_index(None, "example:text-transform/text-transform@0.2.0")
+                .context("the interface")?;
+            let f = c
+                .get_export_index(Some(&iface), "transform")
+                .context("transform")?;
+            let func = instance
+                .get_typed_func::<(&str,), (Result<String, pipectl_run::TransformError>,)>(
+                    &mut store, &f,
+                )
+                .map_err(wt)?;
+            text = func
+                .call(&mut store, (&text,))
+                .map_err(wt)?
+                .0
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        Ok(text)
+    };
+    println!(
+        "{:<8} {:>12} {:>12} {:>10}",
+        "input", "host", "naive", "speedup"
+    );
+    for (label, len) in [("100 B", 100usize), ("10 KB", 10 << 10)] {
+        let text = sample_text(len);
+        anyhow::ensure!(naive(&text)? == session.run(&text).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let budget = Duration::from_millis(1000);
+        let ours = measure(budget, || session.run(&text).expect("runs"));
+        let theirs = measure(budget, || naive(&text).expect("runs"));
+        println!(
+            "{label:<8} {:>12} {:>12} {:>9.1}x",
+            fmt(ours),
+            fmt(theirs),
+            ratio(theirs, ours)
+        );
+    }
+    println!("(target: >= 20x at 100 B)");
+
+    // Batch throughput: the three stages chained by the host, 1 vs 2 workers.
+    let chained = pipectl_run::Pipeline::new(
+        host.clone(),
+        vec![
+            load("normalizer", &plugin_bytes("normalizer")?)?,
+            load("validator", &plugin_bytes("validator")?)?,
+            load("counter", &plugin_bytes("counter")?)?,
+        ],
+    );
+    let inputs: Vec<String> = (0..4000)
+        .map(|i| format!("{} {i}", sample_text(2048)))
+        .collect();
+    let mut best = [Duration::MAX; 2];
+    for _ in 0..3 {
+        for (slot, workers) in [(0usize, 1usize), (1, 2)] {
+            let start = Instant::now();
+            let r = chained.run_batch(&inputs, workers, true);
+            best[slot] = best[slot].min(start.elapsed());
+            anyhow::ensure!(r.results.iter().all(|r| matches!(r, Some(Ok(_)))));
+        }
+    }
+    let mb = inputs.iter().map(String::len).sum::<usize>() as f64 / (1 << 20) as f64;
+    println!(
+        "batch, 4000 x 2 KB: 1 worker {:.0} MB/s, 2 workers {:.0} MB/s: {:.2}x on {} cores",
+        mb / best[0].as_secs_f64(),
+        mb / best[1].as_secs_f64(),
+        ratio(best[0], best[1]),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // Cold start: a new host loading the composed pipeline, compiled vs
+    // from the precompiled cache.
+    let cache_dir = tempfile::tempdir()?;
+    let cold = |cached: bool| -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let h = pipectl_run::Host::new(&pipectl_run::HostConfig {
+            cache: cached.then(|| pipectl_run::ArtifactCache::new(cache_dir.path())),
+            ..config.clone()
+        })?;
+        let p = h.load(
+            "composed",
+            &composed,
+            &Default::default(),
+            &pipectl_run::CallSpec::Transform,
+        )?;
+        let elapsed = start.elapsed();
+        let expected = if cached {
+            pipectl_run::CompileSource::Cache
+        } else {
+            pipectl_run::CompileSource::Compiled
+        };
+        anyhow::ensure!(
+            p.compile == expected,
+            "{:?} instead of {expected:?}",
+            p.compile
+        );
+        Ok(elapsed)
+    };
+    // Fill the cache (this one compiles).
+    let _ = cold(false);
+    {
+        let h = pipectl_run::Host::new(&pipectl_run::HostConfig {
+            cache: Some(pipectl_run::ArtifactCache::new(cache_dir.path())),
+            ..config.clone()
+        })?;
+        h.load(
+            "composed",
+            &composed,
+            &Default::default(),
+            &pipectl_run::CallSpec::Transform,
+        )?;
+    }
+    let compiled = (0..3)
+        .map(|_| cold(false))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .min()
+        .unwrap_or_default();
+    let from_cache = (0..3)
+        .map(|_| cold(true))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .min()
+        .unwrap_or_default();
+    println!(
+        "cold start (new engine + load the composed pipeline): compiled {} vs precompiled cache {}: {:.0}x faster",
+        fmt(compiled),
+        fmt(from_cache),
+        ratio(compiled, from_cache)
+    );
+    Ok(())
+}
+
+/// wasmtime's error as anyhow's.
+fn wt(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
 }

@@ -314,15 +314,57 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
     };
     let contract = Contract::new(wit.resolve.clone(), *contract_iface)?;
 
-    let stages = plan
-        .stages
-        .into_iter()
-        .map(|s| analyze(s, wit, world, &contract_key, contract_item))
+    // WAT stages become binaries, then wac-graph loads (and validates) each
+    // distinct component once.
+    let mut inputs = plan.stages;
+    for input in &mut inputs {
+        let file = ComponentBytes::from_bytes(
+            std::path::Path::new(&input.origin),
+            std::mem::take(&mut input.bytes),
+        )
+        .map_err(|source| ComposeError::StageFile {
+            stage: input.name.clone(),
+            source,
+        })?;
+        input.bytes = file.bytes;
+    }
+    let digests: Vec<String> = inputs.iter().map(|s| digest(&s.bytes)).collect();
+    let ctx = StageContext {
+        wit,
+        world,
+        contract_key: &contract_key,
+        contract_item,
+    };
+    let (graph, packages) = match register_stages(&inputs, &digests) {
+        Ok(r) => r,
+        // Explain with the full check when it finds something.
+        Err(e) => return Err(explain(&inputs, &digests, &ctx).unwrap_or(e)),
+    };
+
+    // Each stage, read from wac-graph's types when they show exactly what a
+    // stage must be; otherwise decoded and checked in full (which also
+    // explains what is wrong).
+    let quick = QuickContract::new(wit, world, &contract_key);
+    let stages = inputs
+        .iter()
+        .zip(&digests)
+        .map(|(input, digest)| {
+            let pkg = packages[digest].0;
+            match quick.analyze(&graph, pkg, input, digest) {
+                Some(a) => Ok(a),
+                None => analyze(input.clone(), digest.clone(), &ctx),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut builder = Builder::new(&contract, plan.name, plan.version);
-    builder.build(&stages)?;
-    let (bytes, wac, sequencers, skipped) = builder.finish(&stages)?;
+    let mut builder = Builder::new(&contract, plan.name, plan.version, graph, packages);
+    let built = builder
+        .build(&stages)
+        .and_then(|()| builder.finish(&stages));
+    let (bytes, wac, sequencers, skipped) = match built {
+        Ok(b) => b,
+        Err(e) => return Err(explain(&inputs, &digests, &ctx).unwrap_or(e)),
+    };
 
     // The result must satisfy the target world, with every stage's
     // allowances (a stage's permitted imports pass through).
@@ -332,14 +374,16 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         .collect();
     let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
     let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.clone())
-        .and_then(|c| c.decode())
-        .map_err(|e| ComposeError::Graph(format!("the composed component does not decode: {e}")))?;
+        .and_then(|c| c.validate_and_decode())
+        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
     let findings = check_world(&composed, &wit.resolve, world, &policy);
     if !findings.is_empty() {
-        return Err(ComposeError::Output {
-            world: world_name,
-            findings,
-        });
+        return Err(
+            explain(&inputs, &digests, &ctx).unwrap_or(ComposeError::Output {
+                world: world_name,
+                findings,
+            }),
+        );
     }
 
     let mut bytes = bytes;
@@ -427,13 +471,158 @@ fn contract_export<'w>(
     }
 }
 
-fn analyze(
-    mut input: StageInput,
-    wit: &WitSet,
+/// The target world's view a stage is checked against.
+struct StageContext<'w> {
+    wit: &'w WitSet,
     world: wit_parser::WorldId,
-    contract_key: &WorldKey,
-    contract_item: &WorldItem,
+    contract_key: &'w WorldKey,
+    contract_item: &'w WorldItem,
+}
+
+/// The first stage the full check finds fault with, if any.
+fn explain(
+    inputs: &[StageInput],
+    digests: &[String],
+    ctx: &StageContext<'_>,
+) -> Option<ComposeError> {
+    inputs
+        .iter()
+        .zip(digests)
+        .find_map(|(input, digest)| analyze(input.clone(), digest.clone(), ctx).err())
+}
+
+/// The contract interface's name, for reading stages from wac-graph's types.
+struct QuickContract<'w> {
+    wit: &'w WitSet,
+    world: wit_parser::WorldId,
+    namespace: String,
+    package: String,
+    interface: String,
+    track: Option<semver::Version>,
+}
+
+/// `ns:pkg/iface@version` split up; `None` for plain names.
+fn split_name(name: &str) -> Option<(&str, &str, &str, Option<semver::Version>)> {
+    let (path, version) = match name.split_once('@') {
+        Some((p, v)) => (p, Some(semver::Version::parse(v).ok()?)),
+        None => (name, None),
+    };
+    let (pkg, iface) = path.split_once('/')?;
+    let (ns, pkg) = pkg.split_once(':')?;
+    Some((ns, pkg, iface, version))
+}
+
+impl<'w> QuickContract<'w> {
+    fn new(wit: &'w WitSet, world: wit_parser::WorldId, key: &WorldKey) -> Self {
+        let name = wit.resolve.name_world_key(key);
+        let (ns, pkg, iface, version) = split_name(&name).unwrap_or(("", "", "", None));
+        Self {
+            wit,
+            world,
+            namespace: ns.to_string(),
+            package: pkg.to_string(),
+            interface: iface.to_string(),
+            track: version
+                .as_ref()
+                .map(wit_parser::PackageName::version_compat_track),
+        }
+    }
+
+    fn is_contract(&self, name: &str) -> bool {
+        split_name(name).is_some_and(|(ns, pkg, iface, v)| {
+            ns == self.namespace
+                && pkg == self.package
+                && iface == self.interface
+                && v.as_ref()
+                    .map(wit_parser::PackageName::version_compat_track)
+                    == self.track
+        })
+    }
+
+    /// Whether the target world imports `name` (semver-compatibly).
+    fn world_provides(&self, name: &str) -> bool {
+        let Some((ns, pkg, iface, v)) = split_name(name) else {
+            return false;
+        };
+        let r = &self.wit.resolve;
+        r.worlds[self.world].imports.keys().any(|k| {
+            let WorldKey::Interface(id) = k else {
+                return false;
+            };
+            let i = &r.interfaces[*id];
+            let Some(p) = i.package.map(|p| &r.packages[p].name) else {
+                return false;
+            };
+            p.namespace == ns
+                && p.name == pkg
+                && i.name.as_deref() == Some(iface)
+                && p.version
+                    .as_ref()
+                    .map(wit_parser::PackageName::version_compat_track)
+                    == v.as_ref()
+                        .map(wit_parser::PackageName::version_compat_track)
+        })
+    }
+
+    /// A stage as wac-graph's types show it, when they show exactly one
+    /// compatible export of the contract, at most one import of it (a
+    /// middleware), and every other import allowed. The contract's types
+    /// are then checked by wac-graph when the stage is wired, and by the
+    /// final check of the composition; anything else goes to the full check.
+    fn analyze(
+        &self,
+        graph: &CompositionGraph,
+        pkg: wac_graph::PackageId,
+        input: &StageInput,
+        digest: &str,
+    ) -> Option<Analyzed> {
+        let types = graph.types();
+        let world = &types[graph[pkg].ty()];
+        let instance = |k: &ItemKind| matches!(k, ItemKind::Instance(_));
+        let mut exports = world
+            .exports
+            .iter()
+            .filter(|(n, k)| instance(k) && self.is_contract(n));
+        let (export, _) = exports.next()?;
+        if exports.next().is_some() {
+            return None;
+        }
+        let mut import = None;
+        let policy = ImportPolicy::allow(input.allow_imports.iter().cloned()).ok()?;
+        for (name, kind) in &world.imports {
+            if self.is_contract(name) && instance(kind) && import.is_none() {
+                import = Some(name.clone());
+            } else if !policy.allows(name) && !self.world_provides(name) {
+                return None;
+            }
+        }
+        let other_exports = world
+            .exports
+            .iter()
+            .filter(|(n, k)| instance(k) && *n != export)
+            .map(|(n, _)| n.clone())
+            .collect();
+        Some(Analyzed {
+            input: input.clone(),
+            digest: digest.to_string(),
+            export: export.clone(),
+            import,
+            other_exports,
+        })
+    }
+}
+
+fn analyze(
+    input: StageInput,
+    digest: String,
+    ctx: &StageContext<'_>,
 ) -> Result<Analyzed, ComposeError> {
+    let StageContext {
+        wit,
+        world,
+        contract_key,
+        contract_item,
+    } = *ctx;
     let stage_err = |source| ComposeError::StageFile {
         stage: input.name.clone(),
         source,
@@ -441,8 +630,6 @@ fn analyze(
     let file = ComponentBytes::from_bytes(std::path::Path::new(&input.origin), input.bytes.clone())
         .map_err(stage_err)?;
     let decoded: DecodedComponent = file.decode().map_err(stage_err)?;
-    // WAT text was converted: compose the binary.
-    input.bytes = file.bytes;
     let findings_err = |findings: Vec<Finding>| ComposeError::Stage {
         stage: input.name.clone(),
         origin: input.origin.clone(),
@@ -501,12 +688,49 @@ fn analyze(
         .filter(|name| *name != export)
         .collect();
     Ok(Analyzed {
-        digest: digest(&input.bytes),
+        digest,
         input,
         export,
         import,
         other_exports,
     })
+}
+
+/// Stage packages registered with wac-graph, by digest: id, package name,
+/// origin.
+type Registered = HashMap<String, (wac_graph::PackageId, String, String)>;
+
+/// Loads each distinct stage component into a new graph (wac-graph
+/// validates it); a stage may repeat under several names.
+fn register_stages(
+    inputs: &[StageInput],
+    digests: &[String],
+) -> Result<(CompositionGraph, Registered), ComposeError> {
+    let mut graph = CompositionGraph::new();
+    let mut packages = Registered::new();
+    for (input, digest) in inputs.iter().zip(digests) {
+        if packages.contains_key(digest) {
+            continue;
+        }
+        let pkg_name = format!("stage:{}", input.name);
+        let package = Package::from_bytes(&pkg_name, None, input.bytes.clone(), graph.types_mut())
+            .map_err(|e| ComposeError::Stage {
+                stage: input.name.clone(),
+                origin: input.origin.clone(),
+                findings: vec![Finding {
+                    kind: FindingKind::TypeMismatch,
+                    item: input.name.clone(),
+                    message: format!("wac-graph cannot load it: {e:#}"),
+                    expected: None,
+                    found: None,
+                }],
+            })?;
+        let id = graph
+            .register_package(package)
+            .map_err(|e| ComposeError::Graph(format!("{e:#}")))?;
+        packages.insert(digest.clone(), (id, pkg_name, input.origin.clone()));
+    }
+    Ok((graph, packages))
 }
 
 /// Builds the wac graph and, alongside, the equivalent WAC source.
@@ -515,7 +739,9 @@ struct Builder<'a> {
     contract: &'a Contract,
     wac: wac::WacWriter,
     /// Registered stage packages by digest (a stage may repeat).
-    packages: HashMap<String, (wac_graph::PackageId, String)>,
+    packages: Registered,
+    /// Packages already listed in the WAC header.
+    listed: std::collections::HashSet<String>,
     /// Each stage's instantiation node and WAC variable.
     instances: Vec<Option<(NodeId, String)>>,
     sequencers: Vec<(String, Vec<u8>)>,
@@ -524,12 +750,19 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(contract: &'a Contract, name: &str, version: &semver::Version) -> Self {
+    fn new(
+        contract: &'a Contract,
+        name: &str,
+        version: &semver::Version,
+        graph: CompositionGraph,
+        packages: Registered,
+    ) -> Self {
         Self {
-            graph: CompositionGraph::new(),
+            graph,
             contract,
             wac: wac::WacWriter::new(name, version),
-            packages: HashMap::new(),
+            packages,
+            listed: std::collections::HashSet::new(),
             instances: Vec::new(),
             sequencers: Vec::new(),
             head: None,
@@ -550,36 +783,10 @@ impl<'a> Builder<'a> {
     /// Registers (once per distinct component) and instantiates stage `i`.
     fn instantiate_stage(&mut self, stages: &[Analyzed], i: usize) -> Result<NodeId, ComposeError> {
         let stage = &stages[i];
-        let pkg = match self.packages.get(&stage.digest) {
-            Some((id, _)) => *id,
-            None => {
-                let pkg_name = format!("stage:{}", stage.input.name);
-                let package = Package::from_bytes(
-                    &pkg_name,
-                    None,
-                    stage.input.bytes.clone(),
-                    self.graph.types_mut(),
-                )
-                .map_err(|e| ComposeError::Stage {
-                    stage: stage.input.name.clone(),
-                    origin: stage.input.origin.clone(),
-                    findings: vec![Finding {
-                        kind: FindingKind::TypeMismatch,
-                        item: stage.input.name.clone(),
-                        message: format!("wac-graph cannot load it: {e:#}"),
-                        expected: None,
-                        found: None,
-                    }],
-                })?;
-                let id = self
-                    .graph
-                    .register_package(package)
-                    .map_err(Self::graph_err)?;
-                self.wac.dependency(&pkg_name, &stage.input.origin);
-                self.packages.insert(stage.digest.clone(), (id, pkg_name));
-                id
-            }
-        };
+        let (pkg, pkg_name, origin) = self.packages[&stage.digest].clone();
+        if self.listed.insert(pkg_name.clone()) {
+            self.wac.dependency(&pkg_name, &origin);
+        }
         let node = self.graph.instantiate(pkg);
         self.graph.set_node_name(node, stage.input.name.clone());
         self.instances[i] = Some((node, stage.input.name.clone()));
@@ -750,7 +957,9 @@ impl<'a> Builder<'a> {
             .graph
             .encode(EncodeOptions {
                 define_components: true,
-                validate: true,
+                // Validated in full by the caller, function bodies on two
+                // threads, while it decodes the result's WIT.
+                validate: false,
                 processor: Some(Processor {
                     name: "pipectl",
                     version,

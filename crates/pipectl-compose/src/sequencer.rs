@@ -203,8 +203,9 @@ pub fn generate(contract: &Contract, stages: usize) -> Result<Vec<u8>, ContractE
         wit_component::StringEncoding::UTF8,
     )
     .map_err(|e| err(format!("failed to embed the glue's WIT: {e:#}")))?;
+    // Not validated here: wac-graph validates it when it is registered, and
+    // the whole composition when it is encoded.
     wit_component::ComponentEncoder::default()
-        .validate(true)
         .module(&module)
         .and_then(|encoder| encoder.encode())
         .map_err(|e| err(format!("failed to encode the glue component: {e:#}")))
