@@ -535,3 +535,45 @@ fn a_composed_component_names_the_stage_that_rejected() {
         "error: stage `validator` rejected the input: invalid-input: expected at least 3 words, found 2"
     );
 }
+
+#[test]
+fn limits_come_from_flags_and_from_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fuel, from a flag: the loop runs out.
+    let cmd = pipectl(
+        dir.path(),
+        &["run", fixture("hostile").to_str().unwrap(), "--fuel", "200000", "--format", "json"],
+    );
+    let out = with_stdin(cmd, "loop");
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results[0]["error"]["limit"], "fuel", "{}", results[0]);
+    // ... and a normal input has enough.
+    let cmd = pipectl(
+        dir.path(),
+        &["run", fixture("hostile").to_str().unwrap(), "--fuel", "200000"],
+    );
+    assert!(with_stdin(cmd, "plenty of fuel").status.success());
+
+    // A stage's own timeout and memory limit, from the manifest.
+    let manifest = dir.path().join("limited.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[pipeline]\nname = \"limited\"\nversion = \"0.1.0\"\nworld = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n[pipeline.limits]\ntimeout = \"5s\"\n\n[[stage]]\nname = \"hostile\"\npath = \"{}\"\nlimits = {{ timeout = \"60ms\", max-memory = \"32MiB\" }}\n",
+            root().join("wit/text-transform/0.2.0").display(),
+            fixture("hostile").display()
+        ),
+    )
+    .unwrap();
+    let cmd = pipectl(
+        dir.path(),
+        &["run", manifest.to_str().unwrap(), "--lines", "--keep-going", "--format", "json"],
+    );
+    let out = with_stdin(cmd, "loop\ngrow\n");
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results[0]["error"]["limit"], "timeout");
+    let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
+    assert!(took >= Duration::from_millis(60) && took < Duration::from_millis(120), "{took:?}");
+    assert_eq!(results[1]["error"]["limit"], "memory");
+    assert!(results[1]["error"]["detail"].as_str().unwrap().contains("33554432"), "{}", results[1]);
+}
