@@ -542,7 +542,14 @@ fn limits_come_from_flags_and_from_the_manifest() {
     // Fuel, from a flag: the loop runs out.
     let cmd = pipectl(
         dir.path(),
-        &["run", fixture("hostile").to_str().unwrap(), "--fuel", "200000", "--format", "json"],
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--fuel",
+            "200000",
+            "--format",
+            "json",
+        ],
     );
     let out = with_stdin(cmd, "loop");
     let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -550,7 +557,12 @@ fn limits_come_from_flags_and_from_the_manifest() {
     // ... and a normal input has enough.
     let cmd = pipectl(
         dir.path(),
-        &["run", fixture("hostile").to_str().unwrap(), "--fuel", "200000"],
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--fuel",
+            "200000",
+        ],
     );
     assert!(with_stdin(cmd, "plenty of fuel").status.success());
 
@@ -567,13 +579,30 @@ fn limits_come_from_flags_and_from_the_manifest() {
     .unwrap();
     let cmd = pipectl(
         dir.path(),
-        &["run", manifest.to_str().unwrap(), "--lines", "--keep-going", "--format", "json"],
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--lines",
+            "--keep-going",
+            "--format",
+            "json",
+        ],
     );
     let out = with_stdin(cmd, "loop\ngrow\n");
     let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results[0]["error"]["limit"], "timeout");
     let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
-    assert!(took >= Duration::from_millis(60) && took < Duration::from_millis(120), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(60) && took < Duration::from_millis(120),
+        "{took:?}"
+    );
     assert_eq!(results[1]["error"]["limit"], "memory");
-    assert!(results[1]["error"]["detail"].as_str().unwrap().contains("33554432"), "{}", results[1]);
+    assert!(
+        results[1]["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("33554432"),
+        "{}",
+        results[1]
+    );
 }
