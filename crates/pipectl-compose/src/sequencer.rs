@@ -98,7 +98,13 @@ impl Contract {
             .print_interface(&self.resolve, self.interface)
             .map_err(|e| format!("failed to print the interface: {e:#}"))?;
         let body: String = printer.output.into();
-        let mut src = String::from("package pipectl:sequencer;\n\nworld sequencer {\n");
+        // The contract's version, so `@since` gates copied with the
+        // interface stay valid.
+        let version = self.resolve.interfaces[self.interface]
+            .package
+            .and_then(|p| self.resolve.packages[p].name.version.clone())
+            .map_or(String::new(), |v| format!("@{v}"));
+        let mut src = format!("package pipectl:sequencer{version};\n\nworld sequencer {{\n");
         for i in 0..stages {
             src.push_str(&format!(
                 "  import {}: interface {{\n{body}\n  }}\n",

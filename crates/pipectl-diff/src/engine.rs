@@ -505,6 +505,8 @@ impl<'a> Cx<'a> {
                 (None, None) => {}
             }
         }
+        removed.retain(|(_, i)| self.vis(&self.old.interfaces[*i].stability) != Vis::Hidden);
+        added.retain(|(_, i)| self.vis(&self.new.interfaces[*i].stability) != Vis::Hidden);
         for (name, o) in removed {
             let oi = &self.old.interfaces[o];
             let renamed_to = added
@@ -520,10 +522,12 @@ impl<'a> Cx<'a> {
                         "interface-renamed",
                         item,
                         Some(name.clone()),
-                        Some(new_name),
+                        Some(new_name.clone()),
                         at,
                         role,
                     );
+                    // And what changed inside it.
+                    self.interface(&format!("{prefix}/{new_name}"), o, n);
                 }
                 None => {
                     let at = At::old(oi.span);
@@ -754,6 +758,8 @@ impl<'a> Cx<'a> {
                 (None, None) => {}
             }
         }
+        removed.retain(|(_, t)| self.vis(&self.old.types[*t].stability) != Vis::Hidden);
+        added.retain(|(_, t)| self.vis(&self.new.types[*t].stability) != Vis::Hidden);
         for (name, o) in removed {
             let od = &self.old.types[o];
             let item = format!("{iface}#{name}");
@@ -842,6 +848,26 @@ impl<'a> Cx<'a> {
             let o_src = o_use.map(|i| iface_key(cx.old, i));
             let n_src = n_use.map(|i| iface_key(cx.new, i));
             if o_src != n_src {
+                // Resources are nominal: one from another interface is
+                // another resource, whatever its shape.
+                let resource =
+                    |r: &Resolve, id: TypeId| matches!(r.types[id].kind, TypeDefKind::Resource);
+                if resource(cx.old, odef) || resource(cx.new, ndef) {
+                    let origin = |src: &Option<String>| {
+                        src.clone().unwrap_or_else(|| {
+                            item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
+                        })
+                    };
+                    cx.push(
+                        "type-alias-target-changed",
+                        item.to_string(),
+                        Some(origin(&o_src)),
+                        Some(origin(&n_src)),
+                        at,
+                        role,
+                    );
+                    return;
+                }
                 // A definition became a `use` (or the reverse, or the source
                 // changed): fine when the type is the same.
                 let before = cx.out.len();
@@ -1178,6 +1204,10 @@ impl<'a> Cx<'a> {
                 (None, None) => {}
             }
         }
+        // `@unstable` items whose feature is off are ignored: they take no
+        // part in rename detection either.
+        removed.retain(|f| self.vis(&f.stability) != Vis::Hidden);
+        added.retain(|f| self.vis(&f.stability) != Vis::Hidden);
         // Resources that came or went take their functions with them.
         let resource_gone = |cx: &Self, f: &Function| {
             f.kind.resource().is_some_and(|r| {
@@ -1327,7 +1357,12 @@ impl<'a> Cx<'a> {
                     .iter()
                     .zip(&np)
                     .any(|(a, b)| a.name != b.name || !self.ty_eq(*a.item, *b.item));
-            if differs {
+            let results_differ = match (o.result, n.result) {
+                (None, None) => false,
+                (Some(a), Some(b)) => !self.ty_eq(a, b),
+                _ => true,
+            };
+            if differs || results_differ {
                 self.push(
                     "resource-constructor-changed",
                     item.to_string(),
@@ -1618,6 +1653,12 @@ impl<'a> Cx<'a> {
                 let (da, db) = (&self.old.types[a], &self.new.types[b]);
                 match (&da.name, &db.name) {
                     (None, None) => self.anon_eq(&da.kind, &db.kind),
+                    // `type bytes = list<u8>` is `list<u8>`.
+                    (Some(_), None) | (None, Some(_))
+                        if !is_record_like(&da.kind) && !is_record_like(&db.kind) =>
+                    {
+                        self.anon_eq(&da.kind, &db.kind)
+                    }
                     // Two differently named definitions: equal when their
                     // shapes are (resources stay nominal).
                     (Some(_), Some(_)) => {

@@ -55,5 +55,12 @@ pub fn diff_and_judge(
             reports.push(report::judge(name(old, op), nv, &mine, fail_on));
         }
     }
-    report::combine(reports)
+    let mut report = report::combine(reports);
+    if report.old.package.is_empty() && report.new.package.is_empty() {
+        // No package of the old side exists on the new side.
+        report.ok = false;
+        report.reason =
+            Some("no package was compared: the two sides share no package name".to_string());
+    }
+    report
 }

@@ -120,6 +120,13 @@ pub fn actual_bump(old: Option<&Version>, new: Option<&Version>) -> Result<Bump,
     let (Some(o), Some(n)) = (old, new) else {
         return Ok(if old == new { Bump::None } else { Bump::Major });
     };
+    // Build metadata carries no precedence.
+    let strip = |v: &Version| {
+        let mut v = v.clone();
+        v.build = semver::BuildMetadata::EMPTY;
+        v
+    };
+    let (o, n) = (&strip(o), &strip(n));
     if n < o {
         return Err(format!("the version went down, from {o} to {n}"));
     }
@@ -472,6 +479,7 @@ mod tests {
         assert_eq!(b("1.0.0", "1.0.0"), Ok(Bump::None));
         assert_eq!(b("0.3.0-rc-1", "0.3.0-rc-2"), Ok(Bump::Major));
         assert!(b("0.2.1", "0.2.0").is_err());
+        assert_eq!(b("1.2.3+b", "1.2.3+a"), Ok(Bump::None));
         assert_eq!(
             explain(Bump::Major, Some(&v("0.2.3"))),
             "at least 0.2.3 -> 0.3.0"

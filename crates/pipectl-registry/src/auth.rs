@@ -38,6 +38,11 @@ impl Credentials {
 }
 
 /// Where credentials come from, in order.
+///
+/// Command-line and environment credentials belong to one registry: the
+/// one `PIPECTL_REGISTRY_HOST` names, else the registry of the command's
+/// reference (`scope`). They are never sent to another registry; docker's
+/// configuration is keyed by host anyway.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSources {
     /// From the command line (`--username` and `--password-stdin`).
@@ -46,6 +51,9 @@ pub struct CredentialSources {
     pub env: bool,
     /// Ask docker's `config.json` and its credential helpers.
     pub docker: bool,
+    /// The registry (`host[:port]`) explicit and environment credentials
+    /// are for.
+    pub scope: Option<String>,
 }
 
 impl CredentialSources {
@@ -55,16 +63,29 @@ impl CredentialSources {
             explicit,
             env: true,
             docker: true,
+            scope: None,
         }
+    }
+
+    /// Whether explicit and environment credentials may go to `registry`.
+    fn in_scope(&self, registry: &str) -> bool {
+        let scope = std::env::var("PIPECTL_REGISTRY_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| self.scope.clone());
+        scope.is_some_and(|s| s == registry)
     }
 
     /// The credentials for `registry` (`host[:port]`), if any source has
     /// them.
     pub fn for_registry(&self, registry: &str) -> Option<Credentials> {
-        if let Some(c) = &self.explicit {
+        let scoped = self.in_scope(registry);
+        if let Some(c) = &self.explicit
+            && scoped
+        {
             return Some(c.clone());
         }
-        if self.env {
+        if self.env && scoped {
             if let Ok(token) = std::env::var("PIPECTL_REGISTRY_TOKEN")
                 && !token.is_empty()
             {

@@ -64,6 +64,19 @@ impl Context {
         })
     }
 
+    /// Makes `reference`'s registry the one command-line and environment
+    /// credentials are for (unless a scope is set already).
+    pub fn scope_credentials_to(&mut self, reference: &str) {
+        if self.credentials.scope.is_some() {
+            return;
+        }
+        if let Ok(resolved) = self.resolve(reference, true)
+            && let Location::Registry { registry, .. } = resolved.reference.location
+        {
+            self.credentials.scope = Some(registry);
+        }
+    }
+
     /// Opens the store at `location`.
     pub fn open(&self, location: &Location) -> Result<Box<dyn Store>, RegistryError> {
         Ok(match location {
@@ -255,6 +268,9 @@ pub fn fetch_resolved(
     };
 
     // 1. The manifest: pinned by the lockfile, or resolved now.
+    // The version: the tag resolved here, or the locked one; a manifest's
+    // own annotation is only a fallback (fetches by digest).
+    let mut resolved_tag: Option<String> = None;
     let (manifest_bytes, manifest_digest) = match &locked {
         Some(entry) => {
             let bytes = match ctx.cache.blob(&entry.manifest) {
@@ -280,7 +296,10 @@ pub fn fetch_resolved(
                 Some(b) => (b, d.clone()),
                 None => (store.get(ctx, location)?.manifest_by_digest(d)?, d.clone()),
             },
-            Selector::Tag(v) => tag_manifest(ctx, &mut store, location, &v.to_string())?,
+            Selector::Tag(v) => {
+                resolved_tag = Some(v.to_string());
+                tag_manifest(ctx, &mut store, location, &v.to_string())?
+            }
             Selector::Requirement(req) => {
                 let tags: Vec<String> = if opts.offline {
                     ctx.cache
@@ -307,6 +326,7 @@ pub fn fetch_resolved(
                             }
                         ),
                     })?;
+                resolved_tag = Some(best.to_string());
                 tag_manifest(ctx, &mut store, location, &best.to_string())?
             }
         },
@@ -316,12 +336,11 @@ pub fn fetch_resolved(
         source,
     })?;
     let layer = manifest.layers[0].clone();
-    let version = manifest
-        .annotations
-        .get(annotations::VERSION)
-        .cloned()
+    let version = resolved_tag
+        .clone()
         .or_else(|| locked.as_ref().map(|e| e.version.clone()))
-        .unwrap_or_default();
+        .or_else(|| manifest.annotations.get(annotations::VERSION).cloned())
+        .unwrap_or_else(|| "unversioned".to_string());
     if let Some(entry) = &locked
         && entry.layer != layer.digest
     {
@@ -378,8 +397,9 @@ pub fn fetch_resolved(
     // 4. Everything verified: now the cache.
     ctx.cache.put_blob(&manifest_digest, &manifest_bytes)?;
     ctx.cache.put_blob(&layer.digest, &bytes)?;
-    if !version.is_empty() && Version::parse(&version).is_ok() {
-        ctx.cache.put_ref(location, &version, &manifest_digest)?;
+    // Only a tag this fetch resolved is recorded as pointing here.
+    if let Some(tag) = &resolved_tag {
+        ctx.cache.put_ref(location, tag, &manifest_digest)?;
     }
     Ok(Fetched {
         bytes,

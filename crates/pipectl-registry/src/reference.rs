@@ -195,6 +195,17 @@ pub fn parse(reference: &str, allow_requirement: bool) -> Result<Parsed, Referen
     if host.is_empty() || rest.is_empty() {
         return Err(err("expected `host[:port]/repository:tag`"));
     }
+    // A host name, an IPv4 address or a bracketed IPv6 one, and a port:
+    // nothing else (no `user:password@`), so nothing secret is ever stored
+    // or shown as part of a registry name.
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    {
+        return Err(err(
+            "the registry must be `host[:port]`; give credentials with --username and --password-stdin",
+        ));
+    }
     let (repo, sel) = if let Some((repo, digest)) = rest.split_once('@') {
         (repo, digest)
     } else {
@@ -304,6 +315,7 @@ mod tests {
             "r.io/x@sha256:abc",
             "Example:x@1.0.0",
             "just-a-word",
+            "user:secret@registry.example/x:1.0.0",
         ] {
             assert!(parse(bad, false).is_err(), "{bad}");
         }

@@ -199,9 +199,11 @@ impl Store for RemoteStore {
 
     fn tags(&mut self) -> Result<Vec<String>, RegistryError> {
         let reference = self.tag_ref("latest");
-        let mut tags = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
         let mut last: Option<String> = None;
-        loop {
+        // Registries may return short pages before the end: page until an
+        // empty one, or until the cursor stops moving.
+        for _ in 0..10_000 {
             let page = self
                 .runtime
                 .block_on(
@@ -209,13 +211,15 @@ impl Store for RemoteStore {
                         .list_tags(&reference, &self.auth, Some(100), last.as_deref()),
                 )
                 .map_err(|e| self.error(&self.describe(), e))?;
-            let done = page.tags.len() < 100;
-            last = page.tags.last().cloned();
-            tags.extend(page.tags);
-            if done || last.is_none() {
+            let next = page.tags.last().cloned();
+            if page.tags.is_empty() || next == last {
                 break;
             }
+            last = next;
+            tags.extend(page.tags);
         }
+        tags.sort();
+        tags.dedup();
         Ok(tags)
     }
 
@@ -237,10 +241,10 @@ impl Store for RemoteStore {
                 })?;
                 Ok(Some((bytes.to_vec(), digest)))
             }
+            // A new repository is as good as a missing tag: some registries
+            // answer NAME_UNKNOWN for it.
             Err(e) => match self.error(&shown, e) {
-                RegistryError::NotFound { what, .. } if what.contains("does not have it") => {
-                    Ok(None)
-                }
+                RegistryError::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
         }

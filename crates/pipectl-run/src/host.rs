@@ -274,6 +274,7 @@ impl StageState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+                total: 0,
                 hit: false,
             },
         })
@@ -284,20 +285,25 @@ impl StageState {
 /// trap that follows is reported as the limit it is.
 pub(crate) struct MemoryLimiter {
     max: Option<usize>,
+    /// Bytes of linear memory the store's instances have, together: a
+    /// composed component has one memory per embedded stage.
+    total: usize,
     pub(crate) hit: bool,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if self.max.is_some_and(|max| desired > max) {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if self.max.is_some_and(|max| total > max) {
             self.hit = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 

@@ -202,22 +202,25 @@ impl StageRunner {
             .map_err(|message| FailureKind::Instantiate { message })?;
         let mut store = Store::new(host.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(u64::MAX / 2);
-        if host.fuel() {
-            store.set_fuel(u64::MAX).map_err(err)?;
-        }
-        let instance = self.plugin.pre.instantiate(&mut store).map_err(|e| {
-            if store.data().limiter.hit {
-                FailureKind::Limit {
-                    limit: LimitKind::Memory,
-                    detail: format!(
-                        "the instance needs more than {} bytes of memory to start",
-                        self.policy.limits.max_memory.unwrap_or_default()
-                    ),
-                }
-            } else {
-                err(e)
+        // Start-up (start functions, a resource's constructor) runs under
+        // the same limits as a call.
+        let limits = self.policy.limits;
+        let arm = |store: &mut Store<StageState>| -> Result<std::time::Instant, FailureKind> {
+            store.set_epoch_deadline(match limits.timeout {
+                Some(t) => host.epoch_deadline(t),
+                None => u64::MAX / 2,
+            });
+            if host.fuel() {
+                store
+                    .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                    .map_err(err)?;
             }
+            Ok(Instant::now())
+        };
+        let started = arm(&mut store)?;
+        let instance = self.plugin.pre.instantiate(&mut store).map_err(|e| {
+            let hit = store.data().limiter.hit;
+            classify_error(&e, hit, &limits, started.elapsed())
         })?;
         let (func, resource) = match &self.plugin.entry {
             Entry::Transform(idx) => (
@@ -233,7 +236,11 @@ impl StageRunner {
                 let ctor = instance
                     .get_typed_func::<(), (ResourceAny,)>(&mut store, constructor)
                     .map_err(err)?;
-                let (resource,) = ctor.call(&mut store, ()).map_err(err)?;
+                let started = arm(&mut store)?;
+                let (resource,) = ctor.call(&mut store, ()).map_err(|e| {
+                    let hit = store.data().limiter.hit;
+                    classify_error(&e, hit, &limits, started.elapsed())
+                })?;
                 let func = instance
                     .get_func(&mut store, method)
                     .ok_or_else(|| err(wasmtime::format_err!("the method is not a function")))?;

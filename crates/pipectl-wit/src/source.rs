@@ -340,9 +340,22 @@ fn load_git(spec: &str, rest: &str) -> Result<LoadedWit, SourceError> {
     ])
     .map_err(|_| err(format!("unknown revision `{rev}`")))?;
     let path = path.trim_end_matches('/');
-    let listing = git(&["ls-tree", "-r", "--name-only", rev, "--", path]).map_err(err)?;
+    // Paths from the repository root, NUL-separated (no quoting of unusual
+    // names).
+    let listing = git(&[
+        "ls-tree",
+        "-r",
+        "-z",
+        "--full-tree",
+        "--name-only",
+        rev,
+        "--",
+        path,
+    ])
+    .map_err(err)?;
     let files: Vec<String> = String::from_utf8_lossy(&listing)
-        .lines()
+        .split('\0')
+        .filter(|f| !f.is_empty())
         .map(str::to_string)
         .collect();
     if files.is_empty() {
@@ -360,7 +373,12 @@ fn load_git(spec: &str, rest: &str) -> Result<LoadedWit, SourceError> {
     // The package itself: `path` when it is a file, else its `*.wit` files;
     // dependencies: `deps/<name>/*.wit` and `deps/<name>.wit`.
     let is_file = files.len() == 1 && files[0] == path;
-    let base = if is_file { "" } else { path };
+    // A file's own folder is its base: it is the package itself.
+    let base = if is_file {
+        path.rsplit_once('/').map_or("", |(dir, _)| dir)
+    } else {
+        path
+    };
     let rel = |f: &str| {
         f.strip_prefix(base)
             .unwrap_or(f)

@@ -334,3 +334,89 @@ fn generated_rule_docs_are_up_to_date() {
         assert!(generated.contains(&format!("\n## {}\n", rule.id)));
     }
 }
+
+/// Diffs two WIT sources written to a temporary folder.
+fn diff_sources(old: &str, new: &str, opts: &DiffOptions) -> pipectl_diff::DiffReport {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, n) = (dir.path().join("old.wit"), dir.path().join("new.wit"));
+    std::fs::write(&o, old).unwrap();
+    std::fs::write(&n, new).unwrap();
+    let (old, new) = (load(&o), load(&n));
+    diff_and_judge(&side(&old), &side(&new), opts, FailOn::Breaking)
+}
+
+fn rules_of(report: &pipectl_diff::DiffReport) -> Vec<&str> {
+    report.findings.iter().map(|f| f.rule.as_str()).collect()
+}
+
+#[test]
+fn constructor_results_are_compared() {
+    let r = diff_sources(
+        "package a:b@1.0.0; interface i { resource r { constructor(x: u32); } }",
+        "package a:b@2.0.0; interface i { variant e { bad } resource r { constructor(x: u32) -> result<r, e>; } }",
+        &DiffOptions::default(),
+    );
+    assert!(
+        rules_of(&r).contains(&"resource-constructor-changed"),
+        "{:?}",
+        rules_of(&r)
+    );
+}
+
+#[test]
+fn a_resource_from_another_interface_is_another_resource() {
+    let r = diff_sources(
+        "package a:b@1.0.0; interface types { resource blob; } interface store { resource blob; } interface api { use types.{blob}; f: func(b: borrow<blob>); }",
+        "package a:b@1.0.1; interface types { resource blob; } interface store { resource blob; } interface api { use store.{blob}; f: func(b: borrow<blob>); }",
+        &DiffOptions::default(),
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.item == "a:b/api#blob")
+        .expect("a finding on the use");
+    assert_eq!(f.rule, "type-alias-target-changed");
+    assert_eq!(f.importer, Effect::Breaking);
+    assert!(!r.ok);
+}
+
+#[test]
+fn hidden_unstable_items_take_no_part_in_renames() {
+    let r = diff_sources(
+        "package a:b@1.0.0; interface i { @unstable(feature = x) get-a: func() -> u32; }",
+        "package a:b@1.0.0; interface i { @unstable(feature = x) get-b: func() -> u32; }",
+        &DiffOptions::default(),
+    );
+    assert!(r.findings.is_empty(), "{:?}", rules_of(&r));
+    assert!(r.ok);
+}
+
+#[test]
+fn a_renamed_interface_is_still_compared_inside() {
+    let r = diff_sources(
+        "package a:b@1.0.0; interface a { f: func(x: u32); }",
+        "package a:b@2.0.0; interface b { f: func(x: string); }",
+        &DiffOptions::default(),
+    );
+    let rules = rules_of(&r);
+    assert!(
+        rules.contains(&"interface-renamed") && rules.contains(&"func-param-type-changed"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn a_named_alias_of_an_anonymous_type_is_that_type() {
+    let r = diff_sources(
+        "package a:b@1.0.0; interface i { type bytes = list<u8>; f: func(x: bytes); }",
+        "package a:b@1.0.1; interface i { type bytes = list<u8>; f: func(x: list<u8>); }",
+        &DiffOptions::default(),
+    );
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.rule != "func-param-type-changed"),
+        "{:?}",
+        rules_of(&r)
+    );
+}

@@ -114,7 +114,17 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         .iter()
         .any(|s| !matches!(s.source, StageSource::Path(_)));
     let ctx = if uses_registry {
-        Some(super::registry::context(&args.registry)?)
+        let mut ctx = super::registry::context(&args.registry)?;
+        // Command-line credentials go to the first registry stage's
+        // registry only (or to PIPECTL_REGISTRY_HOST).
+        if let Some(first) = manifest
+            .stages
+            .iter()
+            .find_map(|s| stage_reference(&s.source))
+        {
+            ctx.scope_credentials_to(&first);
+        }
+        Some(ctx)
     } else {
         None
     };

@@ -22,7 +22,8 @@ struct Report<'a> {
 
 /// Runs `pipectl fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
-    let ctx = super::registry::context(&args.registry)?;
+    let mut ctx = super::registry::context(&args.registry)?;
+    ctx.scope_credentials_to(&args.reference);
     let mut lock = Lockfile::load(&args.lockfile)?;
     let fetched = pipectl_registry::fetch(
         &ctx,

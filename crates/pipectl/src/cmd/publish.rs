@@ -12,7 +12,8 @@ use crate::cli::output::{Format, print_json, print_text};
 
 /// Runs `pipectl publish`.
 pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
-    let ctx = super::registry::context(&args.registry)?;
+    let mut ctx = super::registry::context(&args.registry)?;
+    ctx.scope_credentials_to(&args.reference);
     let bytes = fs_err::read(&args.file)?;
     let mut ann = BTreeMap::new();
     let mut world = args.world.clone();

@@ -509,22 +509,15 @@ fn a_plugins_folder_runs_in_file_name_order_with_a_warning() {
 
 #[test]
 fn a_composed_component_names_the_stage_that_rejected() {
-    let composed = root().join("target/demo/pipeline.wasm");
-    if !composed.exists() {
-        // Built by the demo; compose it here otherwise.
-        let out = Command::new(env!("CARGO_BIN_EXE_pipectl"))
-            .args([
-                "compose",
-                "pipeline.toml",
-                "-o",
-                "target/demo/pipeline.wasm",
-            ])
-            .current_dir(root())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
     let dir = tempfile::tempdir().unwrap();
+    let composed = dir.path().join("pipeline.wasm");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipectl"))
+        .args(["compose", "pipeline.toml", "-o"])
+        .arg(&composed)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = with_stdin(
         pipectl(dir.path(), &["run", composed.to_str().unwrap()]),
         "only two",
