@@ -264,6 +264,24 @@ struct Named<'t, T> {
     span: wit_parser::Span,
 }
 
+fn param_member(p: &wit_parser::Param) -> (&str, &Type, wit_parser::Span) {
+    (p.name.as_str(), &p.ty, p.span)
+}
+
+/// Members as the list diff sees them: `f` gives each one's name, payload
+/// and span.
+fn named<'t, X, T>(
+    xs: &'t [X],
+    f: impl Fn(&'t X) -> (&'t str, &'t T, wit_parser::Span),
+) -> Vec<Named<'t, T>> {
+    xs.iter()
+        .map(|x| {
+            let (name, item, span) = f(x);
+            Named { name, item, span }
+        })
+        .collect()
+}
+
 impl<'a> Cx<'a> {
     fn push(
         &mut self,
@@ -903,24 +921,8 @@ impl<'a> Cx<'a> {
         let at = At::both(od.span, nd.span);
         match (&od.kind, &nd.kind) {
             (TypeDefKind::Record(a), TypeDefKind::Record(b)) => {
-                let a: Vec<_> = a
-                    .fields
-                    .iter()
-                    .map(|f| Named {
-                        name: &f.name,
-                        item: &f.ty,
-                        span: f.span,
-                    })
-                    .collect();
-                let b: Vec<_> = b
-                    .fields
-                    .iter()
-                    .map(|f| Named {
-                        name: &f.name,
-                        item: &f.ty,
-                        span: f.span,
-                    })
-                    .collect();
+                let a = named(&a.fields, |f| (f.name.as_str(), &f.ty, f.span));
+                let b = named(&b.fields, |f| (f.name.as_str(), &f.ty, f.span));
                 self.members(item, &a, &b, role, Members::RECORD, |cx, i, x, y, at| {
                     if !cx.ty_eq(*x, *y) {
                         cx.type_change(i, *x, *y, "record-field-type-changed", at, role);
@@ -928,24 +930,8 @@ impl<'a> Cx<'a> {
                 });
             }
             (TypeDefKind::Variant(a), TypeDefKind::Variant(b)) => {
-                let a: Vec<_> = a
-                    .cases
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &c.ty,
-                        span: c.span,
-                    })
-                    .collect();
-                let b: Vec<_> = b
-                    .cases
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &c.ty,
-                        span: c.span,
-                    })
-                    .collect();
+                let a = named(&a.cases, |c| (c.name.as_str(), &c.ty, c.span));
+                let b = named(&b.cases, |c| (c.name.as_str(), &c.ty, c.span));
                 self.members(
                     item,
                     &a,
@@ -977,45 +963,13 @@ impl<'a> Cx<'a> {
                 );
             }
             (TypeDefKind::Enum(a), TypeDefKind::Enum(b)) => {
-                let a: Vec<_> = a
-                    .cases
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &(),
-                        span: c.span,
-                    })
-                    .collect();
-                let b: Vec<_> = b
-                    .cases
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &(),
-                        span: c.span,
-                    })
-                    .collect();
+                let a = named(&a.cases, |c| (c.name.as_str(), &(), c.span));
+                let b = named(&b.cases, |c| (c.name.as_str(), &(), c.span));
                 self.members(item, &a, &b, role, Members::ENUM, |_, _, _, _, _| {});
             }
             (TypeDefKind::Flags(a), TypeDefKind::Flags(b)) => {
-                let a: Vec<_> = a
-                    .flags
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &(),
-                        span: c.span,
-                    })
-                    .collect();
-                let b: Vec<_> = b
-                    .flags
-                    .iter()
-                    .map(|c| Named {
-                        name: &c.name,
-                        item: &(),
-                        span: c.span,
-                    })
-                    .collect();
+                let a = named(&a.flags, |c| (c.name.as_str(), &(), c.span));
+                let b = named(&b.flags, |c| (c.name.as_str(), &(), c.span));
                 self.members(item, &a, &b, role, Members::FLAGS, |_, _, _, _, _| {});
             }
             (TypeDefKind::Resource, TypeDefKind::Resource) => {}
@@ -1335,22 +1289,8 @@ impl<'a> Cx<'a> {
                 FunctionKind::Method(_) | FunctionKind::AsyncMethod(_)
             ))
         };
-        let op: Vec<_> = o.params[skip(o)..]
-            .iter()
-            .map(|p| Named {
-                name: &p.name,
-                item: &p.ty,
-                span: p.span,
-            })
-            .collect();
-        let np: Vec<_> = n.params[skip(n)..]
-            .iter()
-            .map(|p| Named {
-                name: &p.name,
-                item: &p.ty,
-                span: p.span,
-            })
-            .collect();
+        let op = named(&o.params[skip(o)..], param_member);
+        let np = named(&n.params[skip(n)..], param_member);
         if matches!(o.kind, FunctionKind::Constructor(_)) {
             let differs = op.len() != np.len()
                 || op
