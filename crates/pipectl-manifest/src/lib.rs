@@ -175,6 +175,10 @@ pub struct Grants {
     pub env: BTreeMap<String, String>,
     /// Preopened directories (`wasi:filesystem/*`).
     pub dirs: Vec<DirGrant>,
+    /// Link `wasi:sockets/*` with every address refused: for toolchains
+    /// (componentize-py, jco) whose components import the interfaces
+    /// whether or not they use them. Never network access.
+    pub sockets: bool,
 }
 
 /// A host directory preopened for a stage.
@@ -251,6 +255,8 @@ struct RawGrants {
     env: BTreeMap<String, String>,
     #[serde(default)]
     dirs: Vec<RawDir>,
+    #[serde(default)]
+    sockets: bool,
 }
 
 #[derive(Deserialize)]
@@ -455,6 +461,7 @@ impl Manifest {
                         writable: matches!(d.mode, DirMode::ReadWrite),
                     })
                     .collect(),
+                sockets: s.grants.sockets,
             };
             stages.push(Stage {
                 name: s.name,
@@ -538,7 +545,7 @@ mod tests {
             oci = "localhost:5000/plugins/validator"
             version = "^0.2"
             allow-imports = ["wasi:clocks/*"]
-            grants = {{ clocks = true, dirs = [{{ host = "data", guest = "/data" }}] }}
+            grants = {{ clocks = true, sockets = true, dirs = [{{ host = "data", guest = "/data" }}] }}
             limits = {{ fuel = 1000, timeout = 250 }}
             "#
         ))
@@ -555,7 +562,8 @@ mod tests {
             matches!(&v.source, StageSource::Oci { reference, .. } if reference == "localhost:5000/plugins/validator")
         );
         assert_eq!(v.allow_imports, ["wasi:clocks/*"]);
-        assert!(v.grants.clocks && !v.grants.random);
+        assert!(v.grants.clocks && v.grants.sockets && !v.grants.random);
+        assert!(!m.stages[0].grants.sockets);
         assert_eq!(v.grants.dirs[0].host, Path::new("/p/data"));
         assert!(!v.grants.dirs[0].writable);
         let effective = v.limits.or(m.limits);

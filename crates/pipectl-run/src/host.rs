@@ -319,6 +319,11 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
 fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, String> {
     let mut b = WasiCtxBuilder::new();
+    // No network, whatever is linked: no TCP, UDP or name lookups, and the
+    // default address check refuses every address.
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     if grants.stdio {
         // A plugin's stdout must not mix with the pipeline's output.
         b.stdout(wasmtime_wasi::cli::stderr()).inherit_stderr();
@@ -373,7 +378,14 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
             io_granted,
             "it comes with the stdio, clocks or filesystem grants",
         ),
-        n if n.starts_with("wasi:sockets/") || n.starts_with("wasi:http/") => (
+        n if n.starts_with("wasi:sockets/") => (
+            "sockets",
+            grants.sockets,
+            "pipectl never gives plugins network access; `grants = { sockets = true }` links the \
+             interfaces with every address refused, for toolchains (componentize-py, jco) that \
+             import them regardless",
+        ),
+        n if n.starts_with("wasi:http/") => (
             "network",
             false,
             "pipectl never gives plugins network access",
@@ -480,6 +492,7 @@ impl Host {
         let rank = |cap: &str| {
             [
                 "network",
+                "sockets",
                 "filesystem",
                 "environment",
                 "clocks",
@@ -584,5 +597,30 @@ fn find_entry(engine: &Engine, component: &Component, call: &CallSpec) -> Option
     match preferred {
         Some(i) => Some(found.swap_remove(i).1),
         None => found.into_iter().next().map(|(_, e)| e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_need_their_grant_and_http_is_never_linked() {
+        let none = Grants::default();
+        let sockets = Grants {
+            sockets: true,
+            ..Grants::default()
+        };
+        let tcp = "wasi:sockets/tcp@0.2.3";
+        assert_eq!(capability(tcp, &none).unwrap_err().0, "sockets");
+        assert!(capability(tcp, &sockets).is_ok());
+        let http = "wasi:http/outgoing-handler@0.2.3";
+        assert_eq!(capability(http, &sockets).unwrap_err().0, "network");
+        assert_eq!(
+            capability("wasi:clocks/wall-clock@0.2.0", &sockets)
+                .unwrap_err()
+                .0,
+            "clocks"
+        );
     }
 }
