@@ -319,8 +319,8 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Handles the feature gates of an item present on either side. Returns
-    /// `true` when the caller should compare the two as usual.
+    /// Handles the feature gates of an item present on either side and says
+    /// what is left for the caller to do.
     #[allow(clippy::too_many_arguments, reason = "an item's full description")]
     fn gates(
         &mut self,
@@ -466,16 +466,25 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Runs `f` and, when the item is `@unstable` on both sides, folds what
-    /// it found into one `unstable-item-changed`.
-    fn unstable_scope(
+    /// Handles the feature gates of an item present on both sides, then runs
+    /// `f` to compare it when the gates leave it visible; when the item is
+    /// `@unstable` on both sides, folds what `f` found into one
+    /// `unstable-item-changed`.
+    #[allow(clippy::too_many_arguments, reason = "an item's full description")]
+    fn compare_gated(
         &mut self,
         item: &str,
-        outcome: GateOutcome,
+        kind: GateKind,
+        old: &Stability,
+        new: &Stability,
         at: At,
         role: Role,
         f: impl FnOnce(&mut Self),
     ) {
+        let outcome = self.gates(item, kind, Some(old), Some(new), at, role);
+        if !matches!(outcome, GateOutcome::Compare | GateOutcome::CompareUnstable) {
+            return;
+        }
         let before = self.out.len();
         f(self);
         if outcome == GateOutcome::CompareUnstable && self.out.len() > before {
@@ -727,41 +736,37 @@ impl<'a> Cx<'a> {
         let (oi, ni) = (&self.old.interfaces[o], &self.new.interfaces[n]);
         let role = self.iface_role(item);
         let at = At::both(oi.span, ni.span);
-        let outcome = self.gates(
+        self.compare_gated(
             item,
             GateKind::Other,
-            Some(&oi.stability),
-            Some(&ni.stability),
+            &oi.stability,
+            &ni.stability,
             at,
             role,
+            |cx| {
+                cx.docs(item, &oi.docs, &ni.docs, at, role);
+                cx.types(item, oi, ni, role);
+                cx.functions(item, oi, ni, role);
+                // Same items in another order: cosmetic.
+                let order = |i: &Interface| -> (Vec<String>, Vec<String>) {
+                    (
+                        i.types.keys().cloned().collect(),
+                        i.functions.keys().cloned().collect(),
+                    )
+                };
+                let (ot, of) = order(oi);
+                let (nt, nf) = order(ni);
+                let same_set = |a: &[String], b: &[String]| {
+                    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+                    a.sort();
+                    b.sort();
+                    a == b
+                };
+                if (same_set(&ot, &nt) && ot != nt) || (same_set(&of, &nf) && of != nf) {
+                    cx.push("items-reordered", item.to_string(), None, None, at, role);
+                }
+            },
         );
-        match outcome {
-            GateOutcome::Compare | GateOutcome::CompareUnstable => {}
-            _ => return,
-        }
-        self.unstable_scope(item, outcome, at, role, |cx| {
-            cx.docs(item, &oi.docs, &ni.docs, at, role);
-            cx.types(item, oi, ni, role);
-            cx.functions(item, oi, ni, role);
-            // Same items in another order: cosmetic.
-            let order = |i: &Interface| -> (Vec<String>, Vec<String>) {
-                (
-                    i.types.keys().cloned().collect(),
-                    i.functions.keys().cloned().collect(),
-                )
-            };
-            let (ot, of) = order(oi);
-            let (nt, nf) = order(ni);
-            let same_set = |a: &[String], b: &[String]| {
-                let (mut a, mut b) = (a.to_vec(), b.to_vec());
-                a.sort();
-                b.sort();
-                a == b
-            };
-            if (same_set(&ot, &nt) && ot != nt) || (same_set(&of, &nf) && of != nf) {
-                cx.push("items-reordered", item.to_string(), None, None, at, role);
-            }
-        });
     }
 
     fn types(&mut self, iface: &str, oi: &Interface, ni: &Interface, role: Role) {
@@ -846,73 +851,69 @@ impl<'a> Cx<'a> {
     fn named_type(&mut self, item: &str, o: TypeId, n: TypeId, role: Role) {
         let (od, nd) = (&self.old.types[o], &self.new.types[n]);
         let at = At::both(od.span, nd.span);
-        let outcome = self.gates(
+        self.compare_gated(
             item,
             GateKind::Type,
-            Some(&od.stability),
-            Some(&nd.stability),
+            &od.stability,
+            &nd.stability,
             at,
             role,
-        );
-        match outcome {
-            GateOutcome::Compare | GateOutcome::CompareUnstable => {}
-            _ => return,
-        }
-        self.unstable_scope(item, outcome, at, role, |cx| {
-            cx.docs(item, &od.docs, &nd.docs, at, role);
-            let o_use = cx.old.type_interface_dep(o);
-            let n_use = cx.new.type_interface_dep(n);
-            let (odef, ndef) = (dealias_named(cx.old, o), dealias_named(cx.new, n));
-            let o_src = o_use.map(|i| iface_key(cx.old, i));
-            let n_src = n_use.map(|i| iface_key(cx.new, i));
-            if o_src != n_src {
-                // Resources are nominal: one from another interface is
-                // another resource, whatever its shape.
-                let resource =
-                    |r: &Resolve, id: TypeId| matches!(r.types[id].kind, TypeDefKind::Resource);
-                if resource(cx.old, odef) || resource(cx.new, ndef) {
-                    let origin = |src: &Option<String>| {
-                        src.clone().unwrap_or_else(|| {
-                            item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
-                        })
-                    };
-                    cx.push(
-                        "type-alias-target-changed",
-                        item.to_string(),
-                        Some(origin(&o_src)),
-                        Some(origin(&n_src)),
-                        at,
-                        role,
-                    );
+            |cx| {
+                cx.docs(item, &od.docs, &nd.docs, at, role);
+                let o_use = cx.old.type_interface_dep(o);
+                let n_use = cx.new.type_interface_dep(n);
+                let (odef, ndef) = (dealias_named(cx.old, o), dealias_named(cx.new, n));
+                let o_src = o_use.map(|i| iface_key(cx.old, i));
+                let n_src = n_use.map(|i| iface_key(cx.new, i));
+                if o_src != n_src {
+                    // Resources are nominal: one from another interface is
+                    // another resource, whatever its shape.
+                    let resource =
+                        |r: &Resolve, id: TypeId| matches!(r.types[id].kind, TypeDefKind::Resource);
+                    if resource(cx.old, odef) || resource(cx.new, ndef) {
+                        let origin = |src: &Option<String>| {
+                            src.clone().unwrap_or_else(|| {
+                                item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
+                            })
+                        };
+                        cx.push(
+                            "type-alias-target-changed",
+                            item.to_string(),
+                            Some(origin(&o_src)),
+                            Some(origin(&n_src)),
+                            at,
+                            role,
+                        );
+                        return;
+                    }
+                    // A definition became a `use` (or the reverse, or the source
+                    // changed): fine when the type is the same.
+                    let before = cx.out.len();
+                    cx.typedef(item, odef, ndef, role);
+                    if cx.out.len() == before {
+                        cx.push(
+                            "type-moved",
+                            item.to_string(),
+                            Some(o_src.unwrap_or_else(|| {
+                                item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
+                            })),
+                            Some(n_src.unwrap_or_else(|| {
+                                item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
+                            })),
+                            at,
+                            role,
+                        );
+                    }
                     return;
                 }
-                // A definition became a `use` (or the reverse, or the source
-                // changed): fine when the type is the same.
-                let before = cx.out.len();
-                cx.typedef(item, odef, ndef, role);
-                if cx.out.len() == before {
-                    cx.push(
-                        "type-moved",
-                        item.to_string(),
-                        Some(o_src.unwrap_or_else(|| {
-                            item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
-                        })),
-                        Some(n_src.unwrap_or_else(|| {
-                            item.rsplit_once('#').map_or(item, |(i, _)| i).to_string()
-                        })),
-                        at,
-                        role,
-                    );
+                if o_use.is_some() {
+                    // The same `use` on both sides: its source is compared where
+                    // it is defined.
+                    return;
                 }
-                return;
-            }
-            if o_use.is_some() {
-                // The same `use` on both sides: its source is compared where
-                // it is defined.
-                return;
-            }
-            cx.typedef(item, o, n, role);
-        });
+                cx.typedef(item, o, n, role);
+            },
+        );
     }
 
     /// Two type definitions: reports structural changes.
@@ -1255,22 +1256,18 @@ impl<'a> Cx<'a> {
 
     fn function(&mut self, item: &str, o: &Function, n: &Function, role: Role) {
         let at = At::both(o.span, n.span);
-        let outcome = self.gates(
+        self.compare_gated(
             item,
             GateKind::Function,
-            Some(&o.stability),
-            Some(&n.stability),
+            &o.stability,
+            &n.stability,
             at,
             role,
+            |cx| {
+                cx.docs(item, &o.docs, &n.docs, at, role);
+                cx.signature(item, o, n, role);
+            },
         );
-        match outcome {
-            GateOutcome::Compare | GateOutcome::CompareUnstable => {}
-            _ => return,
-        }
-        self.unstable_scope(item, outcome, at, role, |cx| {
-            cx.docs(item, &o.docs, &n.docs, at, role);
-            cx.signature(item, o, n, role);
-        });
     }
 
     /// Params, results and async-ness.
@@ -1370,46 +1367,42 @@ impl<'a> Cx<'a> {
         } else {
             Role::Both
         };
-        let outcome = self.gates(
+        self.compare_gated(
             item,
             GateKind::Other,
-            Some(&ow.stability),
-            Some(&nw.stability),
+            &ow.stability,
+            &nw.stability,
             at,
             role,
+            |cx| {
+                cx.docs(item, &ow.docs, &nw.docs, at, role);
+                let empty = Vec::new();
+                let oi = old_includes.get(item).unwrap_or(&empty);
+                let ni = new_includes.get(item).unwrap_or(&empty);
+                for inc in ni.iter().filter(|i| !oi.contains(i)) {
+                    cx.push(
+                        "world-include-added",
+                        format!("{item}#include({inc})"),
+                        None,
+                        Some(inc.clone()),
+                        at,
+                        role,
+                    );
+                }
+                for inc in oi.iter().filter(|i| !ni.contains(i)) {
+                    cx.push(
+                        "world-include-removed",
+                        format!("{item}#include({inc})"),
+                        Some(inc.clone()),
+                        None,
+                        at,
+                        role,
+                    );
+                }
+                cx.world_items(item, &ow.imports, &nw.imports, true, role);
+                cx.world_items(item, &ow.exports, &nw.exports, false, role);
+            },
         );
-        match outcome {
-            GateOutcome::Compare | GateOutcome::CompareUnstable => {}
-            _ => return,
-        }
-        self.unstable_scope(item, outcome, at, role, |cx| {
-            cx.docs(item, &ow.docs, &nw.docs, at, role);
-            let empty = Vec::new();
-            let oi = old_includes.get(item).unwrap_or(&empty);
-            let ni = new_includes.get(item).unwrap_or(&empty);
-            for inc in ni.iter().filter(|i| !oi.contains(i)) {
-                cx.push(
-                    "world-include-added",
-                    format!("{item}#include({inc})"),
-                    None,
-                    Some(inc.clone()),
-                    at,
-                    role,
-                );
-            }
-            for inc in oi.iter().filter(|i| !ni.contains(i)) {
-                cx.push(
-                    "world-include-removed",
-                    format!("{item}#include({inc})"),
-                    Some(inc.clone()),
-                    None,
-                    at,
-                    role,
-                );
-            }
-            cx.world_items(item, &ow.imports, &nw.imports, true, role);
-            cx.world_items(item, &ow.exports, &nw.exports, false, role);
-        });
     }
 
     fn world_items(
@@ -1434,79 +1427,77 @@ impl<'a> Cx<'a> {
             match nm.iter().find(|(n, _, _)| n == name) {
                 Some((_, nkey, nitem)) => {
                     let at = At::both(oitem.span(), nitem.span());
-                    let outcome = self.gates(
+                    self.compare_gated(
                         &item,
                         GateKind::Other,
-                        Some(oitem.stability(self.old)),
-                        Some(nitem.stability(self.new)),
+                        oitem.stability(self.old),
+                        nitem.stability(self.new),
                         at,
                         role,
-                    );
-                    if !matches!(outcome, GateOutcome::Compare | GateOutcome::CompareUnstable) {
-                        continue;
-                    }
-                    self.unstable_scope(&item, outcome, at, role, |cx| {
-                        match (okey, nkey, oitem, nitem) {
-                            (WorldKey::Interface(a), WorldKey::Interface(b), _, _) => {
-                                let (va, vb) = (version_of(cx.old, *a), version_of(cx.new, *b));
-                                // The package's own interfaces move with its
-                                // version; only other packages' versions are
-                                // a change of the world.
-                                let own = iface_key(cx.new, *b).split('/').next()
-                                    == Some(cx.package.as_str());
-                                if va != vb && !own {
-                                    let rule = match (compatible(va.as_ref(), vb.as_ref()), imports)
-                                    {
-                                        (true, true) => "world-import-version-bumped",
-                                        (false, true) => "world-import-version-changed",
-                                        (true, false) => "world-export-version-bumped",
-                                        (false, false) => "world-export-version-changed",
-                                    };
-                                    let show = |v: Option<semver::Version>| {
-                                        v.map_or("(unversioned)".into(), |v| v.to_string())
-                                    };
-                                    cx.push(
-                                        rule,
-                                        item.clone(),
-                                        Some(show(va)),
-                                        Some(show(vb)),
-                                        at,
-                                        role,
-                                    );
+                        |cx| {
+                            match (okey, nkey, oitem, nitem) {
+                                (WorldKey::Interface(a), WorldKey::Interface(b), _, _) => {
+                                    let (va, vb) = (version_of(cx.old, *a), version_of(cx.new, *b));
+                                    // The package's own interfaces move with its
+                                    // version; only other packages' versions are
+                                    // a change of the world.
+                                    let own = iface_key(cx.new, *b).split('/').next()
+                                        == Some(cx.package.as_str());
+                                    if va != vb && !own {
+                                        let rule =
+                                            match (compatible(va.as_ref(), vb.as_ref()), imports) {
+                                                (true, true) => "world-import-version-bumped",
+                                                (false, true) => "world-import-version-changed",
+                                                (true, false) => "world-export-version-bumped",
+                                                (false, false) => "world-export-version-changed",
+                                            };
+                                        let show = |v: Option<semver::Version>| {
+                                            v.map_or("(unversioned)".into(), |v| v.to_string())
+                                        };
+                                        cx.push(
+                                            rule,
+                                            item.clone(),
+                                            Some(show(va)),
+                                            Some(show(vb)),
+                                            at,
+                                            role,
+                                        );
+                                    }
                                 }
+                                (_, _, WorldItem::Function(a), WorldItem::Function(b)) => {
+                                    cx.signature(&item, a, b, role)
+                                }
+                                (
+                                    _,
+                                    _,
+                                    WorldItem::Type { id: a, .. },
+                                    WorldItem::Type { id: b, .. },
+                                ) => {
+                                    let (a, b) =
+                                        (dealias_named(cx.old, *a), dealias_named(cx.new, *b));
+                                    cx.typedef(&item, a, b, role);
+                                }
+                                (
+                                    _,
+                                    _,
+                                    WorldItem::Interface { id: a, .. },
+                                    WorldItem::Interface { id: b, .. },
+                                ) => {
+                                    let (a, b) = (&cx.old.interfaces[*a], &cx.new.interfaces[*b]);
+                                    cx.types(&item, a, b, role);
+                                    cx.functions(&item, a, b, role);
+                                }
+                                _ => cx.push(
+                                    "type-kind-changed",
+                                    item.clone(),
+                                    Some(item_kind(oitem).into()),
+                                    Some(item_kind(nitem).into()),
+                                    at,
+                                    role,
+                                ),
                             }
-                            (_, _, WorldItem::Function(a), WorldItem::Function(b)) => {
-                                cx.signature(&item, a, b, role)
-                            }
-                            (
-                                _,
-                                _,
-                                WorldItem::Type { id: a, .. },
-                                WorldItem::Type { id: b, .. },
-                            ) => {
-                                let (a, b) = (dealias_named(cx.old, *a), dealias_named(cx.new, *b));
-                                cx.typedef(&item, a, b, role);
-                            }
-                            (
-                                _,
-                                _,
-                                WorldItem::Interface { id: a, .. },
-                                WorldItem::Interface { id: b, .. },
-                            ) => {
-                                let (a, b) = (&cx.old.interfaces[*a], &cx.new.interfaces[*b]);
-                                cx.types(&item, a, b, role);
-                                cx.functions(&item, a, b, role);
-                            }
-                            _ => cx.push(
-                                "type-kind-changed",
-                                item.clone(),
-                                Some(item_kind(oitem).into()),
-                                Some(item_kind(nitem).into()),
-                                at,
-                                role,
-                            ),
-                        }
-                    });
+                        },
+                    );
                 }
                 None => {
                     let at = At::old(oitem.span());
