@@ -175,10 +175,18 @@ pub struct Grants {
     pub env: BTreeMap<String, String>,
     /// Preopened directories (`wasi:filesystem/*`).
     pub dirs: Vec<DirGrant>,
+    /// Link `wasi:filesystem/*` even with no directory preopened: for
+    /// toolchains (componentize-py, jco) whose components import it
+    /// regardless. `dirs` implies it.
+    pub filesystem: bool,
     /// Link `wasi:sockets/*` with every address refused: for toolchains
     /// (componentize-py, jco) whose components import the interfaces
     /// whether or not they use them. Never network access.
     pub sockets: bool,
+    /// Link `wasi:http/*` with every outgoing request refused
+    /// (`http-request-denied`): for toolchains (jco's StarlingMonkey) whose
+    /// components import it whether or not they use it. Never network access.
+    pub http: bool,
 }
 
 /// A host directory preopened for a stage.
@@ -257,6 +265,10 @@ struct RawGrants {
     dirs: Vec<RawDir>,
     #[serde(default)]
     sockets: bool,
+    #[serde(default)]
+    http: bool,
+    #[serde(default)]
+    filesystem: bool,
 }
 
 #[derive(Deserialize)]
@@ -462,6 +474,8 @@ impl Manifest {
                     })
                     .collect(),
                 sockets: s.grants.sockets,
+                http: s.grants.http,
+                filesystem: s.grants.filesystem,
             };
             stages.push(Stage {
                 name: s.name,
@@ -545,7 +559,7 @@ mod tests {
             oci = "localhost:5000/plugins/validator"
             version = "^0.2"
             allow-imports = ["wasi:clocks/*"]
-            grants = {{ clocks = true, sockets = true, dirs = [{{ host = "data", guest = "/data" }}] }}
+            grants = {{ clocks = true, sockets = true, http = true, dirs = [{{ host = "data", guest = "/data" }}] }}
             limits = {{ fuel = 1000, timeout = 250 }}
             "#
         ))
@@ -563,7 +577,8 @@ mod tests {
         );
         assert_eq!(v.allow_imports, ["wasi:clocks/*"]);
         assert!(v.grants.clocks && v.grants.sockets && !v.grants.random);
-        assert!(!m.stages[0].grants.sockets);
+        assert!(v.grants.http);
+        assert!(!m.stages[0].grants.sockets && !m.stages[0].grants.http);
         assert_eq!(v.grants.dirs[0].host, Path::new("/p/data"));
         assert!(!v.grants.dirs[0].writable);
         let effective = v.limits.or(m.limits);

@@ -12,6 +12,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::cache::{ArtifactCache, CompileSource};
 
@@ -254,8 +255,46 @@ pub(crate) enum Entry {
 /// memory limiter.
 pub struct StageState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    refuse: RefuseRequests,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+}
+
+impl WasiHttpView for StageState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.refuse,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}
+
+/// `wasi:http` hooks that refuse every outgoing request: the `http` grant
+/// links the interfaces so a component that imports them loads, never so
+/// that it reaches the network.
+struct RefuseRequests;
+
+/// A response future, as [`WasiHttpHooks::send_request`] returns it.
+type SendRequestFuture = Box<
+    dyn std::future::Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<wasmtime_wasi_http::WasiBody>,
+                Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for RefuseRequests {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn std::future::Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendRequestFuture {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
 }
 
 impl WasiView for StageState {
@@ -271,6 +310,8 @@ impl StageState {
     pub(crate) fn new(grants: &Grants, max_memory: Option<u64>) -> Result<Self, String> {
         Ok(Self {
             wasi: wasi_ctx(grants)?,
+            http: WasiHttpCtx::new(),
+            refuse: RefuseRequests,
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
@@ -346,7 +387,12 @@ fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, String> {
 /// The capability an import needs, with a hint on granting it.
 fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'static str)> {
     let name = import.split('@').next().unwrap_or(import);
-    let io_granted = grants.stdio || grants.clocks || !grants.dirs.is_empty();
+    let io_granted = grants.stdio
+        || grants.clocks
+        || grants.filesystem
+        || grants.sockets
+        || grants.http
+        || !grants.dirs.is_empty();
     let (cap, granted, hint) = match name {
         n if n.starts_with("wasi:clocks/") => (
             "clocks",
@@ -360,8 +406,10 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
         ),
         n if n.starts_with("wasi:filesystem/") => (
             "filesystem",
-            !grants.dirs.is_empty(),
-            "grant a directory with `grants = { dirs = [{ host = \"data\", guest = \"/data\" }] }`",
+            grants.filesystem || !grants.dirs.is_empty(),
+            "grant a directory with `grants = { dirs = [{ host = \"data\", guest = \"/data\" }] }` \
+             (`--dir data::/data`), or `grants = { filesystem = true }` (`--grant filesystem`) for \
+             the interfaces with no directory",
         ),
         "wasi:cli/environment" => (
             "environment",
@@ -376,19 +424,21 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
         n if n.starts_with("wasi:io/") => (
             "io",
             io_granted,
-            "it comes with the stdio, clocks or filesystem grants",
+            "it comes with any stdio, clocks, filesystem, sockets or http grant",
         ),
         n if n.starts_with("wasi:sockets/") => (
             "sockets",
             grants.sockets,
-            "pipectl never gives plugins network access; `grants = { sockets = true }` links the \
-             interfaces with every address refused, for toolchains (componentize-py, jco) that \
+            "pipectl never gives plugins network access; `grants = { sockets = true }` \
+             (`--grant sockets`) links the interfaces with every address refused, for toolchains (componentize-py, jco) that \
              import them regardless",
         ),
         n if n.starts_with("wasi:http/") => (
-            "network",
-            false,
-            "pipectl never gives plugins network access",
+            "http",
+            grants.http,
+            "pipectl never gives plugins network access; `grants = { http = true }` (`--grant \
+             http`) links the interfaces with every request refused, for toolchains (jco) that \
+             import them regardless",
         ),
         _ => return Err(("", "")),
     };
@@ -423,6 +473,7 @@ impl Host {
         let engine = Engine::new(&c).map_err(err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(err)?;
         Ok(Self {
             _ticker: Ticker::start(&engine),
             engine,
@@ -462,6 +513,12 @@ impl Host {
         grants: &Grants,
         call: &CallSpec,
     ) -> Result<Plugin, LoadError> {
+        // Refuse what is not granted before compiling: a large component
+        // (a JavaScript or Python runtime) takes seconds to compile.
+        let listed = top_level_imports(bytes);
+        if let Some(imports) = &listed {
+            check_capabilities(name, imports.iter().map(String::as_str), grants)?;
+        }
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
         let (component, compile) = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),
@@ -471,50 +528,10 @@ impl Host {
             stage: name.to_string(),
             message: format!("{e:#}"),
         })?;
-
-        let ty = component.component_type();
-        let mut denied: Vec<(String, &'static str, &'static str)> = Vec::new();
-        for (import, _) in ty.imports(&self.engine) {
-            match capability(import, grants) {
-                Ok(()) => {}
-                Err(("", _)) => {
-                    return Err(LoadError::UnknownImport {
-                        stage: name.to_string(),
-                        import: import.to_string(),
-                    });
-                }
-                Err((capability, hint)) => denied.push((import.to_string(), capability, hint)),
-            }
-        }
-        // Name the capability that matters most first: a plugin built with
-        // std imports stdio and io whatever it does, but its filesystem or
-        // network imports are what it is about.
-        let rank = |cap: &str| {
-            [
-                "network",
-                "sockets",
-                "filesystem",
-                "environment",
-                "clocks",
-                "random",
-                "stdio",
-                "io",
-            ]
-            .iter()
-            .position(|c| *c == cap)
-            .unwrap_or(usize::MAX)
-        };
-        denied.sort_by_key(|(_, cap, _)| rank(cap));
-        if let Some((import, capability, hint)) = denied.first().cloned() {
-            let mut others: Vec<&str> = denied[1..].iter().map(|(i, _, _)| i.as_str()).collect();
-            others.dedup();
-            return Err(LoadError::Capability {
-                stage: name.to_string(),
-                import,
-                capability,
-                hint,
-                others: others.iter().map(|s| s.to_string()).collect(),
-            });
+        if listed.is_none() {
+            let ty = component.component_type();
+            let imports: Vec<&str> = ty.imports(&self.engine).map(|(n, _)| n).collect();
+            check_capabilities(name, imports.into_iter(), grants)?;
         }
         // Surface bad grants (a missing directory) now, not per input.
         StageState::new(grants, None).map_err(|message| LoadError::Link {
@@ -550,6 +567,80 @@ impl Host {
             entry,
         })
     }
+}
+
+/// Refuses the first import (by the rank of its capability) that `grants`
+/// does not cover, naming every other one.
+fn check_capabilities<'a>(
+    stage: &str,
+    imports: impl Iterator<Item = &'a str>,
+    grants: &Grants,
+) -> Result<(), LoadError> {
+    let mut denied: Vec<(String, &'static str, &'static str)> = Vec::new();
+    for import in imports {
+        match capability(import, grants) {
+            Ok(()) => {}
+            Err(("", _)) => {
+                return Err(LoadError::UnknownImport {
+                    stage: stage.to_string(),
+                    import: import.to_string(),
+                });
+            }
+            Err((capability, hint)) => denied.push((import.to_string(), capability, hint)),
+        }
+    }
+    // Name the capability that matters most first: a plugin built with
+    // std imports stdio and io whatever it does, but its filesystem or
+    // network imports are what it is about.
+    let rank = |cap: &str| {
+        [
+            "http",
+            "sockets",
+            "filesystem",
+            "environment",
+            "clocks",
+            "random",
+            "stdio",
+            "io",
+        ]
+        .iter()
+        .position(|c| *c == cap)
+        .unwrap_or(usize::MAX)
+    };
+    denied.sort_by_key(|(_, cap, _)| rank(cap));
+    if let Some((import, capability, hint)) = denied.first().cloned() {
+        let mut others: Vec<&str> = denied[1..].iter().map(|(i, _, _)| i.as_str()).collect();
+        others.dedup();
+        return Err(LoadError::Capability {
+            stage: stage.to_string(),
+            import,
+            capability,
+            hint,
+            others: others.iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// The names a component imports at its top level, read without compiling
+/// it; `None` when the bytes do not parse (compiling then says why).
+fn top_level_imports(bytes: &[u8]) -> Option<Vec<String>> {
+    use wasmparser::{Parser, Payload};
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    names.push(import.ok()?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(names)
 }
 
 /// Finds the function(s) the host calls: `transform` in an exported
@@ -605,22 +696,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sockets_need_their_grant_and_http_is_never_linked() {
+    fn sockets_and_http_need_their_own_grants() {
         let none = Grants::default();
         let sockets = Grants {
             sockets: true,
             ..Grants::default()
         };
+        let http_only = Grants {
+            http: true,
+            ..Grants::default()
+        };
         let tcp = "wasi:sockets/tcp@0.2.3";
         assert_eq!(capability(tcp, &none).unwrap_err().0, "sockets");
         assert!(capability(tcp, &sockets).is_ok());
+        assert_eq!(capability(tcp, &http_only).unwrap_err().0, "sockets");
         let http = "wasi:http/outgoing-handler@0.2.3";
-        assert_eq!(capability(http, &sockets).unwrap_err().0, "network");
+        assert_eq!(capability(http, &sockets).unwrap_err().0, "http");
+        assert!(capability(http, &http_only).is_ok());
         assert_eq!(
             capability("wasi:clocks/wall-clock@0.2.0", &sockets)
                 .unwrap_err()
                 .0,
             "clocks"
+        );
+    }
+
+    #[test]
+    fn imports_are_listed_without_compiling_and_nested_ones_are_skipped() {
+        let wat = r#"(component
+            (import "wasi:http/types@0.2.10" (instance))
+            (component (import "inner:x/y" (instance)))
+            (import "wasi:clocks/wall-clock@0.2.0" (instance))
+        )"#;
+        let bytes = wat::parse_str(wat).expect("valid WAT");
+        assert_eq!(
+            top_level_imports(&bytes).expect("parses"),
+            ["wasi:http/types@0.2.10", "wasi:clocks/wall-clock@0.2.0"]
+        );
+        assert_eq!(top_level_imports(b"(component)"), None);
+        let err = check_capabilities(
+            "js",
+            ["wasi:clocks/wall-clock@0.2.0", "wasi:http/types@0.2.10"].into_iter(),
+            &Grants::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Capability { capability: "http", others, .. } if others == &["wasi:clocks/wall-clock@0.2.0"]),
+            "{err}"
         );
     }
 }

@@ -184,6 +184,23 @@ pub struct FetchArgs {
     pub format: Format,
 }
 
+/// A capability `pipectl run --grant` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GrantArg {
+    /// `wasi:clocks/*`.
+    Clocks,
+    /// `wasi:random/*`.
+    Random,
+    /// `wasi:cli/*` stdio (a plugin's stdout goes to stderr).
+    Stdio,
+    /// `wasi:filesystem/*` with no directory (`--dir` adds some).
+    Filesystem,
+    /// `wasi:sockets/*`, every address refused.
+    Sockets,
+    /// `wasi:http/*`, every request refused.
+    Http,
+}
+
 /// `pipectl run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -226,6 +243,19 @@ pub struct RunArgs {
     /// Worker threads for batches (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Grant a capability to every stage, on top of a manifest's grants.
+    /// `sockets` and `http` only link those interfaces with every address
+    /// or request refused, for toolchains (componentize-py, jco) whose
+    /// components import them regardless: never network access.
+    #[arg(long, value_name = "CAP", value_enum, value_delimiter = ',')]
+    pub grant: Vec<GrantArg>,
+    /// Preopen a host directory, read-only, for every stage: `HOST::GUEST`,
+    /// or `HOST` to show it to the guest under the same path.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+    /// Give every stage an environment variable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Print a per-stage table (calls, latency, traps, limit hits) at the end.

@@ -13,7 +13,7 @@ use pipectl_run::{
 };
 
 use crate::Outcome;
-use crate::cli::opts::{LimitArgs, RunArgs};
+use crate::cli::opts::{GrantArg, LimitArgs, RunArgs};
 use crate::cli::output::write_atomic;
 
 /// The limits every stage gets unless told otherwise: safe by default.
@@ -53,7 +53,10 @@ struct Input {
 /// Runs `pipectl run`.
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let cli_limits = args.limits.to_limits();
-    let stages = stage_defs(&args, cli_limits)?;
+    let mut stages = stage_defs(&args, cli_limits)?;
+    for stage in &mut stages {
+        add_cli_grants(&args, &mut stage.grants)?;
+    }
     let inputs = read_inputs(&args)?;
     let workers = args
         .workers
@@ -221,7 +224,7 @@ fn attribute(
     }
     let mut plugins = Vec::new();
     for (name, bytes) in &embedded {
-        let plugin = host.load(name, bytes, &Grants::default(), &CallSpec::Transform)?;
+        let plugin = host.load(name, bytes, &composed.grants, &CallSpec::Transform)?;
         plugins.push((
             Arc::new(plugin),
             StagePolicy {
@@ -257,6 +260,38 @@ fn report(label: &str, failure: &StageFailure, several: bool) {
     } else {
         eprintln!("error: {failure}");
     }
+}
+
+/// Adds the `--grant`, `--dir` and `--env` capabilities to `grants`.
+fn add_cli_grants(args: &RunArgs, grants: &mut Grants) -> anyhow::Result<()> {
+    for grant in &args.grant {
+        match grant {
+            GrantArg::Clocks => grants.clocks = true,
+            GrantArg::Random => grants.random = true,
+            GrantArg::Stdio => grants.stdio = true,
+            GrantArg::Filesystem => grants.filesystem = true,
+            GrantArg::Sockets => grants.sockets = true,
+            GrantArg::Http => grants.http = true,
+        }
+    }
+    for dir in &args.dir {
+        let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+        if host.is_empty() || guest.is_empty() {
+            bail!("--dir `{dir}`: expected `HOST` or `HOST::GUEST`");
+        }
+        grants.dirs.push(pipectl_manifest::DirGrant {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            writable: false,
+        });
+    }
+    for var in &args.env {
+        let Some((name, value)) = var.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            bail!("--env `{var}`: expected `NAME=VALUE`");
+        };
+        grants.env.insert(name.to_string(), value.to_string());
+    }
+    Ok(())
 }
 
 /// The stages to run, from a manifest, a component or a plugins folder.

@@ -442,6 +442,90 @@ fn capabilities_are_denied_unless_granted() {
 }
 
 #[test]
+fn cli_grants_link_interfaces_but_never_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/hello.txt"), "from --dir\n").unwrap();
+    // A server the probe is pointed at: it must never see a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let probe = fixture("http-probe");
+    let probe = probe.to_str().unwrap();
+
+    // Refused before it is compiled, naming `http` and the flag that links it.
+    let out = with_stdin(pipectl(dir.path(), &["run", probe]), &address);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`http` capability") && err.contains("--grant http"),
+        "{err}"
+    );
+    // Linked, the request itself is refused with wasi:http's own error code.
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", probe, "--grant", "http,stdio"]),
+        &address,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("processing-failed") && err.contains("HttpRequestDenied"),
+        "{err}"
+    );
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the plugin reached the network"
+    );
+
+    // `--grant filesystem` links the interfaces with no directory: the
+    // plugin loads and finds nothing; `--dir` preopens one, read-only.
+    let reader = fixture("fs-reader");
+    let reader = reader.to_str().unwrap();
+    let out = with_stdin(
+        pipectl(
+            dir.path(),
+            &["run", reader, "--grant", "filesystem,stdio,clocks"],
+        ),
+        "/data/hello.txt",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("processing-failed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with_stdin(
+        pipectl(
+            dir.path(),
+            &[
+                "run",
+                reader,
+                "--grant",
+                "stdio,clocks",
+                "--dir",
+                "data::/data",
+            ],
+        ),
+        "/data/hello.txt",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from --dir\n");
+
+    // Malformed flags are errors of their own.
+    for bad in [
+        ["--env", "=x"],
+        ["--dir", "::/data"],
+        ["--grant", "network"],
+    ] {
+        let mut args = vec!["run", reader];
+        args.extend(bad);
+        let out = with_stdin(pipectl(dir.path(), &args), "x");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn batch_over_a_directory_writes_one_result_per_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
