@@ -9,8 +9,12 @@ use std::time::Duration;
 use pipectl_manifest::Grants;
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{
+    Component, ComponentExportIndex, InstancePre, Linker, Resource, ResourceTable,
+};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -255,6 +259,10 @@ pub(crate) enum Entry {
 /// memory limiter.
 pub struct StageState {
     wasi: WasiCtx,
+    /// When the current call's time is up: sleeps on the monotonic clock
+    /// end then, so a plugin blocked in the host comes back to wasm code,
+    /// where the epoch deadline interrupts it.
+    pub(crate) deadline: Option<std::time::Instant>,
     http: WasiHttpCtx,
     refuse: RefuseRequests,
     table: ResourceTable,
@@ -268,6 +276,56 @@ impl WasiHttpView for StageState {
             table: &mut self.table,
             ctx: &mut self.http,
         }
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` with every sleep cut short at the current
+/// call's deadline. The host cannot interrupt its own code, so without
+/// this a plugin granted clocks could block past its timeout (Python's
+/// `time.sleep`, Rust's `std::thread::sleep`).
+struct DeadlineClocks;
+
+impl wasmtime::component::HasData for DeadlineClocks {
+    type Data<'a> = DeadlineClock<'a>;
+}
+
+/// The clocks of one store, and its call's deadline.
+struct DeadlineClock<'a> {
+    clocks: wasmtime_wasi::clocks::WasiClocksCtxView<'a>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl DeadlineClock<'_> {
+    /// `nanos`, or less when the deadline comes first (plus a little, so
+    /// the epoch has passed when the guest wakes).
+    fn cap(&self, nanos: u64) -> u64 {
+        match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now()) + TICK;
+                nanos.min(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX))
+            }
+            None => nanos,
+        }
+    }
+}
+
+impl monotonic_clock::Host for DeadlineClock<'_> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        monotonic_clock::Host::now(&mut self.clocks)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        monotonic_clock::Host::resolution(&mut self.clocks)
+    }
+
+    fn subscribe_instant(&mut self, when: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let now = monotonic_clock::Host::now(&mut self.clocks)?;
+        self.subscribe_duration(when.saturating_sub(now))
+    }
+
+    fn subscribe_duration(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let nanos = self.cap(nanos);
+        monotonic_clock::Host::subscribe_duration(&mut self.clocks, nanos)
     }
 }
 
@@ -310,6 +368,7 @@ impl StageState {
     pub(crate) fn new(grants: &Grants, max_memory: Option<u64>) -> Result<Self, String> {
         Ok(Self {
             wasi: wasi_ctx(grants)?,
+            deadline: None,
             http: WasiHttpCtx::new(),
             refuse: RefuseRequests,
             table: ResourceTable::new(),
@@ -473,6 +532,18 @@ impl Host {
         let engine = Engine::new(&c).map_err(err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
+        // Replace the monotonic clock (same interface version) with one
+        // whose sleeps end at the call's deadline.
+        linker.allow_shadowing(true);
+        monotonic_clock::add_to_linker::<StageState, DeadlineClocks>(&mut linker, |s| {
+            let deadline = s.deadline;
+            DeadlineClock {
+                clocks: wasmtime_wasi::clocks::WasiClocksView::clocks(s),
+                deadline,
+            }
+        })
+        .map_err(err)?;
+        linker.allow_shadowing(false);
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(err)?;
         Ok(Self {
             _ticker: Ticker::start(&engine),

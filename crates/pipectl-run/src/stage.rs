@@ -206,10 +206,7 @@ impl StageRunner {
         // the same limits as a call.
         let limits = self.policy.limits;
         let arm = |store: &mut Store<StageState>| -> Result<std::time::Instant, FailureKind> {
-            store.set_epoch_deadline(match limits.timeout {
-                Some(t) => host.epoch_deadline(t),
-                None => u64::MAX / 2,
-            });
+            arm_timeout(store, host, limits.timeout);
             if host.fuel() {
                 store
                     .set_fuel(limits.fuel.unwrap_or(u64::MAX))
@@ -284,10 +281,7 @@ impl StageRunner {
         let limits = self.policy.limits;
         let live = self.live.as_mut().expect("instantiated above");
         live.store.data_mut().limiter.hit = false;
-        match limits.timeout {
-            Some(t) => live.store.set_epoch_deadline(host.epoch_deadline(t)),
-            None => live.store.set_epoch_deadline(u64::MAX / 2),
-        }
+        arm_timeout(&mut live.store, host, limits.timeout);
         if host.fuel() {
             let fuel = limits.fuel.unwrap_or(u64::MAX);
             if live.store.set_fuel(fuel).is_err() {
@@ -418,5 +412,21 @@ fn trap_text(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
+    }
+}
+
+/// Sets the call's epoch deadline, which interrupts wasm code, and its
+/// wall-clock deadline, at which a plugin's clock sleeps end so that the
+/// epoch check runs.
+fn arm_timeout(store: &mut Store<StageState>, host: &Host, timeout: Option<std::time::Duration>) {
+    match timeout {
+        Some(t) => {
+            store.set_epoch_deadline(host.epoch_deadline(t));
+            store.data_mut().deadline = Instant::now().checked_add(t);
+        }
+        None => {
+            store.set_epoch_deadline(u64::MAX / 2);
+            store.data_mut().deadline = None;
+        }
     }
 }

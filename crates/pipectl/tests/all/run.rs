@@ -442,6 +442,42 @@ fn capabilities_are_denied_unless_granted() {
 }
 
 #[test]
+fn a_plugin_sleeping_in_the_host_still_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let sleeper = fixture("sleeper");
+    let args = [
+        "run",
+        sleeper.to_str().unwrap(),
+        "--grant",
+        "clocks,stdio",
+        "--timeout",
+        "300ms",
+        "--lines",
+        "--keep-going",
+        "--format",
+        "json",
+    ];
+    // A sleep within the limit is left alone; one past it ends at the
+    // deadline and is reported as the timeout, and the next input runs.
+    let out = with_stdin(pipectl(dir.path(), &args), "20\n600000\n30\n");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 3, "{results:?}");
+    let slept = |r: &serde_json::Value| {
+        r["output"]
+            .as_str()
+            .and_then(|o| o.strip_prefix("slept "))
+            .and_then(|o| o.strip_suffix(" ms"))
+            .and_then(|ms| ms.parse::<u64>().ok())
+    };
+    assert!(slept(&results[0]).is_some_and(|ms| ms >= 20), "{results:?}");
+    assert!(slept(&results[2]).is_some_and(|ms| ms >= 30), "{results:?}");
+    assert_eq!(results[1]["ok"], false, "{results:?}");
+    assert_eq!(results[1]["error"]["limit"], "timeout", "{results:?}");
+}
+
+#[test]
 fn cli_grants_link_interfaces_but_never_the_network() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
