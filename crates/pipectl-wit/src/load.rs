@@ -116,17 +116,25 @@ impl WitSet {
         })
     }
 
-    /// Every world the path defines, as `ns:pkg/world@version`.
+    /// Every world the path defines, as `ns:pkg/world@version`; when its
+    /// own packages define none, the worlds of its dependencies.
     pub fn world_names(&self) -> Vec<String> {
-        self.packages
-            .iter()
-            .flat_map(|p| {
-                let pkg = &self.resolve.packages[*p];
-                pkg.worlds
-                    .keys()
-                    .map(move |w| world_id_string(&pkg.name, w))
-            })
-            .collect()
+        let names = |packages: &mut dyn Iterator<Item = PackageId>| -> Vec<String> {
+            packages
+                .flat_map(|p| {
+                    let pkg = &self.resolve.packages[p];
+                    pkg.worlds
+                        .keys()
+                        .map(move |w| world_id_string(&pkg.name, w))
+                })
+                .collect()
+        };
+        let own = names(&mut self.packages.iter().copied());
+        if own.is_empty() {
+            names(&mut self.resolve.packages.iter().map(|(id, _)| id))
+        } else {
+            own
+        }
     }
 
     /// Finds a world by `world`, `ns:pkg/world` or `ns:pkg/world@version`.
@@ -135,23 +143,38 @@ impl WitSet {
     /// a bare world name must be defined by exactly one loaded package.
     pub fn find_world(&self, spec: &str) -> Result<WorldId, WitError> {
         let spec_parsed = WorldSpec::parse(spec)?;
-        let mut candidates: Vec<(PackageId, WorldId)> = Vec::new();
-        for &pkg_id in &self.packages {
-            let pkg = &self.resolve.packages[pkg_id];
-            let Some(&world) = pkg.worlds.get(&spec_parsed.world) else {
-                continue;
-            };
-            if let Some((ns, name)) = &spec_parsed.package
-                && (pkg.name.namespace != *ns || pkg.name.name != *name)
-            {
-                continue;
-            }
-            if let Some(version) = &spec_parsed.version
-                && pkg.name.version.as_ref() != Some(version)
-            {
-                continue;
-            }
-            candidates.push((pkg_id, world));
+        let matching = |packages: &mut dyn Iterator<Item = PackageId>| {
+            packages
+                .filter_map(|pkg_id| {
+                    let pkg = &self.resolve.packages[pkg_id];
+                    let world = *pkg.worlds.get(&spec_parsed.world)?;
+                    if let Some((ns, name)) = &spec_parsed.package
+                        && (pkg.name.namespace != *ns || pkg.name.name != *name)
+                    {
+                        return None;
+                    }
+                    if let Some(version) = &spec_parsed.version
+                        && pkg.name.version.as_ref() != Some(version)
+                    {
+                        return None;
+                    }
+                    Some((pkg_id, world))
+                })
+                .collect::<Vec<(PackageId, WorldId)>>()
+        };
+        // The path's own packages first; then its dependencies, so that
+        // `wasi:cli/command` (or `command`) is found in a tree whose own
+        // package only pulls WASI in, as wit-parser's world selection does.
+        let mut candidates = matching(&mut self.packages.iter().copied());
+        if candidates.is_empty() {
+            candidates = matching(
+                &mut self
+                    .resolve
+                    .packages
+                    .iter()
+                    .map(|(id, _)| id)
+                    .filter(|id| !self.packages.contains(id)),
+            );
         }
         let unknown = || WitError::UnknownWorld {
             spec: spec.to_string(),
@@ -321,5 +344,34 @@ mod tests {
         assert!(WorldSpec::parse("plugin@0.1.0").is_err());
         assert!(WorldSpec::parse("a:b").is_err());
         assert!(WorldSpec::parse("a:b/w@x").is_err());
+    }
+
+    #[test]
+    fn worlds_of_dependencies_are_found_by_name_when_the_path_defines_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.wit"), "package my:crate;\n").unwrap();
+        for (pkg, worlds) in [("x:cli@0.2.1", "command"), ("x:io@0.2.1", "command")] {
+            let name = pkg.split(['@', ':']).nth(1).unwrap();
+            let sub = dir.path().join("deps").join(name);
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(
+                sub.join("w.wit"),
+                format!("package {pkg};\ninterface i {{}}\nworld {worlds} {{ export i; }}\n"),
+            )
+            .unwrap();
+        }
+        let set = WitSet::load(dir.path()).unwrap();
+        let found = set.find_world("x:cli/command").unwrap();
+        assert_eq!(set.world_name(found), "x:cli/command@0.2.1");
+        let found = set.find_world("x:io/command@0.2.1").unwrap();
+        assert_eq!(set.world_name(found), "x:io/command@0.2.1");
+        // A bare name is ambiguous across two dependencies.
+        assert!(matches!(
+            set.find_world("command"),
+            Err(WitError::AmbiguousWorld { .. })
+        ));
+        // Unknown: the error lists the dependencies' worlds.
+        let err = set.find_world("x:cli/daemon").unwrap_err().to_string();
+        assert!(err.contains("x:cli/command@0.2.1"), "{err}");
     }
 }
