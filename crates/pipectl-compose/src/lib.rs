@@ -924,6 +924,16 @@ impl<'a> Builder<'a> {
                 skipped.push(format!("`{name}`: the pipeline's own export"));
                 continue;
             }
+            if !(name.contains(':') && name.contains('/')) {
+                // A plain name (componentize-py's `exports`) is the stage's
+                // own business, not an interface others could import.
+                let names: Vec<_> = who.iter().map(|i| stages[*i].input.name.as_str()).collect();
+                skipped.push(format!(
+                    "`{name}` (of {}): a plain-named export, not an interface",
+                    names.join(", ")
+                ));
+                continue;
+            }
             if let [i] = who[..] {
                 let (node, var) = self.instances[i]
                     .clone()
