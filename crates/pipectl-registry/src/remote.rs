@@ -15,10 +15,43 @@ use crate::reference::is_loopback;
 use crate::store::{Progress, Store};
 
 /// How to reach registries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Transport {
     /// Hosts (`host[:port]`) reached over plain HTTP besides loopback.
     pub insecure: Vec<String>,
+    /// How many times a request that failed for a transient reason (the
+    /// connection failed or broke off, 5xx, 429) is sent again.
+    pub retries: u32,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            retries: 3,
+        }
+    }
+}
+
+/// The wait before the first retry; it doubles for each next one.
+const FIRST_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether sending the request again may succeed: the connection failed or
+/// broke off, or the registry said it is overloaded or failing. Not for
+/// refusals (401, 403, 404) nor for bytes that fail verification.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(e) => !e.is_builder() && !e.is_redirect(),
+        OciDistributionError::ServerError { code, .. } => {
+            *code == 429 || (500..=599).contains(code)
+        }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests)),
+        OciDistributionError::IoError(io) => io.kind() != std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 /// A repository in an OCI registry.
@@ -28,6 +61,7 @@ pub struct RemoteStore {
     client: Client,
     auth: RegistryAuth,
     runtime: tokio::runtime::Runtime,
+    retries: u32,
 }
 
 impl RemoteStore {
@@ -67,7 +101,37 @@ impl RemoteStore {
             client,
             auth: credentials.map_or(RegistryAuth::Anonymous, |c| c.into_auth()),
             runtime,
+            retries: transport.retries,
         })
+    }
+
+    /// Runs the request `op` makes, and makes it again after a transient
+    /// failure, up to `retries` times, waiting 250 ms, then twice as long
+    /// each time. Only for reads and idempotent writes (content-addressed
+    /// blobs, a manifest under one tag).
+    fn retrying<T, F>(&self, mut op: impl FnMut() -> F) -> Result<T, OciDistributionError>
+    where
+        F: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut wait = FIRST_RETRY_WAIT;
+        let mut attempt = 0;
+        loop {
+            match self.runtime.block_on(op()) {
+                Err(e) if attempt < self.retries && transient(&e) => {
+                    attempt += 1;
+                    eprintln!(
+                        "pipectl: registry `{}`: {}; trying again in {} ms ({attempt}/{})",
+                        self.registry,
+                        short(&e.to_string()),
+                        wait.as_millis(),
+                        self.retries
+                    );
+                    std::thread::sleep(wait);
+                    wait = wait.saturating_mul(2);
+                }
+                other => return other,
+            }
+        }
     }
 
     fn tag_ref(&self, tag: &str) -> Reference {
@@ -205,11 +269,10 @@ impl Store for RemoteStore {
         // empty one, or until the cursor stops moving.
         for _ in 0..10_000 {
             let page = self
-                .runtime
-                .block_on(
+                .retrying(|| {
                     self.client
-                        .list_tags(&reference, &self.auth, Some(100), last.as_deref()),
-                )
+                        .list_tags(&reference, &self.auth, Some(100), last.as_deref())
+                })
                 .map_err(|e| self.error(&self.describe(), e))?;
             let next = page.tags.last().cloned();
             if page.tags.is_empty() || next == last {
@@ -226,11 +289,10 @@ impl Store for RemoteStore {
     fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
         let reference = self.tag_ref(tag);
         let shown = format!("{}:{tag}", self.describe());
-        match self.runtime.block_on(self.client.pull_manifest_raw(
-            &reference,
-            &self.auth,
-            &[MANIFEST_MEDIA_TYPE],
-        )) {
+        match self.retrying(|| {
+            self.client
+                .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
+        }) {
             Ok((bytes, digest)) => {
                 // oci-client hashed the body; check it ourselves too.
                 artifact::verify("manifest", &bytes, &digest, None).map_err(|source| {
@@ -254,11 +316,10 @@ impl Store for RemoteStore {
         let reference = self.digest_ref(digest);
         let shown = format!("{}@{digest}", self.describe());
         let (bytes, _) = self
-            .runtime
-            .block_on(
+            .retrying(|| {
                 self.client
-                    .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE]),
-            )
+                    .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
+            })
             .map_err(|e| self.error(&shown, e))?;
         artifact::verify("manifest", &bytes, digest, None).map_err(|source| {
             RegistryError::Verify {
@@ -275,13 +336,14 @@ impl Store for RemoteStore {
         let bar = progress.bar("fetch", desc.size);
         let client = &self.client;
         let auth = &self.auth;
-        let registry = self.registry.clone();
+        let registry = self.registry.as_str();
+        let (reference, bar) = (&reference, &bar);
         let result: Result<Vec<u8>, RegistryError> = self
-            .runtime
-            .block_on(async {
-                client.store_auth_if_needed(&registry, auth).await;
+            .retrying(|| async move {
+                bar.set_position(0);
+                client.store_auth_if_needed(registry, auth).await;
                 let mut stream = client
-                    .pull_blob_stream(&reference, desc.digest.as_str())
+                    .pull_blob_stream(reference, desc.digest.as_str())
                     .await?
                     .stream;
                 let mut out =
@@ -360,20 +422,61 @@ impl Store for RemoteStore {
                 continue;
             }
             let bar = progress.bar(what, bytes.len() as u64);
-            let pushed =
-                self.runtime
-                    .block_on(self.client.push_blob(&reference, bytes.clone(), digest));
+            let pushed = self.retrying(|| {
+                bar.set_position(0);
+                self.client.push_blob(&reference, bytes.clone(), digest)
+            });
             bar.finish_and_clear();
             pushed.map_err(|e| self.error(&shown, e))?;
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        self.runtime
-            .block_on(self.client.push_manifest_raw(
+        self.retrying(|| {
+            self.client.push_manifest_raw(
                 &reference,
                 artifact.manifest.clone(),
-                content_type,
-            ))
-            .map_err(|e| self.error(&shown, e))?;
+                content_type.clone(),
+            )
+        })
+        .map_err(|e| self.error(&shown, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "http://r/v2/".into(),
+            message: String::new(),
+        };
+        for code in [429, 500, 502, 503, 504] {
+            assert!(transient(&server(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 409] {
+            assert!(!transient(&server(code)), "{code}");
+        }
+        let envelope = |code| OciDistributionError::RegistryError {
+            envelope: oci_client::errors::OciEnvelope {
+                errors: vec![oci_client::errors::OciError {
+                    code,
+                    message: String::new(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://r/v2/".into(),
+        };
+        assert!(transient(&envelope(OciErrorCode::Toomanyrequests)));
+        assert!(!transient(&envelope(OciErrorCode::Denied)));
+        assert!(!transient(&envelope(OciErrorCode::ManifestUnknown)));
+        let io = |kind| OciDistributionError::IoError(std::io::Error::new(kind, "x"));
+        assert!(transient(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!transient(&io(std::io::ErrorKind::InvalidData)));
+        assert!(!transient(&OciDistributionError::ImageManifestNotFoundError(
+            "x".into()
+        )));
     }
 }

@@ -18,6 +18,9 @@ pub enum Fault {
     /// Close a connection once the client has sent this many bytes on it
     /// (an upload broken off).
     CutRequestAfter(usize),
+    /// Like `CutResponseAfter`, but only the first time: a transient fault
+    /// that a retry gets past.
+    CutResponseOnceAfter(usize),
 }
 
 /// A running proxy.
@@ -48,16 +51,30 @@ impl FaultProxy {
                         };
                         let (up_budget, down_budget) = match fault {
                             Fault::None => (usize::MAX, usize::MAX),
-                            Fault::CutResponseAfter(n) => (usize::MAX, n),
+                            Fault::CutResponseAfter(n) | Fault::CutResponseOnceAfter(n) => {
+                                (usize::MAX, n)
+                            }
                             Fault::CutRequestAfter(n) => (n, usize::MAX),
                         };
+                        let once = matches!(fault, Fault::CutResponseOnceAfter(_));
                         pump(
                             client.try_clone().unwrap(),
                             server.try_clone().unwrap(),
-                            up_budget,
+                            Budget {
+                                bytes: up_budget,
+                                once,
+                            },
                             cuts2.clone(),
                         );
-                        pump(server, client, down_budget, cuts2.clone());
+                        pump(
+                            server,
+                            client,
+                            Budget {
+                                bytes: down_budget,
+                                once,
+                            },
+                            cuts2.clone(),
+                        );
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
                 }
@@ -78,9 +95,16 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Copies `from` → `to` until EOF or until `budget` bytes have passed, then
+/// How many bytes a connection may carry one way before it is cut.
+struct Budget {
+    bytes: usize,
+    /// Cut only while no connection has been cut yet.
+    once: bool,
+}
+
+/// Copies `from` → `to` until EOF or until the budget has passed, then
 /// closes both.
-fn pump(mut from: TcpStream, mut to: TcpStream, budget: usize, cuts: Arc<AtomicUsize>) {
+fn pump(mut from: TcpStream, mut to: TcpStream, budget: Budget, cuts: Arc<AtomicUsize>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         let mut sent = 0usize;
@@ -88,6 +112,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, budget: usize, cuts: Arc<AtomicU
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
+            };
+            let budget = if budget.once && cuts.load(Ordering::Relaxed) > 0 {
+                usize::MAX
+            } else {
+                budget.bytes
             };
             let allowed = n.min(budget.saturating_sub(sent));
             if allowed > 0 && to.write_all(&buf[..allowed]).is_err() {

@@ -95,7 +95,7 @@ pub struct ComposeArgs {
 }
 
 /// How to reach registries.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
     /// Allow plain HTTP to this registry (`host[:port]`); loopback
     /// registries are always allowed. Repeatable.
@@ -114,6 +114,24 @@ pub struct RegistryArgs {
     /// The cache folder (default: `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Send a request again this many times when it failed for a transient
+    /// reason (connection failed or broke off, HTTP 5xx or 429), waiting
+    /// 250 ms and twice as long each next time.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl Default for RegistryArgs {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            username: None,
+            password_stdin: false,
+            config: None,
+            cache_dir: None,
+            retries: pipectl_registry::Transport::default().retries,
+        }
+    }
 }
 
 /// `pipectl publish`.

@@ -33,6 +33,7 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
         credentials: CredentialSources::all(explicit),
         transport: Transport {
             insecure: args.insecure.clone(),
+            retries: args.retries,
         },
         progress: Progress::new(std::io::stderr().is_terminal()),
     })

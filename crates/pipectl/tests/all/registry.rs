@@ -381,6 +381,38 @@ fn a_download_cut_mid_transfer_leaves_nothing_half_written() {
 }
 
 #[test]
+fn a_transfer_cut_once_is_retried_unless_retries_are_off() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let big = sb.path("big.wasm");
+    std::fs::write(&big, big_component(2 << 20)).unwrap();
+    let repo = format!("{}/plugins/big", registry.addr);
+    ok(&sb.run(&["publish", big.to_str().unwrap(), &format!("{repo}:1.0.0")]));
+
+    // Retries off: the one cut is the end of it, and nothing is written.
+    let proxy = FaultProxy::start(&registry.addr, Fault::CutResponseOnceAfter(256 << 10));
+    let via = format!("{}/plugins/big:1.0.0", proxy.addr);
+    let err = fails(&sb.run(&["fetch", &via, "-o", "off.wasm", "--retries", "0"]));
+    assert_eq!(proxy.cuts(), 1);
+    assert!(err.contains("broke off"), "{err}");
+    assert!(!sb.path("off.wasm").exists());
+    assert!(!sb.path("pipectl.lock").exists());
+
+    // By default the request is sent again, and the bytes are the same.
+    let proxy = FaultProxy::start(&registry.addr, Fault::CutResponseOnceAfter(256 << 10));
+    let via = format!("{}/plugins/big:1.0.0", proxy.addr);
+    let out = sb.run(&["fetch", &via, "-o", "retried.wasm"]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(proxy.cuts(), 1);
+    assert!(err.contains("trying again"), "{err}");
+    assert_eq!(
+        std::fs::read(sb.path("retried.wasm")).unwrap(),
+        std::fs::read(&big).unwrap()
+    );
+}
+
+#[test]
 fn an_upload_cut_mid_transfer_fails_and_publishing_again_works() {
     let registry = RegistryServer::start();
     let sb = Sandbox::new();
