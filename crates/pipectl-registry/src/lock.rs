@@ -46,34 +46,18 @@ struct LockFile {
 pub struct Lockfile {
     path: PathBuf,
     entries: Vec<LockEntry>,
+    /// Entries added or changed since loading: what `save` applies to the
+    /// file as it is then, so that concurrent fetches lose nothing.
+    pending: Vec<LockEntry>,
 }
 
 impl Lockfile {
     /// Loads `path`; a missing file is an empty lockfile.
     pub fn load(path: &Path) -> Result<Self, RegistryError> {
-        let entries = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let file: LockFile = toml::from_str(&text).map_err(|e| RegistryError::Lock {
-                    path: path.to_owned(),
-                    message: e.to_string(),
-                })?;
-                if file.version != LOCK_VERSION {
-                    return Err(RegistryError::Lock {
-                        path: path.to_owned(),
-                        message: format!(
-                            "format version {} is not supported (this pipectl writes {LOCK_VERSION})",
-                            file.version
-                        ),
-                    });
-                }
-                file.artifacts
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(RegistryError::io("failed to read", path)(e)),
-        };
         Ok(Self {
             path: path.to_owned(),
-            entries,
+            entries: read_entries(path)?,
+            pending: Vec::new(),
         })
     }
 
@@ -97,20 +81,13 @@ impl Lockfile {
     /// Adds or replaces the entry for its name and requirement; returns
     /// whether anything changed.
     pub fn upsert(&mut self, entry: LockEntry) -> bool {
-        if let Some(existing) = self
-            .entries
-            .iter_mut()
-            .find(|e| e.name == entry.name && e.requirement == entry.requirement)
-        {
-            if *existing == entry {
-                return false;
-            }
-            *existing = entry;
-        } else {
-            self.entries.push(entry);
+        let changed = upsert(&mut self.entries, entry.clone());
+        if changed {
+            self.pending
+                .retain(|e| e.name != entry.name || e.requirement != entry.requirement);
+            self.pending.push(entry);
         }
-        self.entries.sort();
-        true
+        changed
     }
 
     /// The file's text.
@@ -127,16 +104,72 @@ impl Lockfile {
         )
     }
 
-    /// Writes the lockfile atomically, holding its folder's lock.
-    pub fn save(&self) -> Result<(), RegistryError> {
+    /// Writes the lockfile atomically, holding its folder's lock: the
+    /// entries changed since loading are applied to the file as it is now,
+    /// so another pipectl that saved in between keeps its entries.
+    pub fn save(&mut self) -> Result<(), RegistryError> {
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
         let _lock = DirLock::acquire(&dir).map_err(RegistryError::io("failed to lock", &dir))?;
-        write_atomic(&self.path, self.render().as_bytes())
-            .map_err(RegistryError::io("failed to write", &self.path))
+        let mut entries = read_entries(&self.path)?;
+        for entry in &self.pending {
+            upsert(&mut entries, entry.clone());
+        }
+        entries.sort();
+        let saved = Self {
+            path: self.path.clone(),
+            entries,
+            pending: Vec::new(),
+        };
+        write_atomic(&self.path, saved.render().as_bytes())
+            .map_err(RegistryError::io("failed to write", &self.path))?;
+        *self = saved;
+        Ok(())
     }
+}
+
+/// The entries of the lockfile at `path`; none when it does not exist.
+fn read_entries(path: &Path) -> Result<Vec<LockEntry>, RegistryError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let file: LockFile = toml::from_str(&text).map_err(|e| RegistryError::Lock {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            if file.version != LOCK_VERSION {
+                return Err(RegistryError::Lock {
+                    path: path.to_owned(),
+                    message: format!(
+                        "format version {} is not supported (this pipectl writes {LOCK_VERSION})",
+                        file.version
+                    ),
+                });
+            }
+            Ok(file.artifacts)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(RegistryError::io("failed to read", path)(e)),
+    }
+}
+
+/// Adds or replaces the entry for its name and requirement in `entries`;
+/// returns whether anything changed.
+fn upsert(entries: &mut Vec<LockEntry>, entry: LockEntry) -> bool {
+    if let Some(existing) = entries
+        .iter_mut()
+        .find(|e| e.name == entry.name && e.requirement == entry.requirement)
+    {
+        if *existing == entry {
+            return false;
+        }
+        *existing = entry;
+    } else {
+        entries.push(entry);
+    }
+    entries.sort();
+    true
 }
 
 #[cfg(test)]
@@ -170,5 +203,38 @@ mod tests {
         assert_eq!(again.render(), lock.render());
         std::fs::write(&path, "version = 9\n").unwrap();
         assert!(Lockfile::load(&path).is_err());
+    }
+
+    #[test]
+    fn two_writers_that_loaded_the_same_file_keep_both_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipectl.lock");
+        let mut first = Lockfile::load(&path).unwrap();
+        first.upsert(entry("shared", "0.2.0"));
+        first.save().unwrap();
+        // Both load the same file, then each records something else.
+        let mut a = Lockfile::load(&path).unwrap();
+        let mut b = Lockfile::load(&path).unwrap();
+        assert!(a.upsert(entry("alpha", "0.2.0")));
+        assert!(b.upsert(entry("beta", "0.2.0")));
+        assert!(b.upsert(entry("shared", "0.2.1")));
+        a.save().unwrap();
+        b.save().unwrap();
+        let names: Vec<(String, String)> = Lockfile::load(&path)
+            .unwrap()
+            .entries()
+            .iter()
+            .map(|e| (e.name.clone(), e.version.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("alpha".to_string(), "0.2.0".to_string()),
+                ("beta".to_string(), "0.2.0".to_string()),
+                ("shared".to_string(), "0.2.1".to_string()),
+            ]
+        );
+        // What `b` holds after saving is what the file says.
+        assert_eq!(b.render(), std::fs::read_to_string(&path).unwrap());
     }
 }

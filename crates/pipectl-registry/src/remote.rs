@@ -475,8 +475,8 @@ mod tests {
         let io = |kind| OciDistributionError::IoError(std::io::Error::new(kind, "x"));
         assert!(transient(&io(std::io::ErrorKind::ConnectionReset)));
         assert!(!transient(&io(std::io::ErrorKind::InvalidData)));
-        assert!(!transient(&OciDistributionError::ImageManifestNotFoundError(
-            "x".into()
-        )));
+        assert!(!transient(
+            &OciDistributionError::ImageManifestNotFoundError("x".into())
+        ));
     }
 }
