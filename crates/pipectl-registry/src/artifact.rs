@@ -13,6 +13,10 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// The Wasm layer media type.
 pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// Layer media types fetched as a Wasm binary: the CNCF one, and the one
+/// wasm-to-oci and older registries' tooling used.
+pub const ACCEPTED_LAYER_MEDIA_TYPES: [&str; 2] =
+    [LAYER_MEDIA_TYPE, "application/vnd.wasm.content.layer.v1+wasm"];
 /// The OCI image index media type (layouts).
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -248,14 +252,11 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
     {
         return Err(VerifyError::Shape(format!("manifest media type `{mt}`")));
     }
-    if m.config.media_type != CONFIG_MEDIA_TYPE {
-        return Err(VerifyError::Shape(format!(
-            "config media type `{}` (expected `{CONFIG_MEDIA_TYPE}`)",
-            m.config.media_type
-        )));
-    }
+    // The config is not read when fetching, so any config type is taken:
+    // `oras push` writes `application/vnd.oci.empty.v1+json`, wasm-to-oci
+    // `application/vnd.wasm.config.v1+json`. pipectl writes the CNCF one.
     match m.layers.as_slice() {
-        [layer] if layer.media_type == LAYER_MEDIA_TYPE => {}
+        [layer] if ACCEPTED_LAYER_MEDIA_TYPES.contains(&layer.media_type.as_str()) => {}
         [layer] => {
             return Err(VerifyError::Shape(format!(
                 "layer media type `{}` (expected `{LAYER_MEDIA_TYPE}`)",
@@ -325,5 +326,14 @@ mod tests {
         let mut two = a.parsed.clone();
         two.layers.push(two.layers[0].clone());
         assert!(parse_manifest(&serde_json::to_vec(&two).unwrap()).is_err());
+        // What other tools push: oras's empty config, wasm-to-oci's layer.
+        let mut oras = a.parsed.clone();
+        oras.config.media_type = "application/vnd.oci.empty.v1+json".into();
+        oras.layers[0].media_type = "application/vnd.wasm.content.layer.v1+wasm".into();
+        assert!(parse_manifest(&serde_json::to_vec(&oras).unwrap()).is_ok());
+        let mut tar = a.parsed.clone();
+        tar.layers[0].media_type = "application/vnd.oci.image.layer.v1.tar+gzip".into();
+        let err = parse_manifest(&serde_json::to_vec(&tar).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("layer media type"), "{err}");
     }
 }

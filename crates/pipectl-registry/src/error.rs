@@ -24,7 +24,7 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// Fetched bytes failed verification.
-    #[error("`{reference}`: {source}")]
+    #[error("`{reference}`")]
     Verify {
         /// The reference.
         reference: String,
