@@ -15,8 +15,10 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Layer media types fetched as a Wasm binary: the CNCF one, and the one
 /// wasm-to-oci and older registries' tooling used.
-pub const ACCEPTED_LAYER_MEDIA_TYPES: [&str; 2] =
-    [LAYER_MEDIA_TYPE, "application/vnd.wasm.content.layer.v1+wasm"];
+pub const ACCEPTED_LAYER_MEDIA_TYPES: [&str; 2] = [
+    LAYER_MEDIA_TYPE,
+    "application/vnd.wasm.content.layer.v1+wasm",
+];
 /// The OCI image index media type (layouts).
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 

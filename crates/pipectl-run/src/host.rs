@@ -78,6 +78,21 @@ pub enum LoadError {
         /// What is missing.
         what: String,
     },
+    /// Its memories start larger than the memory limit allows.
+    #[error(
+        "stage `{stage}` starts with {} MiB of linear memory, over the limit of {} MiB \
+         (`--max-memory`, or `max-memory` in the manifest's limits)",
+        initial.div_ceil(1 << 20),
+        limit >> 20
+    )]
+    MemoryLimit {
+        /// The stage.
+        stage: String,
+        /// Bytes its memories declare at start, together.
+        initial: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Linking failed (e.g. an import's type differs from the host's).
     #[error("stage `{stage}`: {message}")]
     Link {
@@ -156,6 +171,7 @@ pub struct Host {
     linker: Linker<StageState>,
     cache: Option<ArtifactCache>,
     fuel: bool,
+    max_memory: Option<u64>,
     _ticker: Ticker,
 }
 
@@ -551,6 +567,7 @@ impl Host {
             linker,
             cache: config.cache.clone(),
             fuel: config.fuel,
+            max_memory: config.max_memory,
         })
     }
 
@@ -586,9 +603,23 @@ impl Host {
     ) -> Result<Plugin, LoadError> {
         // Refuse what is not granted before compiling: a large component
         // (a JavaScript or Python runtime) takes seconds to compile.
-        let listed = top_level_imports(bytes);
-        if let Some(imports) = &listed {
-            check_capabilities(name, imports.iter().map(String::as_str), grants)?;
+        // WAT text is compiled to a binary first (binaries pass through).
+        let bytes: &[u8] = &wat::parse_bytes(bytes).map_err(|e| LoadError::Compile {
+            stage: name.to_string(),
+            message: format!("{e:#}"),
+        })?;
+        let scanned = scan(bytes);
+        if let Some(scan) = &scanned {
+            check_capabilities(name, scan.imports.iter().map(String::as_str), grants)?;
+            if let Some(limit) = self.max_memory
+                && scan.initial_memory > limit
+            {
+                return Err(LoadError::MemoryLimit {
+                    stage: name.to_string(),
+                    initial: scan.initial_memory,
+                    limit,
+                });
+            }
         }
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
         let (component, compile) = match &self.cache {
@@ -599,7 +630,7 @@ impl Host {
             stage: name.to_string(),
             message: format!("{e:#}"),
         })?;
-        if listed.is_none() {
+        if scanned.is_none() {
             let ty = component.component_type();
             let imports: Vec<&str> = ty.imports(&self.engine).map(|(n, _)| n).collect();
             check_capabilities(name, imports.into_iter(), grants)?;
@@ -693,11 +724,23 @@ fn check_capabilities<'a>(
     Ok(())
 }
 
-/// The names a component imports at its top level, read without compiling
-/// it; `None` when the bytes do not parse (compiling then says why).
-fn top_level_imports(bytes: &[u8]) -> Option<Vec<String>> {
+/// What a component's bytes say before it is compiled.
+struct Scan {
+    /// The names it imports at its top level.
+    imports: Vec<String>,
+    /// Bytes of linear memory its core modules define at start, together.
+    initial_memory: u64,
+}
+
+/// Reads a component's top-level imports and its memories' initial sizes
+/// without compiling it; `None` when the bytes do not parse (compiling then
+/// says why).
+fn scan(bytes: &[u8]) -> Option<Scan> {
     use wasmparser::{Parser, Payload};
-    let mut names = Vec::new();
+    let mut scan = Scan {
+        imports: Vec::new(),
+        initial_memory: 0,
+    };
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.ok()? {
@@ -705,13 +748,22 @@ fn top_level_imports(bytes: &[u8]) -> Option<Vec<String>> {
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(section) if depth == 1 => {
                 for import in section {
-                    names.push(import.ok()?.name.name.to_string());
+                    scan.imports.push(import.ok()?.name.name.to_string());
+                }
+            }
+            Payload::MemorySection(section) => {
+                for memory in section {
+                    let memory = memory.ok()?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    scan.initial_memory = scan
+                        .initial_memory
+                        .saturating_add(memory.initial.saturating_mul(page));
                 }
             }
             _ => {}
         }
     }
-    Some(names)
+    Some(scan)
 }
 
 /// Finds the function(s) the host calls: `transform` in an exported
@@ -800,11 +852,21 @@ mod tests {
             (import "wasi:clocks/wall-clock@0.2.0" (instance))
         )"#;
         let bytes = wat::parse_str(wat).expect("valid WAT");
+        let scanned = scan(&bytes).expect("parses");
         assert_eq!(
-            top_level_imports(&bytes).expect("parses"),
+            scanned.imports,
             ["wasi:http/types@0.2.10", "wasi:clocks/wall-clock@0.2.0"]
         );
-        assert_eq!(top_level_imports(b"(component)"), None);
+        assert_eq!(scanned.initial_memory, 0);
+        assert!(scan(b"(component)").is_none());
+        let two_memories = wat::parse_str(
+            r#"(component
+                (core module (memory 3))
+                (component (core module (memory 2)))
+            )"#,
+        )
+        .expect("valid WAT");
+        assert_eq!(scan(&two_memories).expect("parses").initial_memory, 5 << 16);
         let err = check_capabilities(
             "js",
             ["wasi:clocks/wall-clock@0.2.0", "wasi:http/types@0.2.10"].into_iter(),

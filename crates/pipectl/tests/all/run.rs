@@ -442,6 +442,34 @@ fn capabilities_are_denied_unless_granted() {
 }
 
 #[test]
+fn memory_declared_over_the_limit_is_refused_at_load_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("bigmem.wat");
+    std::fs::write(
+        &wat,
+        "(component (core module (memory 16000)) (core module (memory 4000)))",
+    )
+    .unwrap();
+    let out = with_stdin(pipectl(dir.path(), &["run", wat.to_str().unwrap()]), "x");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("stage `bigmem` starts with 1250 MiB") && err.contains("limit of 256 MiB"),
+        "{err}"
+    );
+    // Under a larger limit it gets as far as looking for `transform`.
+    let out = with_stdin(
+        pipectl(
+            dir.path(),
+            &["run", wat.to_str().unwrap(), "--max-memory", "2GiB"],
+        ),
+        "x",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not export"), "{}", stderr(&out));
+}
+
+#[test]
 fn a_plugin_sleeping_in_the_host_still_times_out() {
     let dir = tempfile::tempdir().unwrap();
     let sleeper = fixture("sleeper");
