@@ -235,8 +235,9 @@ pub fn verify(
     Ok(())
 }
 
-/// Parses a manifest and checks it is a Wasm artifact: the right media
-/// types and exactly one `application/wasm` layer.
+/// Parses a manifest and checks it is a Wasm artifact: an OCI image
+/// manifest with exactly one Wasm layer (`application/wasm`, or
+/// wasm-to-oci's type); any config type.
 pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
     let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
         VerifyError::Shape(format!(
@@ -261,8 +262,8 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
         [layer] if ACCEPTED_LAYER_MEDIA_TYPES.contains(&layer.media_type.as_str()) => {}
         [layer] => {
             return Err(VerifyError::Shape(format!(
-                "layer media type `{}` (expected `{LAYER_MEDIA_TYPE}`)",
-                layer.media_type
+                "layer media type `{}` (expected `{LAYER_MEDIA_TYPE}` or `{}`)",
+                layer.media_type, ACCEPTED_LAYER_MEDIA_TYPES[1]
             )));
         }
         layers => {

@@ -33,8 +33,11 @@ impl Default for Transport {
     }
 }
 
-/// The wait before the first retry; it doubles for each next one.
+/// The wait before the first retry; it doubles for each next one, up to
+/// [`LONGEST_RETRY_WAIT`].
 const FIRST_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+/// The longest wait between two tries.
+const LONGEST_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Whether sending the request again may succeed: the connection failed or
 /// broke off, or the registry said it is overloaded or failing. Not for
@@ -127,7 +130,7 @@ impl RemoteStore {
                         self.retries
                     );
                     std::thread::sleep(wait);
-                    wait = wait.saturating_mul(2);
+                    wait = wait.saturating_mul(2).min(LONGEST_RETRY_WAIT);
                 }
                 other => return other,
             }

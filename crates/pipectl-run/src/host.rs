@@ -14,9 +14,10 @@ use wasmtime::component::{
 };
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::p2::DynPollable;
-use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::bindings::sync::io::poll as sync_poll;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
 use crate::cache::{ArtifactCache, CompileSource};
 
@@ -275,9 +276,8 @@ pub(crate) enum Entry {
 /// memory limiter.
 pub struct StageState {
     wasi: WasiCtx,
-    /// When the current call's time is up: sleeps on the monotonic clock
-    /// end then, so a plugin blocked in the host comes back to wasm code,
-    /// where the epoch deadline interrupts it.
+    /// When the current call's time is up: a plugin waiting in
+    /// `wasi:io/poll` then is interrupted, as the epoch interrupts wasm code.
     pub(crate) deadline: Option<std::time::Instant>,
     http: WasiHttpCtx,
     refuse: RefuseRequests,
@@ -295,53 +295,62 @@ impl WasiHttpView for StageState {
     }
 }
 
-/// `wasi:clocks/monotonic-clock` with every sleep cut short at the current
-/// call's deadline. The host cannot interrupt its own code, so without
-/// this a plugin granted clocks could block past its timeout (Python's
-/// `time.sleep`, Rust's `std::thread::sleep`).
-struct DeadlineClocks;
+/// `wasi:io/poll` whose waits end at the current call's deadline with the
+/// same interrupt the epoch raises. The epoch interrupts wasm code only, so
+/// without this a plugin granted clocks could block in the host past its
+/// timeout (Python's `time.sleep`, Rust's `std::thread::sleep`).
+struct DeadlinePoll;
 
-impl wasmtime::component::HasData for DeadlineClocks {
-    type Data<'a> = DeadlineClock<'a>;
+impl wasmtime::component::HasData for DeadlinePoll {
+    type Data<'a> = DeadlineTable<'a>;
 }
 
-/// The clocks of one store, and its call's deadline.
-struct DeadlineClock<'a> {
-    clocks: wasmtime_wasi::clocks::WasiClocksCtxView<'a>,
+/// A store's resource table, and its call's deadline.
+struct DeadlineTable<'a> {
+    table: &'a mut ResourceTable,
     deadline: Option<std::time::Instant>,
 }
 
-impl DeadlineClock<'_> {
-    /// `nanos`, or less when the deadline comes first (plus a little, so
-    /// the epoch has passed when the guest wakes).
-    fn cap(&self, nanos: u64) -> u64 {
-        match self.deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(std::time::Instant::now()) + TICK;
-                nanos.min(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX))
+impl DeadlineTable<'_> {
+    /// Runs `wait` to its end, or to the deadline: then the call is
+    /// interrupted, as the epoch would have done.
+    fn wait<T>(
+        deadline: Option<std::time::Instant>,
+        wait: impl std::future::Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        wasmtime_wasi::runtime::in_tokio(async move {
+            match deadline {
+                Some(deadline) => {
+                    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), wait)
+                        .await
+                        .map_err(|_| wasmtime::Error::from(wasmtime::Trap::Interrupt))?
+                }
+                None => wait.await,
             }
-            None => nanos,
-        }
+        })
     }
 }
 
-impl monotonic_clock::Host for DeadlineClock<'_> {
-    fn now(&mut self) -> wasmtime::Result<u64> {
-        monotonic_clock::Host::now(&mut self.clocks)
+impl sync_poll::Host for DeadlineTable<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        Self::wait(self.deadline, async_poll::Host::poll(self.table, pollables))
+    }
+}
+
+impl sync_poll::HostPollable for DeadlineTable<'_> {
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        Self::wait(
+            self.deadline,
+            async_poll::HostPollable::block(self.table, pollable),
+        )
     }
 
-    fn resolution(&mut self) -> wasmtime::Result<u64> {
-        monotonic_clock::Host::resolution(&mut self.clocks)
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        sync_poll::HostPollable::ready(self.table, pollable)
     }
 
-    fn subscribe_instant(&mut self, when: u64) -> wasmtime::Result<Resource<DynPollable>> {
-        let now = monotonic_clock::Host::now(&mut self.clocks)?;
-        self.subscribe_duration(when.saturating_sub(now))
-    }
-
-    fn subscribe_duration(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
-        let nanos = self.cap(nanos);
-        monotonic_clock::Host::subscribe_duration(&mut self.clocks, nanos)
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        sync_poll::HostPollable::drop(self.table, pollable)
     }
 }
 
@@ -472,12 +481,12 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
         n if n.starts_with("wasi:clocks/") => (
             "clocks",
             grants.clocks,
-            "grant it with `grants = { clocks = true }`",
+            "grant it with `grants = { clocks = true }` (`--grant clocks`)",
         ),
         n if n.starts_with("wasi:random/") => (
             "random",
             grants.random,
-            "grant it with `grants = { random = true }`",
+            "grant it with `grants = { random = true }` (`--grant random`)",
         ),
         n if n.starts_with("wasi:filesystem/") => (
             "filesystem",
@@ -489,12 +498,13 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
         "wasi:cli/environment" => (
             "environment",
             grants.stdio || !grants.env.is_empty(),
-            "grant variables with `grants = { env = { NAME = \"value\" } }` (`stdio = true` gives an empty environment)",
+            "grant variables with `grants = { env = { NAME = \"value\" } }` (`--env NAME=value`); \
+             `stdio = true` gives an empty environment",
         ),
         n if n.starts_with("wasi:cli/") => (
             "stdio",
             grants.stdio,
-            "grant it with `grants = { stdio = true }`",
+            "grant it with `grants = { stdio = true }` (`--grant stdio`)",
         ),
         n if n.starts_with("wasi:io/") => (
             "io",
@@ -548,15 +558,12 @@ impl Host {
         let engine = Engine::new(&c).map_err(err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
-        // Replace the monotonic clock (same interface version) with one
-        // whose sleeps end at the call's deadline.
+        // Replace `wasi:io/poll` (same interface version) with one whose
+        // waits end at the call's deadline.
         linker.allow_shadowing(true);
-        monotonic_clock::add_to_linker::<StageState, DeadlineClocks>(&mut linker, |s| {
-            let deadline = s.deadline;
-            DeadlineClock {
-                clocks: wasmtime_wasi::clocks::WasiClocksView::clocks(s),
-                deadline,
-            }
+        sync_poll::add_to_linker::<StageState, DeadlinePoll>(&mut linker, |s| DeadlineTable {
+            table: &mut s.table,
+            deadline: s.deadline,
         })
         .map_err(err)?;
         linker.allow_shadowing(false);

@@ -416,8 +416,7 @@ fn trap_text(e: &wasmtime::Error) -> String {
 }
 
 /// Sets the call's epoch deadline, which interrupts wasm code, and its
-/// wall-clock deadline, at which a plugin's clock sleeps end so that the
-/// epoch check runs.
+/// wall-clock deadline, which interrupts a plugin waiting in `wasi:io/poll`.
 fn arm_timeout(store: &mut Store<StageState>, host: &Host, timeout: Option<std::time::Duration>) {
     match timeout {
         Some(t) => {

@@ -116,25 +116,24 @@ impl WitSet {
         })
     }
 
-    /// Every world the path defines, as `ns:pkg/world@version`; when its
-    /// own packages define none, the worlds of its dependencies.
+    /// Every world that `find_world` can select, as `ns:pkg/world@version`:
+    /// the path's own first, then its dependencies'.
     pub fn world_names(&self) -> Vec<String> {
-        let names = |packages: &mut dyn Iterator<Item = PackageId>| -> Vec<String> {
-            packages
-                .flat_map(|p| {
-                    let pkg = &self.resolve.packages[p];
-                    pkg.worlds
-                        .keys()
-                        .map(move |w| world_id_string(&pkg.name, w))
-                })
-                .collect()
-        };
-        let own = names(&mut self.packages.iter().copied());
-        if own.is_empty() {
-            names(&mut self.resolve.packages.iter().map(|(id, _)| id))
-        } else {
-            own
-        }
+        let own = self.packages.iter().copied();
+        let deps = self
+            .resolve
+            .packages
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !self.packages.contains(id));
+        own.chain(deps)
+            .flat_map(|p| {
+                let pkg = &self.resolve.packages[p];
+                pkg.worlds
+                    .keys()
+                    .map(move |w| world_id_string(&pkg.name, w))
+            })
+            .collect()
     }
 
     /// Finds a world by `world`, `ns:pkg/world` or `ns:pkg/world@version`.

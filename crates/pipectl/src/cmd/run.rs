@@ -53,9 +53,11 @@ struct Input {
 /// Runs `pipectl run`.
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let cli_limits = args.limits.to_limits();
+    let mut extra = Grants::default();
+    add_cli_grants(&args, &mut extra)?;
     let mut stages = stage_defs(&args, cli_limits)?;
     for stage in &mut stages {
-        add_cli_grants(&args, &mut stage.grants)?;
+        merge_grants(&mut stage.grants, &extra);
     }
     let inputs = read_inputs(&args)?;
     let workers = args
@@ -292,6 +294,20 @@ fn add_cli_grants(args: &RunArgs, grants: &mut Grants) -> anyhow::Result<()> {
         grants.env.insert(name.to_string(), value.to_string());
     }
     Ok(())
+}
+
+/// Adds the capabilities of `extra` to `grants`.
+fn merge_grants(grants: &mut Grants, extra: &Grants) {
+    grants.clocks |= extra.clocks;
+    grants.random |= extra.random;
+    grants.stdio |= extra.stdio;
+    grants.filesystem |= extra.filesystem;
+    grants.sockets |= extra.sockets;
+    grants.http |= extra.http;
+    grants.dirs.extend(extra.dirs.iter().cloned());
+    grants
+        .env
+        .extend(extra.env.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
 /// The stages to run, from a manifest, a component or a plugins folder.

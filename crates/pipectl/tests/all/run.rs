@@ -503,6 +503,9 @@ fn a_plugin_sleeping_in_the_host_still_times_out() {
     assert!(slept(&results[2]).is_some_and(|ms| ms >= 30), "{results:?}");
     assert_eq!(results[1]["ok"], false, "{results:?}");
     assert_eq!(results[1]["error"]["limit"], "timeout", "{results:?}");
+    // Interrupted at the deadline, not after the sleep.
+    let waited = results[1]["elapsed_us"].as_u64().unwrap();
+    assert!(waited < 5_000_000, "{waited} µs");
 }
 
 #[test]
