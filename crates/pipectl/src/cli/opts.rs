@@ -289,6 +289,13 @@ pub struct RunArgs {
     /// Do not read or write the precompiled-component cache.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+    /// Registry stages of a manifest: use only the download cache and
+    /// `pipectl.lock`, no network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Registry stages of a manifest: fail when `pipectl.lock` would change.
+    #[arg(long)]
+    pub locked: bool,
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,

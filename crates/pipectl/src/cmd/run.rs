@@ -322,7 +322,7 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
     if let Some(dir) = &args.plugins {
         let manifest = dir.join("pipeline.toml");
         if manifest.exists() {
-            return manifest_stages(&Manifest::load(&manifest)?, &fallback);
+            return manifest_stages(&Manifest::load(&manifest)?, &fallback, args);
         }
         let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -355,7 +355,7 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
         .as_ref()
         .expect("clap requires a target or --plugins");
     if target.extension().is_some_and(|e| e == "toml") {
-        return manifest_stages(&Manifest::load(target)?, &fallback);
+        return manifest_stages(&Manifest::load(target)?, &fallback, args);
     }
     let bytes = fs_err::read(target)?;
     let name = pipectl_compose::read_metadata(&bytes)
@@ -373,9 +373,10 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
 fn manifest_stages(
     manifest: &Manifest,
     fallback: &dyn Fn(Limits, Limits) -> Limits,
+    args: &RunArgs,
 ) -> anyhow::Result<Vec<StageDef>> {
-    // Registry stages come through the manifest's lockfile (not updated
-    // here: `pipectl compose` or `fetch` record new entries).
+    // Registry stages come through the manifest's lockfile, which records
+    // what was resolved, as `pipectl compose` does.
     let uses_registry = manifest
         .stages
         .iter()
@@ -388,14 +389,21 @@ fn manifest_stages(
         None
     };
     let mut lock = pipectl_registry::Lockfile::load(&crate::cmd::compose::lock_path(manifest))?;
+    let lock_before = lock.render();
     let inputs = crate::cmd::compose::load_stages(
         manifest,
         ctx.as_ref().map(|ctx| crate::cmd::compose::RegistryStages {
             ctx,
             lock: &mut lock,
-            opts: pipectl_registry::FetchOptions::default(),
+            opts: pipectl_registry::FetchOptions {
+                offline: args.offline,
+                locked: args.locked,
+            },
         }),
     )?;
+    if uses_registry && lock.render() != lock_before {
+        lock.save()?;
+    }
     manifest
         .stages
         .iter()

@@ -723,8 +723,19 @@ version = "^0.2"
     )
     .unwrap();
     assert!(m.contains(&format!("validator={validator_digest}")), "{m}");
+    // `run` resolves the same stages, and records them as compose does.
+    std::fs::remove_file(sb.path("pipectl.lock")).unwrap();
+    let text = "one two three four";
+    let ran = ok(&sb.run_stdin(&["run", "pipeline.toml"], text));
+    assert_eq!(
+        std::fs::read_to_string(sb.path("pipectl.lock")).unwrap(),
+        lock
+    );
+    assert_eq!(ran, ok(&sb.run_stdin(&["run", "out.wasm"], text)));
     // Offline and --locked, from the cache and the lockfile alone.
     drop(registry);
+    let offline = ok(&sb.run_stdin(&["run", "pipeline.toml", "--offline", "--locked"], text));
+    assert_eq!(offline, ran);
     ok(&sb.run(&[
         "compose",
         "pipeline.toml",
