@@ -102,7 +102,14 @@ pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// The fixture components built from `tests/fixtures/plugins`.
-pub const FIXTURES: [&str; 5] = ["hostile", "fs-reader", "audit", "http-probe", "sleeper"];
+pub const FIXTURES: [&str; 6] = [
+    "hostile",
+    "fs-reader",
+    "audit",
+    "http-probe",
+    "sleeper",
+    "tagger",
+];
 
 /// Makes sure the registry server the tests start is installed.
 fn ensure_registry_server() -> anyhow::Result<()> {

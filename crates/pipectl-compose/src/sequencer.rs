@@ -97,7 +97,18 @@ impl Contract {
         printer
             .print_interface(&self.resolve, self.interface)
             .map_err(|e| format!("failed to print the interface: {e:#}"))?;
-        let body: String = printer.output.into();
+        let mut body: String = printer.output.into();
+        // The printer names interfaces of the contract's own package by
+        // their short name (`use types.{...}`); in the glue's package those
+        // must be qualified.
+        if let Some(pkg) = self.resolve.interfaces[self.interface].package {
+            let pkg = &self.resolve.packages[pkg];
+            for (short, id) in &pkg.interfaces {
+                if let Some(full) = self.resolve.id_of(*id) {
+                    body = body.replace(&format!("use {short}.{{"), &format!("use {full}.{{"));
+                }
+            }
+        }
         // The contract's version, so `@since` gates copied with the
         // interface stay valid.
         let version = self.resolve.interfaces[self.interface]
@@ -500,6 +511,23 @@ mod tests {
         // The u64 in the error aligns the payload to 8.
         assert_eq!((c.layout.payload, c.layout.align), (8, 8));
         generate(&c, 2).unwrap();
+    }
+
+    #[test]
+    fn chains_contracts_whose_interface_uses_another() {
+        let c = contract(
+            "package a:b@1.0.0;
+            interface types { variant transform-error { bad(string) } }
+            interface text-transform {
+                use types.{transform-error};
+                transform: func(input: string) -> result<string, transform-error>;
+            }",
+        )
+        .unwrap();
+        let bytes = generate(&c, 2).unwrap();
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&bytes)
+            .unwrap();
     }
 
     #[test]

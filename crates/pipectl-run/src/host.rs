@@ -637,10 +637,21 @@ impl Host {
             stage: name.to_string(),
             message: format!("{e:#}"),
         })?;
+        let ty = component.component_type();
         if scanned.is_none() {
-            let ty = component.component_type();
             let imports: Vec<&str> = ty.imports(&self.engine).map(|(n, _)| n).collect();
             check_capabilities(name, imports.into_iter(), grants)?;
+        }
+        // An import the host does not provide is refused, unless it is an
+        // instance of types only (an interface whose types another one
+        // `use`s), which needs no definition.
+        for (import, item) in ty.imports(&self.engine) {
+            if capability(import, grants) == Err(("", "")) && !types_only(&self.engine, &item.ty) {
+                return Err(LoadError::UnknownImport {
+                    stage: name.to_string(),
+                    import: import.to_string(),
+                });
+            }
         }
         // Surface bad grants (a missing directory) now, not per input.
         StageState::new(grants, None).map_err(|message| LoadError::Link {
@@ -688,13 +699,8 @@ fn check_capabilities<'a>(
     let mut denied: Vec<(String, &'static str, &'static str)> = Vec::new();
     for import in imports {
         match capability(import, grants) {
-            Ok(()) => {}
-            Err(("", _)) => {
-                return Err(LoadError::UnknownImport {
-                    stage: stage.to_string(),
-                    import: import.to_string(),
-                });
-            }
+            // Not WASI: decided once the import's type is known.
+            Ok(()) | Err(("", _)) => {}
             Err((capability, hint)) => denied.push((import.to_string(), capability, hint)),
         }
     }
@@ -729,6 +735,17 @@ fn check_capabilities<'a>(
         });
     }
     Ok(())
+}
+
+/// Whether `item` is an instance that exports types only (no functions,
+/// no resources): nothing the host has to define.
+fn types_only(engine: &Engine, item: &ComponentItem) -> bool {
+    match item {
+        ComponentItem::ComponentInstance(instance) => instance
+            .exports(engine)
+            .all(|(_, export)| matches!(export.ty, ComponentItem::Type(_))),
+        _ => false,
+    }
 }
 
 /// What a component's bytes say before it is compiled.
