@@ -170,9 +170,30 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>, opts: &DiffOptions) -> Vec<Change> {
         return cx.out;
     }
     for (name, op) in &old_pkgs {
-        if let Some((_, np)) = new_pkgs.iter().find(|(n, _)| n == name) {
+        cx.package = name.clone();
+        match new_pkgs.iter().find(|(n, _)| n == name) {
+            Some((_, np)) => cx.package_pair(*op, *np, old.includes, new.includes),
+            None => cx.push(
+                "package-removed",
+                name.clone(),
+                None,
+                None,
+                At::default(),
+                Role::Both,
+            ),
+        }
+    }
+    for (name, _) in &new_pkgs {
+        if !old_pkgs.iter().any(|(n, _)| n == name) {
             cx.package = name.clone();
-            cx.package_pair(*op, *np, old.includes, new.includes);
+            cx.push(
+                "package-added",
+                name.clone(),
+                None,
+                None,
+                At::default(),
+                Role::Both,
+            );
         }
     }
     cx.out

@@ -38,21 +38,56 @@ pub fn diff_and_judge(
             fail_on,
         ));
     } else {
+        let mine = |package: &str| -> Vec<Change> {
+            changes
+                .iter()
+                .filter(|c| c.package == package)
+                .cloned()
+                .collect()
+        };
         for &np in &new.packages {
             let nv = name(new, np);
-            let Some(&op) = old
+            let old_side = old
                 .packages
                 .iter()
                 .find(|op| name(old, **op).package == nv.package)
-            else {
-                continue;
-            };
-            let mine: Vec<Change> = changes
+                .map(|op| name(old, *op));
+            let changes = mine(&nv.package);
+            match old_side {
+                Some(ov) => reports.push(report::judge(ov, nv, &changes, fail_on)),
+                // Added: from no version to one.
+                None => {
+                    let absent = PackageVersion {
+                        package: nv.package.clone(),
+                        version: None,
+                    };
+                    reports.push(report::judge(absent, nv, &changes, fail_on));
+                }
+            }
+        }
+        for &op in &old.packages {
+            let ov = name(old, op);
+            if new
+                .packages
                 .iter()
-                .filter(|c| c.package == nv.package)
-                .cloned()
-                .collect();
-            reports.push(report::judge(name(old, op), nv, &mine, fail_on));
+                .any(|np| name(new, *np).package == ov.package)
+            {
+                continue;
+            }
+            let absent = PackageVersion {
+                package: ov.package.clone(),
+                version: None,
+            };
+            let changes = mine(&ov.package);
+            let mut removed = report::judge(ov.clone(), absent, &changes, fail_on);
+            if fail_on != FailOn::None {
+                removed.ok = false;
+                removed.reason = Some(format!(
+                    "package `{}` was removed; no version bump of the others makes up for it",
+                    ov.package
+                ));
+            }
+            reports.push(removed);
         }
     }
     let mut report = report::combine(reports);

@@ -315,12 +315,26 @@ impl DiffReport {
     pub fn human(&self) -> String {
         let mut out = String::new();
         for r in self.each() {
+            // A package only one side has: say so instead of "unversioned".
+            let only = |rule: &str, side: &PackageVersion| {
+                if r.findings
+                    .iter()
+                    .any(|f| f.rule == rule && f.item == side.package)
+                {
+                    match rule {
+                        "package-added" => "(absent)".to_string(),
+                        _ => "(removed)".to_string(),
+                    }
+                } else {
+                    version(side).to_string()
+                }
+            };
             let _ = writeln!(
                 out,
                 "{} {} -> {}: {} finding{}, needs a {} bump, the version shows {}: {}",
                 r.new.package,
-                version(&r.old),
-                version(&r.new),
+                only("package-added", &r.old),
+                only("package-removed", &r.new),
                 r.findings.len(),
                 if r.findings.len() == 1 { "" } else { "s" },
                 r.required_bump.as_str(),
