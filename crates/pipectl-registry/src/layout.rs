@@ -148,10 +148,25 @@ impl Store for LayoutStore {
         &mut self,
         artifact: &Artifact,
         tag: &str,
+        expected: Option<&str>,
         _progress: &Progress,
     ) -> Result<(), RegistryError> {
         let _lock =
             DirLock::acquire(&self.dir).map_err(RegistryError::io("failed to lock", &self.dir))?;
+        // Under the lock: the tag must still be where the caller saw it.
+        let now = self.read_index()?.and_then(|index| {
+            index
+                .manifests
+                .into_iter()
+                .find(|m| m.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag))
+                .map(|m| m.digest)
+        });
+        if now.as_deref() != expected {
+            return Err(crate::store::tag_moved(
+                &format!("{}:{tag}", self.reference()),
+                now.as_deref(),
+            ));
+        }
         let layout = self.dir.join("oci-layout");
         if !layout.exists() {
             write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
@@ -185,4 +200,47 @@ impl Store for LayoutStore {
 /// Whether `dir` looks like an OCI image layout.
 pub fn is_layout(dir: &Path) -> bool {
     dir.join("oci-layout").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::ComponentInfo;
+
+    fn artifact(body: u8) -> Artifact {
+        Artifact::build(
+            vec![0, b'a', b's', b'm', 0x0d, 0, 1, 0, body],
+            "x.wasm",
+            ComponentInfo {
+                exports: vec![],
+                imports: vec![],
+                target: None,
+            },
+            "2026-01-01T00:00:00Z",
+            std::collections::BTreeMap::new(),
+        )
+    }
+
+    #[test]
+    fn a_push_refuses_a_tag_that_moved_since_it_was_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Progress::new(false);
+        let (a, b) = (artifact(1), artifact(2));
+        let mut store = LayoutStore::new(dir.path());
+        // Two publishers both saw no `1.0.0`; the first wins.
+        store.push(&a, "1.0.0", None, &progress).unwrap();
+        let err = store.push(&b, "1.0.0", None, &progress).unwrap_err();
+        assert!(
+            err.to_string().contains("changed while publishing"),
+            "{err}"
+        );
+        let (_, now) = store.manifest_for_tag("1.0.0").unwrap().unwrap();
+        assert_eq!(now, a.manifest_digest);
+        // Replacing what was seen works (`--force`).
+        store
+            .push(&b, "1.0.0", Some(&a.manifest_digest), &progress)
+            .unwrap();
+        let (_, now) = store.manifest_for_tag("1.0.0").unwrap().unwrap();
+        assert_eq!(now, b.manifest_digest);
+    }
 }

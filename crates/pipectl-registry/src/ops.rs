@@ -173,6 +173,7 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
     let mut store = ctx.open(&resolved.reference.location)?;
     let tag = version.to_string();
     let mut status = PublishStatus::Published;
+    let mut expected = None;
     if let Some((bytes, digest)) = store.manifest_for_tag(&tag)? {
         let existing = parse_manifest(&bytes).map_err(|source| RegistryError::Verify {
             reference: format!("{}:{tag}", store.describe()),
@@ -196,8 +197,9 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
             )));
         }
         status = PublishStatus::Replaced;
+        expected = Some(digest);
     }
-    store.push(&artifact, &tag, &ctx.progress)?;
+    store.push(&artifact, &tag, expected.as_deref(), &ctx.progress)?;
     Ok(PublishReport {
         reference: format!("{}:{tag}", store.describe()),
         version: tag,

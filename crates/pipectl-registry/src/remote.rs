@@ -403,6 +403,7 @@ impl Store for RemoteStore {
         &mut self,
         artifact: &Artifact,
         tag: &str,
+        expected: Option<&str>,
         progress: &Progress,
     ) -> Result<(), RegistryError> {
         let reference = self.tag_ref(tag);
@@ -431,6 +432,12 @@ impl Store for RemoteStore {
             });
             bar.finish_and_clear();
             pushed.map_err(|e| self.error(&shown, e))?;
+        }
+        // Registries have no compare-and-swap: look again just before
+        // tagging, which narrows the window to one request.
+        let now = self.manifest_for_tag(tag)?.map(|(_, digest)| digest);
+        if now.as_deref() != expected {
+            return Err(crate::store::tag_moved(&shown, now.as_deref()));
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         self.retrying(|| {

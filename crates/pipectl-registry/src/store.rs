@@ -20,11 +20,14 @@ pub trait Store {
     fn manifest_by_digest(&mut self, digest: &str) -> Result<Vec<u8>, RegistryError>;
     /// A blob, verified against the descriptor's digest and size.
     fn blob(&mut self, desc: &Descriptor, progress: &Progress) -> Result<Vec<u8>, RegistryError>;
-    /// Pushes an artifact under `tag`.
+    /// Pushes an artifact under `tag`, provided the tag still points where
+    /// the caller saw it: at manifest `expected`, or nowhere (`None`).
+    /// Otherwise another publish got there first and nothing is tagged.
     fn push(
         &mut self,
         artifact: &Artifact,
         tag: &str,
+        expected: Option<&str>,
         progress: &Progress,
     ) -> Result<(), RegistryError>;
 }
@@ -57,4 +60,13 @@ impl Progress {
         bar.set_message(what.to_string());
         bar
     }
+}
+
+/// The error for a tag that moved between the check and the push.
+pub(crate) fn tag_moved(reference: &str, now: Option<&str>) -> RegistryError {
+    RegistryError::Refused(format!(
+        "`{reference}` changed while publishing (it now points at {}); another publish got \
+         there first: check what it holds, then publish again",
+        now.unwrap_or("nothing")
+    ))
 }
