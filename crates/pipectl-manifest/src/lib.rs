@@ -269,6 +269,10 @@ struct RawGrants {
     http: bool,
     #[serde(default)]
     filesystem: bool,
+    /// Shorthand for what language runtimes (componentize-py, jco) import:
+    /// stdio, clocks, random, and filesystem, sockets and http linked inert.
+    #[serde(default)]
+    runtime: bool,
 }
 
 #[derive(Deserialize)]
@@ -458,10 +462,11 @@ impl Manifest {
                 }
             };
             let stage_limits = parse_limits(s.limits).map_err(|r| invalid(item.clone(), r))?;
+            let runtime = s.grants.runtime;
             let grants = Grants {
-                clocks: s.grants.clocks,
-                random: s.grants.random,
-                stdio: s.grants.stdio,
+                clocks: s.grants.clocks || runtime,
+                random: s.grants.random || runtime,
+                stdio: s.grants.stdio || runtime,
                 env: s.grants.env,
                 dirs: s
                     .grants
@@ -473,9 +478,9 @@ impl Manifest {
                         writable: matches!(d.mode, DirMode::ReadWrite),
                     })
                     .collect(),
-                sockets: s.grants.sockets,
-                http: s.grants.http,
-                filesystem: s.grants.filesystem,
+                sockets: s.grants.sockets || runtime,
+                http: s.grants.http || runtime,
+                filesystem: s.grants.filesystem || runtime,
             };
             stages.push(Stage {
                 name: s.name,
@@ -624,6 +629,17 @@ mod tests {
         }
         let err = parse(HEAD).unwrap_err().to_string();
         assert!(err.contains("no stages"), "{err}");
+    }
+
+    #[test]
+    fn the_runtime_grant_is_every_inert_grant_at_once() {
+        let m = parse(&format!(
+            "{HEAD}\n[[stage]]\nname = \"js\"\npath = \"js.wasm\"\ngrants = {{ runtime = true }}\n"
+        ))
+        .unwrap();
+        let g = &m.stages[0].grants;
+        assert!(g.stdio && g.clocks && g.random && g.filesystem && g.sockets && g.http);
+        assert!(g.dirs.is_empty() && g.env.is_empty());
     }
 
     #[test]

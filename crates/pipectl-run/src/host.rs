@@ -516,14 +516,14 @@ fn capability(import: &str, grants: &Grants) -> Result<(), (&'static str, &'stat
             grants.sockets,
             "pipectl never gives plugins network access; `grants = { sockets = true }` \
              (`--grant sockets`) links the interfaces with every address refused, for toolchains (componentize-py, jco) that \
-             import them regardless",
+             import them regardless; `--grant runtime` gives all such toolchains import",
         ),
         n if n.starts_with("wasi:http/") => (
             "http",
             grants.http,
             "pipectl never gives plugins network access; `grants = { http = true }` (`--grant \
              http`) links the interfaces with every request refused, for toolchains (jco) that \
-             import them regardless",
+             import them regardless; `--grant runtime` gives all such toolchains import",
         ),
         _ => return Err(("", "")),
     };

@@ -217,6 +217,10 @@ pub enum GrantArg {
     Sockets,
     /// `wasi:http/*`, every request refused.
     Http,
+    /// What language runtimes (componentize-py, jco) import whether they
+    /// use it or not: stdio, clocks, random, and filesystem (no directory),
+    /// sockets and http linked with everything refused.
+    Runtime,
 }
 
 /// `pipectl run`.

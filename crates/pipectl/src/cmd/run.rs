@@ -274,6 +274,14 @@ fn add_cli_grants(args: &RunArgs, grants: &mut Grants) -> anyhow::Result<()> {
             GrantArg::Filesystem => grants.filesystem = true,
             GrantArg::Sockets => grants.sockets = true,
             GrantArg::Http => grants.http = true,
+            GrantArg::Runtime => {
+                grants.stdio = true;
+                grants.clocks = true;
+                grants.random = true;
+                grants.filesystem = true;
+                grants.sockets = true;
+                grants.http = true;
+            }
         }
     }
     for dir in &args.dir {

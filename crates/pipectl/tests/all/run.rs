@@ -539,6 +539,17 @@ fn cli_grants_link_interfaces_but_never_the_network() {
         err.contains("processing-failed") && err.contains("HttpRequestDenied"),
         "{err}"
     );
+    // `runtime` is every inert grant at once: the same refusal.
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", probe, "--grant", "runtime"]),
+        &address,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HttpRequestDenied"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         listener.accept().map(|_| ()).unwrap_err().kind(),
         std::io::ErrorKind::WouldBlock,
