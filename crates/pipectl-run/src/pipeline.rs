@@ -6,19 +6,26 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::host::{Host, Plugin};
-use crate::stage::{StageFailure, StagePolicy, StageRunner};
+use crate::stage::{StageFailure, StageHealth, StagePolicy, StageRunner};
 use crate::stats::StageStats;
 
 /// Loaded stages, in order, each with its policy.
 pub struct Pipeline {
     host: Arc<Host>,
     stages: Vec<(Arc<Plugin>, StagePolicy)>,
+    /// Each stage's failures in a row, across every session.
+    health: Vec<Arc<StageHealth>>,
 }
 
 impl Pipeline {
     /// A pipeline of `stages` on `host`.
     pub fn new(host: Arc<Host>, stages: Vec<(Arc<Plugin>, StagePolicy)>) -> Self {
-        Self { host, stages }
+        let health = stages.iter().map(|_| Arc::default()).collect();
+        Self {
+            host,
+            stages,
+            health,
+        }
     }
 
     /// The host.
@@ -46,7 +53,10 @@ impl Pipeline {
             runners: self
                 .stages
                 .iter()
-                .map(|(plugin, policy)| StageRunner::new(plugin.clone(), *policy))
+                .zip(&self.health)
+                .map(|((plugin, policy), health)| {
+                    StageRunner::sharing(plugin.clone(), *policy, health.clone())
+                })
                 .collect(),
         }
     }

@@ -3,6 +3,7 @@
 //! failures in a row.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pipectl_manifest::Limits;
@@ -158,13 +159,43 @@ struct Live {
     resource: Option<ResourceAny>,
 }
 
+/// A stage's failures in a row and whether it was given up, shared by
+/// every worker that runs it: `--max-restarts` counts the stage's calls,
+/// not one worker's.
+#[derive(Debug, Default)]
+pub struct StageHealth {
+    failures_in_a_row: std::sync::atomic::AtomicU32,
+    given_up: std::sync::atomic::AtomicBool,
+}
+
+impl StageHealth {
+    fn failures(&self) -> u32 {
+        self.failures_in_a_row.load(Ordering::Relaxed)
+    }
+
+    fn given_up(&self) -> bool {
+        self.given_up.load(Ordering::Relaxed)
+    }
+
+    fn succeeded(&self) {
+        self.failures_in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts a failure; gives the stage up past `max_restarts`.
+    fn failed(&self, max_restarts: u32) {
+        let now = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > max_restarts {
+            self.given_up.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Runs one stage for one worker.
 pub struct StageRunner {
     plugin: Arc<Plugin>,
     policy: StagePolicy,
     live: Option<Live>,
-    failures_in_a_row: u32,
-    given_up: bool,
+    health: Arc<StageHealth>,
     /// This runner's measurements.
     pub stats: StageStats,
 }
@@ -172,13 +203,18 @@ pub struct StageRunner {
 impl StageRunner {
     /// A runner for `plugin`; instances are created on first use.
     pub fn new(plugin: Arc<Plugin>, policy: StagePolicy) -> Self {
+        Self::sharing(plugin, policy, Arc::default())
+    }
+
+    /// A runner whose failures count together with every other runner of
+    /// the same `health`.
+    pub fn sharing(plugin: Arc<Plugin>, policy: StagePolicy, health: Arc<StageHealth>) -> Self {
         Self {
             stats: StageStats::new(&plugin.name),
             plugin,
             policy,
             live: None,
-            failures_in_a_row: 0,
-            given_up: false,
+            health,
         }
     }
 
@@ -253,20 +289,21 @@ impl StageRunner {
 
     /// Runs `input` through the stage.
     pub fn call(&mut self, host: &Host, input: &str) -> Result<String, StageFailure> {
-        if self.given_up {
+        if self.health.given_up() {
             self.stats.invocations += 1;
             self.stats.skipped += 1;
             return Err(self.failure(FailureKind::StageFailed {
-                failures: self.failures_in_a_row,
+                failures: self.health.failures(),
             }));
         }
         if self.live.is_none() {
-            if self.failures_in_a_row > 1 {
+            let failures = self.health.failures();
+            if failures > 1 {
                 // Back off before restarting a stage that keeps failing.
-                let shift = (self.failures_in_a_row - 2).min(7);
+                let shift = (failures - 2).min(7);
                 std::thread::sleep(Duration::from_millis(1 << shift));
             }
-            if self.failures_in_a_row > 0 {
+            if failures > 0 {
                 self.stats.restarts += 1;
             }
             match self.instantiate(host) {
@@ -308,7 +345,7 @@ impl StageRunner {
             },
             Ok(Err(rejection)) => {
                 self.stats.rejected += 1;
-                self.failures_in_a_row = 0;
+                self.health.succeeded();
                 if self.policy.stateless {
                     self.live = None;
                 }
@@ -322,7 +359,7 @@ impl StageRunner {
         match result {
             Ok(output) => {
                 self.stats.ok += 1;
-                self.failures_in_a_row = 0;
+                self.health.succeeded();
                 if self.policy.stateless {
                     self.live = None;
                 }
@@ -346,10 +383,7 @@ impl StageRunner {
             FailureKind::Trap { .. } | FailureKind::Instantiate { .. } => self.stats.traps += 1,
             FailureKind::Rejected { .. } | FailureKind::StageFailed { .. } => {}
         }
-        self.failures_in_a_row += 1;
-        if self.failures_in_a_row > self.policy.max_restarts {
-            self.given_up = true;
-        }
+        self.health.failed(self.policy.max_restarts);
     }
 }
 

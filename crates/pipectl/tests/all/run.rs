@@ -205,6 +205,37 @@ fn a_stage_that_keeps_failing_is_given_up() {
         ]
     );
     assert_eq!(out.status.code(), Some(1));
+
+    // On two workers the count is the stage's, not each worker's: three
+    // traps in all (a worker may start its call just before the third
+    // failure lands, so at most one more), then the stage is given up.
+    let cmd = pipectl(
+        dir.path(),
+        &[
+            "run",
+            fixture("hostile").to_str().unwrap(),
+            "--lines",
+            "--keep-going",
+            "--format",
+            "json",
+            "--max-restarts",
+            "2",
+            "--workers",
+            "2",
+        ],
+    );
+    let out = with_stdin(cmd, &"trap\n".repeat(40));
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let traps = results
+        .iter()
+        .filter(|r| r["error"]["kind"] == "trap")
+        .count();
+    let given_up = results
+        .iter()
+        .filter(|r| r["error"]["kind"] == "stage-failed")
+        .count();
+    assert!((3..=4).contains(&traps), "{traps} traps");
+    assert_eq!(traps + given_up, 40);
 }
 
 #[test]
