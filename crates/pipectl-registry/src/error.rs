@@ -24,13 +24,12 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// Fetched bytes failed verification.
-    #[error("`{reference}`")]
+    #[error("`{reference}`: {reason}")]
     Verify {
         /// The reference.
         reference: String,
-        /// What failed.
-        #[source]
-        source: VerifyError,
+        /// What failed (in the message, so not also an error source).
+        reason: VerifyError,
     },
     /// Nothing under that reference.
     #[error("`{reference}`: {what}")]

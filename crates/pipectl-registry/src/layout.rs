@@ -116,7 +116,7 @@ impl Store for LayoutStore {
         artifact::verify("manifest", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
             RegistryError::Verify {
                 reference: format!("{}:{tag}", self.reference()),
-                source,
+                reason: source,
             }
         })?;
         Ok(Some((bytes, desc.digest.clone())))
@@ -127,7 +127,7 @@ impl Store for LayoutStore {
         artifact::verify("manifest", &bytes, digest, None).map_err(|source| {
             RegistryError::Verify {
                 reference: format!("{}@{digest}", self.reference()),
-                source,
+                reason: source,
             }
         })?;
         Ok(bytes)
@@ -138,7 +138,7 @@ impl Store for LayoutStore {
         artifact::verify("layer", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
             RegistryError::Verify {
                 reference: format!("{}@{}", self.reference(), desc.digest),
-                source,
+                reason: source,
             }
         })?;
         Ok(bytes)

@@ -177,7 +177,7 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
     if let Some((bytes, digest)) = store.manifest_for_tag(&tag)? {
         let existing = parse_manifest(&bytes).map_err(|source| RegistryError::Verify {
             reference: format!("{}:{tag}", store.describe()),
-            source,
+            reason: source,
         })?;
         if existing.layers[0].digest == artifact.layer_digest() {
             return Ok(PublishReport {
@@ -335,7 +335,7 @@ pub fn fetch_resolved(
     };
     let manifest = parse_manifest(&manifest_bytes).map_err(|source| RegistryError::Verify {
         reference: shown.clone(),
-        source,
+        reason: source,
     })?;
     let layer = manifest.layers[0].clone();
     let version = resolved_tag
@@ -366,7 +366,7 @@ pub fn fetch_resolved(
     if !bytes.starts_with(b"\0asm") {
         return Err(RegistryError::Verify {
             reference: shown,
-            source: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
+            reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
         });
     }
 

@@ -213,7 +213,7 @@ impl RemoteStore {
             },
             OciDistributionError::DigestError(e) => RegistryError::Verify {
                 reference: reference.to_string(),
-                source: artifact::VerifyError::Shape(format!("digest check failed: {e}")),
+                reason: artifact::VerifyError::Shape(format!("digest check failed: {e}")),
             },
             OciDistributionError::RequestError(e) => RegistryError::Network {
                 registry,
@@ -301,7 +301,7 @@ impl Store for RemoteStore {
                 artifact::verify("manifest", &bytes, &digest, None).map_err(|source| {
                     RegistryError::Verify {
                         reference: shown.clone(),
-                        source,
+                        reason: source,
                     }
                 })?;
                 Ok(Some((bytes.to_vec(), digest)))
@@ -327,7 +327,7 @@ impl Store for RemoteStore {
         artifact::verify("manifest", &bytes, digest, None).map_err(|source| {
             RegistryError::Verify {
                 reference: shown,
-                source,
+                reason: source,
             }
         })?;
         Ok(bytes.to_vec())
@@ -375,7 +375,7 @@ impl Store for RemoteStore {
                 {
                     RegistryError::Verify {
                         reference: shown.clone(),
-                        source: artifact::VerifyError::Shape(format!("{io}")),
+                        reason: artifact::VerifyError::Shape(format!("{io}")),
                     }
                 }
                 OciDistributionError::IoError(io) => RegistryError::Network {
@@ -393,7 +393,7 @@ impl Store for RemoteStore {
         artifact::verify("layer", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
             RegistryError::Verify {
                 reference: shown,
-                source,
+                reason: source,
             }
         })?;
         Ok(bytes)
