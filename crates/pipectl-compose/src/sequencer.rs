@@ -103,9 +103,17 @@ impl Contract {
         // must be qualified.
         if let Some(pkg) = self.resolve.interfaces[self.interface].package {
             let pkg = &self.resolve.packages[pkg];
-            for (short, id) in &pkg.interfaces {
-                if let Some(full) = self.resolve.id_of(*id) {
-                    body = body.replace(&format!("use {short}.{{"), &format!("use {full}.{{"));
+            let name = &pkg.name;
+            let version = name
+                .version
+                .as_ref()
+                .map_or(String::new(), |v| format!("@{v}"));
+            for short in pkg.interfaces.keys() {
+                // Every part escaped, so keywords (`stream`) stay names.
+                let full = format!("%{}:%{}/%{short}{version}", name.namespace, name.name);
+                // The printer escapes keywords itself (`use %stream.{`).
+                for printed in [short.to_string(), format!("%{short}")] {
+                    body = body.replace(&format!("use {printed}.{{"), &format!("use {full}.{{"));
                 }
             }
         }
@@ -528,6 +536,17 @@ mod tests {
         wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
             .validate_all(&bytes)
             .unwrap();
+        // An interface whose name is a keyword is printed escaped.
+        let c = contract(
+            "package a:b@1.0.0;
+            interface %stream { variant transform-error { bad(string) } }
+            interface text-transform {
+                use %stream.{transform-error};
+                transform: func(input: string) -> result<string, transform-error>;
+            }",
+        )
+        .unwrap();
+        generate(&c, 3).unwrap();
     }
 
     #[test]

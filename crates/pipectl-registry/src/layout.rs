@@ -161,6 +161,10 @@ impl Store for LayoutStore {
                 .find(|m| m.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag))
                 .map(|m| m.digest)
         });
+        if now.as_deref() == Some(artifact.manifest_digest.as_str()) {
+            // A concurrent publish of the same bytes got there first.
+            return Ok(());
+        }
         if now.as_deref() != expected {
             return Err(crate::store::tag_moved(
                 &format!("{}:{tag}", self.reference()),
@@ -236,6 +240,8 @@ mod tests {
         );
         let (_, now) = store.manifest_for_tag("1.0.0").unwrap().unwrap();
         assert_eq!(now, a.manifest_digest);
+        // The same bytes again, though the caller saw nothing: done.
+        store.push(&a, "1.0.0", None, &progress).unwrap();
         // Replacing what was seen works (`--force`).
         store
             .push(&b, "1.0.0", Some(&a.manifest_digest), &progress)

@@ -70,6 +70,10 @@ impl Pipeline {
         workers: usize,
         keep_going: bool,
     ) -> BatchResult {
+        // A batch starts with every stage in good standing.
+        for health in &self.health {
+            health.reset();
+        }
         let workers = if self.is_stateful() {
             1
         } else {

@@ -166,11 +166,21 @@ struct Live {
 pub struct StageHealth {
     failures_in_a_row: std::sync::atomic::AtomicU32,
     given_up: std::sync::atomic::AtomicBool,
+    /// The count when the stage was given up (a call in flight on another
+    /// worker may still succeed and reset `failures_in_a_row`).
+    given_up_after: std::sync::atomic::AtomicU32,
 }
 
 impl StageHealth {
     fn failures(&self) -> u32 {
         self.failures_in_a_row.load(Ordering::Relaxed)
+    }
+
+    /// Back to no failures, not given up.
+    pub(crate) fn reset(&self) {
+        self.failures_in_a_row.store(0, Ordering::Relaxed);
+        self.given_up.store(false, Ordering::Relaxed);
+        self.given_up_after.store(0, Ordering::Relaxed);
     }
 
     fn given_up(&self) -> bool {
@@ -185,6 +195,7 @@ impl StageHealth {
     fn failed(&self, max_restarts: u32) {
         let now = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         if now > max_restarts {
+            self.given_up_after.fetch_max(now, Ordering::Relaxed);
             self.given_up.store(true, Ordering::Relaxed);
         }
     }
@@ -293,7 +304,7 @@ impl StageRunner {
             self.stats.invocations += 1;
             self.stats.skipped += 1;
             return Err(self.failure(FailureKind::StageFailed {
-                failures: self.health.failures(),
+                failures: self.health.given_up_after.load(Ordering::Relaxed),
             }));
         }
         if self.live.is_none() {
