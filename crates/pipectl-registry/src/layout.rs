@@ -161,15 +161,13 @@ impl Store for LayoutStore {
                 .find(|m| m.annotations.get(annotations::REF_NAME).map(String::as_str) == Some(tag))
                 .map(|m| m.digest)
         });
-        if now.as_deref() == Some(artifact.manifest_digest.as_str()) {
-            // A concurrent publish of the same bytes got there first.
+        if crate::store::check_tag(
+            &format!("{}:{tag}", self.reference()),
+            now.as_deref(),
+            expected,
+            &artifact.manifest_digest,
+        )? {
             return Ok(());
-        }
-        if now.as_deref() != expected {
-            return Err(crate::store::tag_moved(
-                &format!("{}:{tag}", self.reference()),
-                now.as_deref(),
-            ));
         }
         let layout = self.dir.join("oci-layout");
         if !layout.exists() {

@@ -436,12 +436,8 @@ impl Store for RemoteStore {
         // Registries have no compare-and-swap: look again just before
         // tagging, which narrows the window to one request.
         let now = self.manifest_for_tag(tag)?.map(|(_, digest)| digest);
-        if now.as_deref() == Some(artifact.manifest_digest.as_str()) {
-            // A concurrent publish of the same bytes got there first.
+        if crate::store::check_tag(&shown, now.as_deref(), expected, &artifact.manifest_digest)? {
             return Ok(());
-        }
-        if now.as_deref() != expected {
-            return Err(crate::store::tag_moved(&shown, now.as_deref()));
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         self.retrying(|| {

@@ -62,11 +62,25 @@ impl Progress {
     }
 }
 
-/// The error for a tag that moved between the check and the push.
-pub(crate) fn tag_moved(reference: &str, now: Option<&str>) -> RegistryError {
-    RegistryError::Refused(format!(
-        "`{reference}` changed while publishing (it now points at {}); another publish got \
-         there first: check what it holds, then publish again",
-        now.unwrap_or("nothing")
-    ))
+/// Whether `tag` may be pointed at manifest `ours`, given where it points
+/// `now` and where the publisher saw it (`expected`): `Ok(true)` when it
+/// already points at `ours` (a concurrent publish of the same bytes),
+/// `Ok(false)` when it is still where it was seen, an error when it moved.
+pub(crate) fn check_tag(
+    reference: &str,
+    now: Option<&str>,
+    expected: Option<&str>,
+    ours: &str,
+) -> Result<bool, RegistryError> {
+    if now == Some(ours) {
+        return Ok(true);
+    }
+    if now != expected {
+        return Err(RegistryError::Refused(format!(
+            "`{reference}` changed while publishing (it now points at {}); another publish got \
+             there first: check what it holds, then publish again",
+            now.unwrap_or("nothing")
+        )));
+    }
+    Ok(false)
 }
