@@ -174,6 +174,13 @@ impl ComponentBytes {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::{Mutex, OnceLock};
 
+        // A small component is done before a second thread would start.
+        if self.bytes.len() < SEQUENTIAL_BELOW {
+            let bodies = validate_outline(&self.path, &self.bytes)?;
+            validate_bodies(bodies).map_err(|e| binary_error(&self.path, self.bytes.len(), &e))?;
+            return self.decode();
+        }
+
         type Chunks<'a> = Vec<Mutex<Option<Vec<Body<'a>>>>>;
         let chunks: OnceLock<Option<Chunks<'_>>> = OnceLock::new();
         let next = AtomicUsize::new(0);
@@ -255,6 +262,9 @@ impl ComponentBytes {
         }
     }
 }
+
+/// Below this size a component is validated and decoded on one thread.
+const SEQUENTIAL_BELOW: usize = 64 * 1024;
 
 fn binary_error(path: &Path, len: usize, e: &wasmparser::BinaryReaderError) -> ComponentError {
     let message = e.message().to_string();
