@@ -172,11 +172,12 @@ fn ten_thousand_mixed_inputs_with_hostile_ones() {
 #[test]
 fn a_stage_that_keeps_failing_is_given_up() {
     let dir = tempfile::tempdir().unwrap();
-    let cmd = pipectl(
-        dir.path(),
-        &[
+    let hostile = fixture("hostile");
+    // `trap` on every line, `--max-restarts 2`: the kind of each result.
+    let kinds = |workers: &str, lines: usize| -> Vec<String> {
+        let args = [
             "run",
-            fixture("hostile").to_str().unwrap(),
+            hostile.to_str().unwrap(),
             "--lines",
             "--keep-going",
             "--format",
@@ -184,17 +185,18 @@ fn a_stage_that_keeps_failing_is_given_up() {
             "--max-restarts",
             "2",
             "--workers",
-            "1",
-        ],
-    );
-    let out = with_stdin(cmd, &"trap\n".repeat(6));
-    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let kinds: Vec<&str> = results
-        .iter()
-        .map(|r| r["error"]["kind"].as_str().unwrap())
-        .collect();
+            workers,
+        ];
+        let out = with_stdin(pipectl(dir.path(), &args), &"trap\n".repeat(lines));
+        assert_eq!(out.status.code(), Some(1));
+        let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        results
+            .iter()
+            .map(|r| r["error"]["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
     assert_eq!(
-        kinds,
+        kinds("1", 6),
         [
             "trap",
             "trap",
@@ -204,36 +206,13 @@ fn a_stage_that_keeps_failing_is_given_up() {
             "stage-failed"
         ]
     );
-    assert_eq!(out.status.code(), Some(1));
 
     // On two workers the count is the stage's, not each worker's: three
     // traps in all (a worker may start its call just before the third
     // failure lands, so at most one more), then the stage is given up.
-    let cmd = pipectl(
-        dir.path(),
-        &[
-            "run",
-            fixture("hostile").to_str().unwrap(),
-            "--lines",
-            "--keep-going",
-            "--format",
-            "json",
-            "--max-restarts",
-            "2",
-            "--workers",
-            "2",
-        ],
-    );
-    let out = with_stdin(cmd, &"trap\n".repeat(40));
-    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let traps = results
-        .iter()
-        .filter(|r| r["error"]["kind"] == "trap")
-        .count();
-    let given_up = results
-        .iter()
-        .filter(|r| r["error"]["kind"] == "stage-failed")
-        .count();
+    let kinds = kinds("2", 40);
+    let traps = kinds.iter().filter(|k| *k == "trap").count();
+    let given_up = kinds.iter().filter(|k| *k == "stage-failed").count();
     assert!((3..=4).contains(&traps), "{traps} traps");
     assert_eq!(traps + given_up, 40);
 }
