@@ -38,14 +38,14 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
-    /// The file could not be read.
-    #[error("failed to read manifest `{path}`")]
-    Io {
+    /// The file could not be read: missing, not a regular file, too large.
+    #[error("manifest: {reason}")]
+    Read {
         /// The manifest.
         path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause, naming the file (in the message, not as a source, so
+        /// the chain says it once).
+        reason: pipectl_io::ReadError,
     },
     /// The TOML does not parse or has the wrong shape.
     #[error("invalid manifest `{path}`: {message}")]
@@ -334,13 +334,18 @@ pub fn is_label(name: &str) -> bool {
         })
 }
 
+/// The largest `pipeline.toml` pipectl reads (1 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        // A manifest arrives in pull requests: a regular file of sane size.
+        let text = pipectl_io::read_regular_to_string(path, MAX_MANIFEST_BYTES, "manifest")
+            .map_err(|reason| ManifestError::Read {
+                path: path.to_owned(),
+                reason,
+            })?;
         Self::parse(path, &text)
     }
 
@@ -647,5 +652,23 @@ mod tests {
         assert!(is_label("stage0") && is_label("text-pipeline") && is_label("a1-b2"));
         assert!(!is_label("") && !is_label("0a") && !is_label("a--b") && !is_label("a_b"));
         assert!(!is_label("A") && !is_label("-a") && !is_label("a-"));
+    }
+
+    #[test]
+    fn only_a_regular_file_of_sane_size_is_read() {
+        for (path, says) in [
+            ("/dev/zero", "not a regular file (it is a device)"),
+            ("/", "not a regular file (it is a directory)"),
+        ] {
+            let e = Manifest::load(Path::new(path)).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let dir = std::env::temp_dir().join(format!("pipectl-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("pipeline.toml");
+        std::fs::write(&big, vec![b'#'; (MAX_MANIFEST_BYTES + 1) as usize]).unwrap();
+        let e = Manifest::load(&big).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
