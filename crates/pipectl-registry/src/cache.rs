@@ -2,26 +2,67 @@
 //! and the manifest digest each fetched tag pointed to under `refs/`, so
 //! `--offline` can resolve tags and requirements.
 //!
-//! Only verified bytes are written, each file atomically; a blob whose
-//! bytes no longer match its name is treated as missing.
+//! Only verified bytes are written, each file atomically; a blob is read
+//! only if it is a regular file no larger than expected, and one whose
+//! bytes no longer match its name is treated as missing. Blobs need no
+//! more: their name is their hash. A tag → digest entry is not
+//! content-addressed, so it carries a seal (an HMAC under a per-user key
+//! kept outside the cache, [`pipectl_io::SealKey`]) and is trusted only when
+//! the seal verifies and the cache folder is private to the user; any
+//! other entry is ignored, with a [`Notice`].
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use crate::artifact;
+use pipectl_io::{Digest, SealKey};
+
 use crate::error::RegistryError;
-use crate::fsutil::write_atomic;
+use crate::notice::{Notice, Notices};
 use crate::reference::Location;
 
 /// The cache folder.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    key_path: Option<PathBuf>,
+    key: Arc<OnceLock<Result<Arc<SealKey>, String>>>,
+}
+
+/// The most bytes of one tag → digest entry.
+const MAX_REF_SIZE: u64 = 1024;
+
+/// Creates `dir` and its missing parents private to the user (0700).
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 impl Cache {
-    /// A cache in `dir`.
+    /// A cache in `dir`, sealing its tag entries with the key at
+    /// [`SealKey::default_path`] (created on first use).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            key_path: SealKey::default_path(),
+            key: Arc::default(),
+        }
+    }
+
+    /// A cache in `dir` sealing with `key` (tests, embedding).
+    pub fn with_key(dir: impl Into<PathBuf>, key: SealKey) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(Arc::new(key)));
+        Self {
+            dir: dir.into(),
+            key_path: None,
+            key: Arc::new(cell),
+        }
     }
 
     /// `$PIPECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/pipectl`, else
@@ -42,68 +83,277 @@ impl Cache {
         &self.dir
     }
 
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    /// Where the blob with `digest` is kept.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
     }
 
-    /// The blob with this digest, if cached and intact.
-    pub fn blob(&self, digest: &str) -> Option<Vec<u8>> {
-        let bytes = std::fs::read(self.blob_path(digest)).ok()?;
-        (artifact::digest(&bytes) == digest).then_some(bytes)
+    /// The blob with this digest, if cached, a regular file of at most `max`
+    /// bytes, and intact.
+    pub fn blob(&self, digest: &Digest, max: u64) -> Option<Vec<u8>> {
+        let bytes = pipectl_io::read_regular(&self.blob_path(digest), max, "cache entry").ok()?;
+        digest.matches(&bytes).then_some(bytes)
     }
 
     /// Stores verified bytes under their digest.
-    pub fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        debug_assert_eq!(artifact::digest(bytes), digest);
-        if self.blob(digest).is_some() {
+    pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+        debug_assert!(digest.matches(bytes));
+        if self.blob(digest, bytes.len() as u64).is_some() {
             return Ok(());
         }
+        self.ensure_dir()?;
         let path = self.blob_path(digest);
-        write_atomic(&path, bytes)
-            .map_err(RegistryError::io("failed to write the cache entry", &path))
+        pipectl_io::write_atomic(&path, bytes, pipectl_io::WriteOptions::default())?;
+        Ok(())
+    }
+
+    /// Moves a verified temporary file (made in [`Self::tmp_dir`]) into
+    /// place as the blob with `digest`; returns the blob's path.
+    pub fn put_blob_file(
+        &self,
+        digest: &Digest,
+        file: tempfile::NamedTempFile,
+    ) -> Result<PathBuf, RegistryError> {
+        let path = self.blob_path(digest);
+        let dir = path.parent().expect("a blob path has a folder");
+        create_private_dir(dir).map_err(RegistryError::io("failed to create", dir))?;
+        file.as_file()
+            .sync_all()
+            .map_err(RegistryError::io("failed to write the cache entry", &path))?;
+        file.persist(&path)
+            .map_err(|e| RegistryError::io("failed to write the cache entry", &path)(e.error))?;
+        Ok(path)
+    }
+
+    /// A folder inside the cache for downloads in progress (so the verified
+    /// file is renamed into place, never copied).
+    pub fn tmp_dir(&self) -> Result<PathBuf, RegistryError> {
+        let dir = self.dir.join("tmp");
+        create_private_dir(&dir).map_err(RegistryError::io("failed to create", &dir))?;
+        Ok(dir)
+    }
+
+    fn ensure_dir(&self) -> Result<(), RegistryError> {
+        create_private_dir(&self.dir).map_err(RegistryError::io("failed to create", &self.dir))
     }
 
     fn refs_dir(&self, location: &Location) -> PathBuf {
         // One folder per location, named by a digest of its description so
         // any registry host or layout path is a safe file name.
-        let key = artifact::digest(location.display().as_bytes());
-        self.dir
-            .join("refs")
-            .join(&key["sha256:".len().."sha256:".len() + 16])
+        let key = Digest::sha256(location.display().as_bytes());
+        self.dir.join("refs").join(&key.hex()[..16])
     }
 
-    /// Records that `tag` at `location` named `manifest_digest`.
+    fn seal_context(location: &Location, tag: &str) -> String {
+        format!("pipectl-cache-ref\0{}\0{tag}", location.display())
+    }
+
+    fn key(&self) -> Result<Arc<SealKey>, String> {
+        self.key
+            .get_or_init(|| {
+                let path = self.key_path.as_ref().ok_or_else(|| {
+                    "no place for the cache key (set PIPECTL_CONFIG_DIR or HOME)".to_string()
+                })?;
+                SealKey::load_or_create(path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    /// Records, sealed, that `tag` at `location` named `manifest_digest`.
+    /// Without a usable key nothing is recorded (a notice says why).
     pub fn put_ref(
         &self,
         location: &Location,
         tag: &str,
-        manifest_digest: &str,
+        manifest_digest: &Digest,
+        notices: &Notices,
     ) -> Result<(), RegistryError> {
+        pipectl_io::name::check_component("tag", tag).map_err(|error| {
+            RegistryError::UnsafeName {
+                origin: location.display(),
+                error,
+            }
+        })?;
         let dir = self.refs_dir(location);
         let path = dir.join(tag);
-        write_atomic(&dir.join("location"), location.display().as_bytes())
-            .and_then(|()| write_atomic(&path, manifest_digest.as_bytes()))
-            .map_err(RegistryError::io("failed to write the cache entry", &path))
+        let key = match self.key() {
+            Ok(key) => key,
+            Err(reason) => {
+                notices.emit(Notice::CacheEntryIgnored {
+                    path,
+                    reason: format!("not recorded: {reason}"),
+                });
+                return Ok(());
+            }
+        };
+        self.ensure_dir()?;
+        create_private_dir(&dir).map_err(RegistryError::io("failed to create", &dir))?;
+        let digest = manifest_digest.to_string();
+        let seal = key.seal(&Self::seal_context(location, tag), digest.as_bytes());
+        let options = pipectl_io::WriteOptions::default();
+        pipectl_io::write_atomic(
+            &dir.join("location"),
+            location.display().as_bytes(),
+            options,
+        )?;
+        pipectl_io::write_atomic(&path, format!("{digest}\n{seal}\n").as_bytes(), options)?;
+        Ok(())
     }
 
-    /// Tags cached for `location`, with their manifest digests.
-    pub fn refs(&self, location: &Location) -> Vec<(String, String)> {
+    /// Tags cached for `location`, with their manifest digests: only
+    /// entries whose seal verifies, in a cache folder private to the user.
+    pub fn refs(&self, location: &Location, notices: &Notices) -> Vec<(String, Digest)> {
         let dir = self.refs_dir(location);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Vec::new();
         };
-        entries
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name == "location" {
-                    return None;
+        let ignored = |path: PathBuf, reason: String| {
+            notices.emit(Notice::CacheEntryIgnored { path, reason });
+        };
+        for folder in [self.dir.clone(), self.dir.join("refs"), dir.clone()] {
+            if let Err(e) = pipectl_io::seal::check_cache_dir(&folder) {
+                ignored(dir, format!("the cache folder is not safe: {e}"));
+                return Vec::new();
+            }
+        }
+        let key = match self.key() {
+            Ok(key) => key,
+            Err(reason) => {
+                ignored(dir, reason);
+                return Vec::new();
+            }
+        };
+        let mut refs = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "location" || name.starts_with(".pipectl-tmp-") {
+                continue;
+            }
+            if pipectl_io::name::check_component("tag", &name).is_err() {
+                ignored(path, "not a tag".to_string());
+                continue;
+            }
+            let text = match pipectl_io::read_regular_to_string(&path, MAX_REF_SIZE, "cache entry")
+            {
+                Ok(text) => text,
+                Err(e) => {
+                    ignored(path, e.to_string());
+                    continue;
                 }
-                let digest = std::fs::read_to_string(e.path()).ok()?;
-                Some((name, digest.trim().to_string()))
-            })
-            .collect()
+            };
+            let mut lines = text.lines();
+            let (Some(digest), Some(seal)) = (lines.next(), lines.next()) else {
+                ignored(path, "it has no seal".to_string());
+                continue;
+            };
+            if !key.verify(
+                &Self::seal_context(location, &name),
+                digest.as_bytes(),
+                seal,
+            ) {
+                ignored(path, "its seal does not verify".to_string());
+                continue;
+            }
+            match Digest::parse(digest) {
+                Ok(d) => refs.push((name, d)),
+                Err(e) => ignored(path, e.to_string()),
+            }
+        }
+        refs.sort();
+        refs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location() -> Location {
+        Location::Registry {
+            registry: "localhost:5000".into(),
+            repository: "plugins/x".into(),
+        }
+    }
+
+    fn collect() -> (Notices, Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        (
+            Notices::new(move |n| sink.lock().unwrap().push(n.to_string())),
+            seen,
+        )
+    }
+
+    #[test]
+    fn only_sealed_refs_are_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::with_key(dir.path().join("c"), SealKey::from_bytes([1; 32]));
+        let (notices, seen) = collect();
+        let d = Digest::sha256(b"manifest");
+        cache.put_ref(&location(), "1.0.0", &d, &notices).unwrap();
+        assert_eq!(
+            cache.refs(&location(), &notices),
+            vec![("1.0.0".to_string(), d.clone())]
+        );
+        // A planted entry: the digest of other bytes, with no seal or a seal
+        // made with another key, or moved to another tag.
+        let refs_dir = cache.refs_dir(&location());
+        let planted = Digest::sha256(b"evil");
+        std::fs::write(refs_dir.join("2.0.0"), format!("{planted}\n")).unwrap();
+        let other = SealKey::from_bytes([2; 32]);
+        let forged = other.seal(
+            &Cache::seal_context(&location(), "3.0.0"),
+            planted.to_string().as_bytes(),
+        );
+        std::fs::write(refs_dir.join("3.0.0"), format!("{planted}\n{forged}\n")).unwrap();
+        std::fs::copy(refs_dir.join("1.0.0"), refs_dir.join("4.0.0")).unwrap();
+        assert_eq!(
+            cache.refs(&location(), &notices),
+            vec![("1.0.0".to_string(), d)]
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(seen.iter().any(|s| s.contains("has no seal")), "{seen:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_folder_others_can_write_is_not_trusted() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::with_key(dir.path().join("c"), SealKey::from_bytes([1; 32]));
+        let (notices, seen) = collect();
+        let d = Digest::sha256(b"manifest");
+        cache.put_ref(&location(), "1.0.0", &d, &notices).unwrap();
+        std::fs::set_permissions(cache.dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(cache.refs(&location(), &notices).is_empty());
+        assert!(seen.lock().unwrap()[0].contains("not private"));
+    }
+
+    #[test]
+    fn blobs_are_read_only_when_regular_bounded_and_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::with_key(dir.path(), SealKey::from_bytes([1; 32]));
+        let d = Digest::sha256(b"blob");
+        cache.put_blob(&d, b"blob").unwrap();
+        assert_eq!(cache.blob(&d, 4).unwrap(), b"blob");
+        assert!(cache.blob(&d, 3).is_none(), "larger than expected");
+        std::fs::write(cache.blob_path(&d), b"blub").unwrap();
+        assert!(cache.blob(&d, 4).is_none(), "altered");
+        #[cfg(unix)]
+        {
+            let fifo_digest = Digest::sha256(b"fifo");
+            let path = cache.blob_path(&fifo_digest);
+            let ok = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            // Refused without opening it: no hang.
+            assert!(cache.blob(&fifo_digest, 4).is_none());
+        }
     }
 }

@@ -39,12 +39,14 @@ impl RegistryConfig {
             .or_else(|| Config::global_config_path().filter(|p| p.exists()));
         let config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(RegistryError::io(
-                    "failed to read the registry configuration",
+                let text = pipectl_io::read_regular_to_string(
                     &path,
-                ))?;
-                Config::from_toml(&text)
-                    .map_err(|e| RegistryError::Config(format!("`{}`: {e}", path.display())))?
+                    crate::limits::MAX_FILE_SIZE,
+                    "registry configuration",
+                )?;
+                Config::from_toml(&text).map_err(|e| {
+                    RegistryError::Config(invalid(&path.display().to_string(), &text, &e))
+                })?
             }
             None => Config::empty(),
         };
@@ -57,7 +59,8 @@ impl RegistryConfig {
     /// A configuration from TOML text (for tests and embedding).
     pub fn from_toml(text: &str, store: PathBuf) -> Result<Self, RegistryError> {
         Ok(Self {
-            config: Config::from_toml(text).map_err(|e| RegistryError::Config(e.to_string()))?,
+            config: Config::from_toml(text)
+                .map_err(|e| RegistryError::Config(invalid("the text", text, &e)))?,
             store,
         })
     }
@@ -83,6 +86,28 @@ impl RegistryConfig {
                 dir: self.store.join(ns).join(pkg),
             },
         })
+    }
+}
+
+/// Why a configuration is invalid, naming the file and line but never
+/// quoting it: the line may hold a token.
+fn invalid(file: &str, text: &str, e: &wasm_pkg_common::Error) -> String {
+    let span = match e {
+        wasm_pkg_common::Error::InvalidConfig(inner) => inner
+            .downcast_ref::<toml::de::Error>()
+            .and_then(toml::de::Error::span),
+        _ => None,
+    };
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(
+                "`{file}` line {line} is not valid (its text is not shown: it may hold a token)"
+            )
+        }
+        None => format!(
+            "`{file}` is not a valid wkg configuration (its text is not shown: it may hold a token)"
+        ),
     }
 }
 
@@ -125,5 +150,19 @@ mod tests {
             }
         );
         assert!(c.locate("NoColon").is_err());
+    }
+
+    #[test]
+    fn a_broken_configuration_is_named_by_line_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "default_registry = \"r.example\"\n[registry.\"r.example\".oci]\nauth = { token = \"s3cr3t-t0ken\" \n",
+        )
+        .unwrap();
+        let e = RegistryConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(e.contains("config.toml") && e.contains("line 3"), "{e}");
     }
 }

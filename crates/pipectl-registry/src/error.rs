@@ -82,6 +82,50 @@ pub enum RegistryError {
     /// The file is not a usable component.
     #[error(transparent)]
     Component(#[from] pipectl_wit::ComponentError),
+    /// A file that must be a regular file of bounded size is not.
+    #[error(transparent)]
+    Read(#[from] pipectl_io::ReadError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] pipectl_io::WriteError),
+    /// A value that becomes a file name is not one safe file name.
+    #[error("{origin}: {error}")]
+    UnsafeName {
+        /// Where the value came from: the lockfile, the reference.
+        origin: String,
+        /// What is wrong with it.
+        error: pipectl_io::NameError,
+    },
+    /// Something read as a digest is not one.
+    #[error("{origin}: {error}")]
+    BadDigest {
+        /// Where it was read: the lockfile, an index, a manifest.
+        origin: String,
+        /// What is wrong with it.
+        error: pipectl_io::DigestError,
+    },
+    /// A manifest, a tag list or a layer is larger than pipectl accepts.
+    #[error("`{reference}`: {what} is larger than the {max} bytes accepted ({detail}); {hint}")]
+    TooLarge {
+        /// The reference.
+        reference: String,
+        /// What (`the layer`, `the manifest`).
+        what: String,
+        /// Its declared size, or how much arrived.
+        detail: String,
+        /// The cap.
+        max: u64,
+        /// Which setting raises the cap.
+        hint: String,
+    },
+    /// The operation did not end within its deadline.
+    #[error("registry `{registry}`: gave up after {} s, the time allowed for the whole operation (`--timeout`)", timeout.as_secs())]
+    Timeout {
+        /// The registry.
+        registry: String,
+        /// The deadline.
+        timeout: std::time::Duration,
+    },
 }
 
 impl RegistryError {

@@ -4,14 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
+use pipectl_io::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::artifact::{
     self, Artifact, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, annotations,
 };
 use crate::error::RegistryError;
-use crate::fsutil::{DirLock, write_atomic};
-use crate::store::{Progress, Store};
+use crate::fsutil::DirLock;
+use crate::limits::Limits;
+use crate::store::{BlobWriter, Progress, Store};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,57 +28,67 @@ struct Index {
 /// An OCI image layout on disk.
 pub struct LayoutStore {
     dir: PathBuf,
+    limits: Limits,
 }
 
 impl LayoutStore {
     /// The layout at `dir` (created on first push).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self::with_limits(dir, Limits::default())
     }
 
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    /// The layout at `dir`, reading no more than `limits` allow.
+    pub fn with_limits(dir: impl Into<PathBuf>, limits: Limits) -> Self {
+        Self {
+            dir: dir.into(),
+            limits,
+        }
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
     }
 
     fn read_index(&self) -> Result<Option<Index>, RegistryError> {
         let path = self.dir.join("index.json");
-        match std::fs::read(&path) {
+        match pipectl_io::read_regular(&path, self.limits.max_manifest_size, "OCI index") {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 RegistryError::Refused(format!(
-                    "`{}` is not a valid OCI index: {e}",
-                    path.display()
+                    "`{}` is not a valid OCI index: {}",
+                    path.display(),
+                    pipectl_io::text::clean(&e.to_string(), 300)
                 ))
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RegistryError::io("failed to read", &path)(e)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn read_blob(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
+    /// A blob of at most `max` bytes.
+    fn read_blob(&self, digest: &Digest, max: u64, what: &str) -> Result<Vec<u8>, RegistryError> {
         let path = self.blob_path(digest);
-        std::fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+        pipectl_io::read_regular(&path, max, what).map_err(|e| {
+            if e.is_not_found() {
                 RegistryError::NotFound {
                     reference: format!("oci-layout:{}@{digest}", self.dir.display()),
                     what: "the blob is missing from the layout".to_string(),
                 }
             } else {
-                RegistryError::io("failed to read", &path)(e)
+                e.into()
             }
         })
     }
 
-    fn write_blob(&self, digest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+    fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
         let path = self.blob_path(digest);
         // Content-addressed: an existing, intact blob is the same bytes.
-        if let Ok(existing) = std::fs::read(&path)
-            && artifact::digest(&existing) == digest
+        if let Ok(existing) = pipectl_io::read_regular(&path, bytes.len() as u64, "blob")
+            && digest.matches(&existing)
         {
             return Ok(());
         }
-        write_atomic(&path, bytes).map_err(RegistryError::io("failed to write", &path))
+        pipectl_io::write_atomic(&path, bytes, pipectl_io::WriteOptions::default())?;
+        Ok(())
     }
 
     fn reference(&self) -> String {
@@ -101,7 +113,7 @@ impl Store for LayoutStore {
             .unwrap_or_default())
     }
 
-    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, Digest)>, RegistryError> {
         let Some(index) = self.read_index()? else {
             return Ok(None);
         };
@@ -112,7 +124,8 @@ impl Store for LayoutStore {
         else {
             return Ok(None);
         };
-        let bytes = self.read_blob(&desc.digest)?;
+        let max = desc.size.min(self.limits.max_manifest_size);
+        let bytes = self.read_blob(&desc.digest, max, "manifest")?;
         artifact::verify("manifest", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
             RegistryError::Verify {
                 reference: format!("{}:{tag}", self.reference()),
@@ -122,8 +135,8 @@ impl Store for LayoutStore {
         Ok(Some((bytes, desc.digest.clone())))
     }
 
-    fn manifest_by_digest(&mut self, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        let bytes = self.read_blob(digest)?;
+    fn manifest_by_digest(&mut self, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
+        let bytes = self.read_blob(digest, self.limits.max_manifest_size, "manifest")?;
         artifact::verify("manifest", &bytes, digest, None).map_err(|source| {
             RegistryError::Verify {
                 reference: format!("{}@{digest}", self.reference()),
@@ -133,22 +146,49 @@ impl Store for LayoutStore {
         Ok(bytes)
     }
 
-    fn blob(&mut self, desc: &Descriptor, _progress: &Progress) -> Result<Vec<u8>, RegistryError> {
-        let bytes = self.read_blob(&desc.digest)?;
-        artifact::verify("layer", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
-            RegistryError::Verify {
-                reference: format!("{}@{}", self.reference(), desc.digest),
-                reason: source,
+    fn blob(
+        &mut self,
+        desc: &Descriptor,
+        tmp_dir: &Path,
+        _progress: &Progress,
+    ) -> Result<tempfile::NamedTempFile, RegistryError> {
+        use std::io::Read as _;
+        let path = self.blob_path(&desc.digest);
+        let (file, _) = pipectl_io::file::open_regular(&path).map_err(|e| {
+            if e.is_not_found() {
+                RegistryError::NotFound {
+                    reference: format!("{}@{}", self.reference(), desc.digest),
+                    what: "the blob is missing from the layout".to_string(),
+                }
+            } else {
+                e.into()
             }
         })?;
-        Ok(bytes)
+        let mut out = BlobWriter::new(
+            desc,
+            format!("{}@{}", self.reference(), desc.digest),
+            tmp_dir,
+        )?;
+        // One byte past the declared size is enough to know it is longer.
+        let mut reader = file.take(desc.size.saturating_add(1));
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(RegistryError::io("failed to read", &path))?;
+            if n == 0 {
+                break;
+            }
+            out.write(&buf[..n])?;
+        }
+        out.finish()
     }
 
     fn push(
         &mut self,
         artifact: &Artifact,
         tag: &str,
-        expected: Option<&str>,
+        expected: Option<&Digest>,
         _progress: &Progress,
     ) -> Result<(), RegistryError> {
         let _lock =
@@ -163,7 +203,7 @@ impl Store for LayoutStore {
         });
         if crate::store::check_tag(
             &format!("{}:{tag}", self.reference()),
-            now.as_deref(),
+            now.as_ref(),
             expected,
             &artifact.manifest_digest,
         )? {
@@ -171,8 +211,11 @@ impl Store for LayoutStore {
         }
         let layout = self.dir.join("oci-layout");
         if !layout.exists() {
-            write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)
-                .map_err(RegistryError::io("failed to write", &layout))?;
+            pipectl_io::write_atomic(
+                &layout,
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+                pipectl_io::WriteOptions::default(),
+            )?;
         }
         // Blobs first, the index last: a crash leaves unreferenced blobs,
         // never an index entry without its blobs.
@@ -195,7 +238,8 @@ impl Store for LayoutStore {
         });
         let path = self.dir.join("index.json");
         let bytes = serde_json::to_vec_pretty(&index).expect("index serializes");
-        write_atomic(&path, &bytes).map_err(RegistryError::io("failed to write", &path))
+        pipectl_io::write_atomic(&path, &bytes, pipectl_io::WriteOptions::default())?;
+        Ok(())
     }
 }
 
@@ -246,5 +290,66 @@ mod tests {
             .unwrap();
         let (_, now) = store.manifest_for_tag("1.0.0").unwrap().unwrap();
         assert_eq!(now, b.manifest_digest);
+    }
+
+    #[test]
+    fn an_index_naming_a_path_as_digest_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Progress::new(false);
+        let mut store = LayoutStore::new(dir.path().join("layout"));
+        store.push(&artifact(1), "1.0.0", None, &progress).unwrap();
+        let index = dir.path().join("layout/index.json");
+        let text = std::fs::read_to_string(&index).unwrap();
+        let digest = artifact(1).manifest_digest.to_string();
+        std::fs::write(
+            &index,
+            text.replace(&digest, "sha256:../../../../etc/passwd"),
+        )
+        .unwrap();
+        let e = store.manifest_for_tag("1.0.0").unwrap_err().to_string();
+        assert!(
+            e.contains("index.json") && e.contains("not a digest"),
+            "{e}"
+        );
+        assert!(!e.contains("root:"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn blobs_that_are_fifos_or_too_large_are_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = Progress::new(false);
+        let a = artifact(1);
+        let mut store = LayoutStore::new(dir.path().join("layout"));
+        store.push(&a, "1.0.0", None, &progress).unwrap();
+        let layer = dir
+            .path()
+            .join("layout/blobs/sha256")
+            .join(a.layer_digest().hex());
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        // Longer than declared: cut and refused.
+        std::fs::write(&layer, [a.layer.as_slice(), &[0u8; 4096]].concat()).unwrap();
+        let e = store
+            .blob(&a.parsed.layers[0], &tmp, &progress)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than the 9 bytes declared"), "{e}");
+        std::fs::remove_file(&layer).unwrap();
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&layer)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let e = store
+            .blob(&a.parsed.layers[0], &tmp, &progress)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file (it is a FIFO)"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "no temp file left"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //!   embedded store) implement it.
 //! - [`cache`], [`lock`], [`auth`], [`config`]: the cache, the lockfile,
 //!   credentials, namespace → registry mapping.
+//! - [`limits`], [`notice`]: caps and deadline on what a registry sends;
+//!   what the caller is told without failing (the library never prints).
 //! - [`ops`]: publish and fetch.
 //!
 //! Only this crate touches the network.
@@ -20,7 +22,9 @@ pub mod config;
 pub mod error;
 mod fsutil;
 pub mod layout;
+pub mod limits;
 pub mod lock;
+pub mod notice;
 pub mod ops;
 pub mod reference;
 pub mod remote;
@@ -30,8 +34,9 @@ pub use auth::{CredentialSources, Credentials};
 pub use cache::Cache;
 pub use config::RegistryConfig;
 pub use error::RegistryError;
-pub use fsutil::write_atomic;
+pub use limits::Limits;
 pub use lock::{LockEntry, Lockfile};
+pub use notice::{Notice, Notices};
 pub use ops::{
     Context, FetchOptions, Fetched, PublishReport, PublishRequest, PublishStatus, fetch, publish,
 };

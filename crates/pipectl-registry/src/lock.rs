@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use pipectl_io::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
-use crate::fsutil::{DirLock, write_atomic};
+use crate::fsutil::DirLock;
+use crate::limits::MAX_FILE_SIZE;
 
 /// The lockfile format version this pipectl writes.
 pub const LOCK_VERSION: u32 = 1;
@@ -23,12 +25,13 @@ pub struct LockEntry {
     pub repository: String,
     /// The requirement asked for (`^0.2`, `=0.2.0`, or a digest).
     pub requirement: String,
-    /// The version it resolved to.
+    /// The version it resolved to: one safe file name (it names
+    /// `pipectl fetch`'s output).
     pub version: String,
     /// The manifest digest.
-    pub manifest: String,
+    pub manifest: Digest,
     /// The layer digest.
-    pub layer: String,
+    pub layer: Digest,
     /// The layer's size.
     pub size: u64,
 }
@@ -123,20 +126,24 @@ impl Lockfile {
             entries,
             pending: Vec::new(),
         };
-        write_atomic(&self.path, saved.render().as_bytes())
-            .map_err(RegistryError::io("failed to write", &self.path))?;
+        pipectl_io::write_atomic(
+            &self.path,
+            saved.render().as_bytes(),
+            pipectl_io::WriteOptions::default(),
+        )?;
         *self = saved;
         Ok(())
     }
 }
 
 /// The entries of the lockfile at `path`; none when it does not exist.
+/// Digests are parsed (never a path), versions must be one file name.
 fn read_entries(path: &Path) -> Result<Vec<LockEntry>, RegistryError> {
-    match std::fs::read_to_string(path) {
+    match pipectl_io::read_regular_to_string(path, MAX_FILE_SIZE, "lockfile") {
         Ok(text) => {
             let file: LockFile = toml::from_str(&text).map_err(|e| RegistryError::Lock {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: pipectl_io::text::clean_lines(e.to_string().trim_end(), 2000),
             })?;
             if file.version != LOCK_VERSION {
                 return Err(RegistryError::Lock {
@@ -147,10 +154,21 @@ fn read_entries(path: &Path) -> Result<Vec<LockEntry>, RegistryError> {
                     ),
                 });
             }
+            for entry in &file.artifacts {
+                pipectl_io::name::check_component("version", &entry.version).map_err(|e| {
+                    RegistryError::Lock {
+                        path: path.to_owned(),
+                        message: format!(
+                            "artifact `{}`: {e}",
+                            pipectl_io::text::clean(&entry.name, 200)
+                        ),
+                    }
+                })?;
+            }
             Ok(file.artifacts)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(RegistryError::io("failed to read", path)(e)),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -183,8 +201,8 @@ mod tests {
             repository: name.into(),
             requirement: "^0.2".into(),
             version: version.into(),
-            manifest: format!("sha256:{}", "a".repeat(64)),
-            layer: format!("sha256:{}", "b".repeat(64)),
+            manifest: Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(),
+            layer: Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap(),
             size: 3,
         }
     }
@@ -203,6 +221,55 @@ mod tests {
         assert_eq!(again.render(), lock.render());
         std::fs::write(&path, "version = 9\n").unwrap();
         assert!(Lockfile::load(&path).is_err());
+    }
+
+    #[test]
+    fn digests_and_versions_from_the_file_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipectl.lock");
+        let mut lock = Lockfile::load(&path).unwrap();
+        lock.upsert(entry("alpha", "0.2.0"));
+        lock.save().unwrap();
+        let good = std::fs::read_to_string(&path).unwrap();
+        let a = format!("sha256:{}", "a".repeat(64));
+        std::fs::write(&path, good.replace(&a, "sha256:../../etc/passwd")).unwrap();
+        let e = Lockfile::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("pipectl.lock") && e.contains("not a digest"),
+            "{e}"
+        );
+        std::fs::write(&path, good.replace("\"0.2.0\"", "\"x/../../f\"")).unwrap();
+        let e = Lockfile::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("pipectl.lock") && e.contains("version `x/../../f`"),
+            "{e}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        #[cfg(unix)]
+        {
+            let ok = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            let e = Lockfile::load(&path).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_keeps_the_lockfile_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipectl.lock");
+        std::fs::write(&path, "version = 1\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut lock = Lockfile::load(&path).unwrap();
+        lock.upsert(entry("alpha", "0.2.0"));
+        lock.save().unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the old code forced 0644");
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Publishing and fetching, over any [`Store`], with the cache and the
 //! lockfile.
 //!
-//! Fetching verifies everything in memory first; only then are the cache
-//! entries written (each atomically). A failed fetch therefore leaves the
+//! Fetching verifies everything before it is used: a layer is streamed
+//! into a temporary file in the cache folder, hashed on the way, and
+//! renamed into the cache only once its digest, size and shape are checked
+//! and `--locked` allows the result. A failed fetch therefore leaves the
 //! cache as it was, and the caller writes the output file and the lockfile
-//! only on success.
+//! only on success. Every operation ends by its deadline
+//! ([`Limits::timeout`]).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
+use pipectl_io::Digest;
 use semver::Version;
 use serde::Serialize;
 
@@ -17,6 +22,7 @@ use crate::cache::Cache;
 use crate::config::RegistryConfig;
 use crate::error::RegistryError;
 use crate::layout::LayoutStore;
+use crate::limits::Limits;
 use crate::lock::{LockEntry, Lockfile};
 use crate::reference::{Location, Parsed, Reference, Selector, parse};
 use crate::remote::{RemoteStore, Transport};
@@ -30,9 +36,9 @@ pub struct Context {
     pub cache: Cache,
     /// Where credentials come from.
     pub credentials: CredentialSources,
-    /// Plain-HTTP allowances.
+    /// Plain-HTTP allowances, retries, caps and the deadline.
     pub transport: Transport,
-    /// Progress bars.
+    /// Progress bars and notices.
     pub progress: Progress,
 }
 
@@ -64,8 +70,10 @@ impl Context {
         })
     }
 
-    /// Makes `reference`'s registry the one command-line and environment
-    /// credentials are for (unless a scope is set already).
+    /// Makes `reference`'s registry the one command-line and unscoped
+    /// environment credentials are for, unless `--registry` or
+    /// `PIPECTL_REGISTRY_HOST` names one. Only for a reference the operator
+    /// typed, never for one a manifest names.
     pub fn scope_credentials_to(&mut self, reference: &str) {
         if self.credentials.scope.is_some() {
             return;
@@ -77,10 +85,22 @@ impl Context {
         }
     }
 
-    /// Opens the store at `location`.
-    pub fn open(&self, location: &Location) -> Result<Box<dyn Store>, RegistryError> {
+    /// The caps on what is read.
+    pub fn limits(&self) -> Limits {
+        self.transport.limits
+    }
+
+    /// Opens the store at `location`, for an operation that must end by
+    /// `deadline`.
+    pub fn open(
+        &self,
+        location: &Location,
+        deadline: Instant,
+    ) -> Result<Box<dyn Store>, RegistryError> {
         Ok(match location {
-            Location::Layout { dir } => Box::new(LayoutStore::new(dir.clone())),
+            Location::Layout { dir } => {
+                Box::new(LayoutStore::with_limits(dir.clone(), self.limits()))
+            }
             Location::Registry {
                 registry,
                 repository,
@@ -89,8 +109,14 @@ impl Context {
                 repository,
                 self.credentials.for_registry(registry),
                 &self.transport,
+                deadline,
+                self.progress.notices().clone(),
             )?),
         })
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.limits().timeout
     }
 }
 
@@ -134,9 +160,9 @@ pub struct PublishReport {
     /// What happened.
     pub status: PublishStatus,
     /// The manifest digest now under the tag.
-    pub manifest: String,
+    pub manifest: Digest,
     /// The layer digest.
-    pub layer: String,
+    pub layer: Digest,
     /// The layer's size.
     pub size: u64,
 }
@@ -170,7 +196,7 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
         .clone();
     let artifact = Artifact::build(component.bytes, &req.file_name, info, &created, ann);
 
-    let mut store = ctx.open(&resolved.reference.location)?;
+    let mut store = ctx.open(&resolved.reference.location, ctx.deadline())?;
     let tag = version.to_string();
     let mut status = PublishStatus::Published;
     let mut expected = None;
@@ -179,7 +205,7 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
             reference: format!("{}:{tag}", store.describe()),
             reason: source,
         })?;
-        if existing.layers[0].digest == artifact.layer_digest() {
+        if existing.layers[0].digest == *artifact.layer_digest() {
             return Ok(PublishReport {
                 reference: format!("{}:{tag}", store.describe()),
                 version: tag,
@@ -199,13 +225,13 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
         status = PublishStatus::Replaced;
         expected = Some(digest);
     }
-    store.push(&artifact, &tag, expected.as_deref(), &ctx.progress)?;
+    store.push(&artifact, &tag, expected.as_ref(), &ctx.progress)?;
     Ok(PublishReport {
         reference: format!("{}:{tag}", store.describe()),
         version: tag,
         status,
         manifest: artifact.manifest_digest.clone(),
-        layer: artifact.layer_digest().to_string(),
+        layer: artifact.layer_digest().clone(),
         size: artifact.layer.len() as u64,
     })
 }
@@ -236,7 +262,7 @@ pub struct Fetched {
 fn requirement(selector: &Selector) -> String {
     match selector {
         Selector::Tag(v) => format!("={v}"),
-        Selector::Digest(d) => d.clone(),
+        Selector::Digest(d) => d.to_string(),
         Selector::Requirement(r) => r.to_string(),
     }
 }
@@ -259,6 +285,8 @@ pub fn fetch_resolved(
     lock: &Lockfile,
     opts: FetchOptions,
 ) -> Result<Fetched, RegistryError> {
+    let limits = ctx.limits();
+    let notices = ctx.progress.notices();
     let location = &resolved.reference.location;
     let req_text = requirement(&resolved.reference.selector);
     let locked = lock.find(&resolved.name, &req_text).cloned();
@@ -267,6 +295,7 @@ pub fn fetch_resolved(
         store: None,
         offline: opts.offline,
         shown: shown.clone(),
+        deadline: ctx.deadline(),
     };
 
     // 1. The manifest: pinned by the lockfile, or resolved now.
@@ -275,7 +304,7 @@ pub fn fetch_resolved(
     let mut resolved_tag: Option<String> = None;
     let (manifest_bytes, manifest_digest) = match &locked {
         Some(entry) => {
-            let bytes = match ctx.cache.blob(&entry.manifest) {
+            let bytes = match ctx.cache.blob(&entry.manifest, limits.max_manifest_size) {
                 Some(b) => b,
                 None => {
                     let s = store.get(ctx, location)?;
@@ -294,7 +323,7 @@ pub fn fetch_resolved(
             (bytes, entry.manifest.clone())
         }
         None => match &resolved.reference.selector {
-            Selector::Digest(d) => match ctx.cache.blob(d) {
+            Selector::Digest(d) => match ctx.cache.blob(d, limits.max_manifest_size) {
                 Some(b) => (b, d.clone()),
                 None => (store.get(ctx, location)?.manifest_by_digest(d)?, d.clone()),
             },
@@ -305,7 +334,7 @@ pub fn fetch_resolved(
             Selector::Requirement(req) => {
                 let tags: Vec<String> = if opts.offline {
                     ctx.cache
-                        .refs(location)
+                        .refs(location, notices)
                         .into_iter()
                         .map(|(t, _)| t)
                         .collect()
@@ -319,14 +348,7 @@ pub fn fetch_resolved(
                     .max()
                     .ok_or_else(|| RegistryError::NotFound {
                         reference: shown.clone(),
-                        what: format!(
-                            "no version matches `{req}` (versions: {})",
-                            if tags.is_empty() {
-                                "none".to_string()
-                            } else {
-                                tags.join(", ")
-                            }
-                        ),
+                        what: format!("no version matches `{req}` (versions: {})", list(&tags)),
                     })?;
                 resolved_tag = Some(best.to_string());
                 tag_manifest(ctx, &mut store, location, &best.to_string())?
@@ -338,11 +360,36 @@ pub fn fetch_resolved(
         reason: source,
     })?;
     let layer = manifest.layers[0].clone();
-    let version = resolved_tag
-        .clone()
-        .or_else(|| locked.as_ref().map(|e| e.version.clone()))
-        .or_else(|| manifest.annotations.get(annotations::VERSION).cloned())
-        .unwrap_or_else(|| "unversioned".to_string());
+    // A layer larger than allowed is refused before any byte of it moves.
+    if layer.size > limits.max_blob_size {
+        return Err(RegistryError::TooLarge {
+            reference: shown,
+            what: "the layer".to_string(),
+            detail: format!("the manifest declares {} bytes", layer.size),
+            max: limits.max_blob_size,
+            hint: "`--max-blob-size` raises the cap".to_string(),
+        });
+    }
+    let version = match (&resolved_tag, &locked) {
+        (Some(tag), _) => tag.clone(),
+        (None, Some(entry)) => entry.version.clone(),
+        (None, None) => match manifest.annotations.get(annotations::VERSION) {
+            Some(v) => {
+                // The registry's word: it names `pipectl fetch`'s output.
+                pipectl_io::name::check_component("version", v).map_err(|error| {
+                    RegistryError::UnsafeName {
+                        origin: format!(
+                            "`{shown}`: the manifest's `{}` annotation",
+                            annotations::VERSION
+                        ),
+                        error,
+                    }
+                })?;
+                v.clone()
+            }
+            None => "unversioned".to_string(),
+        },
+    };
     if let Some(entry) = &locked
         && entry.layer != layer.digest
     {
@@ -355,20 +402,32 @@ pub fn fetch_resolved(
         });
     }
 
-    // 2. The layer: from the cache, else the store; verified either way.
-    let (bytes, from_cache) = match ctx.cache.blob(&layer.digest) {
-        Some(b) if b.len() as u64 == layer.size => (b, true),
-        _ => (
-            store.get(ctx, location)?.blob(&layer, &ctx.progress)?,
-            false,
-        ),
+    // 2. The layer: from the cache, else streamed from the store into a
+    // temporary file in the cache folder; verified either way.
+    let not_wasm = || RegistryError::Verify {
+        reference: shown.clone(),
+        reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
     };
-    if !bytes.starts_with(b"\0asm") {
-        return Err(RegistryError::Verify {
-            reference: shown,
-            reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
-        });
-    }
+    let cached = ctx.cache.blob(&layer.digest, layer.size);
+    let from_cache = cached.is_some();
+    let download = match cached {
+        Some(bytes) if !bytes.starts_with(b"\0asm") => return Err(not_wasm()),
+        Some(_) => None,
+        None => {
+            let tmp_dir = ctx.cache.tmp_dir()?;
+            let file = store
+                .get(ctx, location)?
+                .blob(&layer, &tmp_dir, &ctx.progress)?;
+            let mut magic = [0u8; 4];
+            let read = file
+                .reopen()
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+            if read.is_err() || &magic != b"\0asm" {
+                return Err(not_wasm());
+            }
+            Some(file)
+        }
+    };
 
     // 3. The lockfile entry; with --locked it must not change.
     let entry = LockEntry {
@@ -398,11 +457,24 @@ pub fn fetch_resolved(
 
     // 4. Everything verified: now the cache.
     ctx.cache.put_blob(&manifest_digest, &manifest_bytes)?;
-    ctx.cache.put_blob(&layer.digest, &bytes)?;
+    if let Some(file) = download {
+        ctx.cache.put_blob_file(&layer.digest, file)?;
+    }
     // Only a tag this fetch resolved is recorded as pointing here.
     if let Some(tag) = &resolved_tag {
-        ctx.cache.put_ref(location, tag, &manifest_digest)?;
+        ctx.cache
+            .put_ref(location, tag, &manifest_digest, notices)?;
     }
+    // Read back, and hashed again: what is returned is what was verified.
+    let bytes = ctx
+        .cache
+        .blob(&layer.digest, layer.size)
+        .ok_or_else(|| RegistryError::Verify {
+            reference: shown.clone(),
+            reason: artifact::VerifyError::Shape(
+                "the cached layer changed after it was verified".to_string(),
+            ),
+        })?;
     Ok(Fetched {
         bytes,
         entry,
@@ -411,11 +483,28 @@ pub fn fetch_resolved(
     })
 }
 
+/// Tags for a message: cleaned, at most 20, and how many more.
+fn list(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "none".to_string();
+    }
+    let mut shown: Vec<String> = tags
+        .iter()
+        .take(20)
+        .map(|t| pipectl_io::text::clean(t, 64))
+        .collect();
+    if tags.len() > 20 {
+        shown.push(format!("and {} more", tags.len() - 20));
+    }
+    shown.join(", ")
+}
+
 /// A store opened on first use: a fetch served by the cache never connects.
 struct LazyStore {
     store: Option<Box<dyn Store>>,
     offline: bool,
     shown: String,
+    deadline: Instant,
 }
 
 impl LazyStore {
@@ -427,24 +516,24 @@ impl LazyStore {
                     what: "not in the cache, and --offline forbids the network".to_string(),
                 });
             }
-            self.store = Some(ctx.open(location)?);
+            self.store = Some(ctx.open(location, self.deadline)?);
         }
         Ok(self.store.as_deref_mut().expect("opened above"))
     }
 }
 
-/// The manifest a tag names: from the cache's refs when offline, else the
-/// store.
+/// The manifest a tag names: from the cache's sealed refs when offline,
+/// else the store.
 fn tag_manifest(
     ctx: &Context,
     store: &mut LazyStore,
     location: &Location,
     tag: &str,
-) -> Result<(Vec<u8>, String), RegistryError> {
+) -> Result<(Vec<u8>, Digest), RegistryError> {
     if store.offline {
         let digest = ctx
             .cache
-            .refs(location)
+            .refs(location, ctx.progress.notices())
             .into_iter()
             .find(|(t, _)| t == tag)
             .map(|(_, d)| d)
@@ -454,7 +543,7 @@ fn tag_manifest(
             })?;
         let bytes = ctx
             .cache
-            .blob(&digest)
+            .blob(&digest, ctx.limits().max_manifest_size)
             .ok_or_else(|| RegistryError::NotFound {
                 reference: store.shown.clone(),
                 what: format!("the manifest of {tag} is not in the cache (--offline)"),

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use pipectl_io::Digest;
 use semver::{Version, VersionReq};
 
 /// Where artifacts live.
@@ -63,7 +64,7 @@ pub enum Selector {
     /// A semver tag.
     Tag(Version),
     /// A manifest digest, `sha256:<hex>`.
-    Digest(String),
+    Digest(Digest),
     /// The highest tag matching a requirement.
     Requirement(VersionReq),
 }
@@ -83,7 +84,8 @@ pub struct Reference {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid reference `{reference}`: {reason}")]
 pub struct ReferenceError {
-    /// What was given.
+    /// What was given, made safe to show: credentials (`user:pass@`)
+    /// replaced by `***@`, control characters escaped, length bounded.
     pub reference: String,
     /// Why it is invalid.
     pub reason: String,
@@ -105,11 +107,28 @@ pub enum Parsed {
 
 /// Whether `s` is a valid digest: `sha256:` and 64 lowercase hex digits.
 pub fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    Digest::parse(s).is_ok()
+}
+
+/// Where a reference's registry part ends, after an optional `scheme://`,
+/// and whether it holds user info (`user:pass@host`).
+fn userinfo_end(reference: &str) -> Option<(usize, usize)> {
+    let start = reference.find("://").map_or(0, |i| i + 3);
+    let rest = &reference[start..];
+    let authority = &rest[..rest.find('/')?];
+    let at = authority.rfind('@')?;
+    Some((start, start + at))
+}
+
+/// `reference` made safe to show: user info (`user:pass@`) before the
+/// registry replaced by `***@`, control characters escaped, at most 300
+/// characters.
+pub fn redact(reference: &str) -> String {
+    let shown = match userinfo_end(reference) {
+        Some((start, at)) => format!("{}***{}", &reference[..start], &reference[at..]),
+        None => reference.to_string(),
+    };
+    pipectl_io::text::clean(&shown, 300)
 }
 
 fn selector(
@@ -118,16 +137,17 @@ fn selector(
     allow_requirement: bool,
 ) -> Result<Selector, ReferenceError> {
     let err = |reason: String| ReferenceError {
-        reference: reference.to_string(),
+        reference: redact(reference),
         reason,
     };
     if text.starts_with("sha256:") {
-        if is_digest(text) {
-            return Ok(Selector::Digest(text.to_string()));
-        }
-        return Err(err(format!(
-            "`{text}` is not a sha256 digest (64 lowercase hex digits)"
-        )));
+        return match Digest::parse(text) {
+            Ok(d) => Ok(Selector::Digest(d)),
+            Err(_) => Err(err(format!(
+                "`{}` is not a sha256 digest (64 lowercase hex digits)",
+                pipectl_io::text::clean(text, 100)
+            ))),
+        };
     }
     if let Ok(v) = Version::parse(text) {
         return Ok(Selector::Tag(v));
@@ -136,7 +156,8 @@ fn selector(
         return Ok(Selector::Requirement(req));
     }
     Err(err(format!(
-        "`{text}` is not a semver version{}; tags must be semver (e.g. `0.2.0`)",
+        "`{}` is not a semver version{}; tags must be semver (e.g. `0.2.0`)",
+        pipectl_io::text::clean(text, 100),
         if allow_requirement {
             " or requirement"
         } else {
@@ -149,9 +170,21 @@ fn selector(
 /// requirement (`fetch`); `publish` needs an exact version.
 pub fn parse(reference: &str, allow_requirement: bool) -> Result<Parsed, ReferenceError> {
     let err = |reason: &str| ReferenceError {
-        reference: reference.to_string(),
+        reference: redact(reference),
         reason: reason.to_string(),
     };
+    // Credentials never belong in a reference: refused, and never shown.
+    if userinfo_end(reference).is_some() {
+        return Err(err(
+            "a reference cannot hold credentials (`user:password@`); give them with \
+             --username and --password-stdin, or PIPECTL_REGISTRY_* variables",
+        ));
+    }
+    if reference.contains("://") {
+        return Err(err(
+            "a reference has no scheme: write `host[:port]/repository:tag`",
+        ));
+    }
     if let Some(rest) = reference.strip_prefix("oci-layout:") {
         // oci-layout:<dir>@sha256:... or oci-layout:<dir>:<tag>
         let (dir, sel) = if let Some((dir, digest)) = rest.rsplit_once('@') {
@@ -282,7 +315,7 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(
             direct(&format!("ghcr.io/x/y@{d}"), false).selector,
-            Selector::Digest(d.clone())
+            Selector::Digest(Digest::parse(&d).unwrap())
         );
         assert!(matches!(
             direct("r.io/x:^0.2", true).selector,
@@ -321,6 +354,26 @@ mod tests {
         }
         let e = parse("localhost:5000/x:latest", false).unwrap_err();
         assert!(e.reason.contains("tags must be semver"), "{e}");
+    }
+
+    #[test]
+    fn references_with_credentials_are_refused_without_showing_them() {
+        for bad in [
+            "user:hunter2@registry.example/x:1.0.0",
+            "https://user:hunter2@registry.example/x:1.0.0",
+            "user:hunter2@registry.example/x:not-semver",
+            "oci-layout:user:hunter2@host/dir:1.0.0",
+        ] {
+            let e = parse(bad, true).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(
+                e.contains("***@registry.example") || e.contains("***@host"),
+                "{e}"
+            );
+        }
+        assert_eq!(redact("a\x1b[2Jb/c:1"), "a\\u{1b}[2Jb/c:1");
+        // `@` after the registry is a digest or a package version.
+        assert!(parse("example:x@1.0.0", false).is_ok());
     }
 
     #[test]

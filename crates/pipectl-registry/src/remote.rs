@@ -1,18 +1,40 @@
-//! An OCI registry, through oci-client. Plain HTTP only for loopback
-//! registries and hosts named `--insecure`; every manifest and blob is
-//! verified against its digest and size before it is returned.
+//! An OCI registry. Plain HTTP only for loopback registries and hosts named
+//! `--insecure`; every manifest and blob is verified against its digest and
+//! size before it is returned.
+//!
+//! Reads (manifests, tag lists, blobs, and the bearer-token exchange) are
+//! made here with reqwest, because oci-client 0.18 reads manifest, tag-list
+//! and token bodies whole with no cap (`pull_manifest_raw` and `list_tags`
+//! call `Response::bytes`): every body is read chunk by chunk against a cap
+//! (a declared `Content-Length` over the cap is refused before reading), a
+//! blob is streamed into a temporary file while it is hashed, and a body
+//! longer than the manifest declares is cut off and refused. Pushes go
+//! through oci-client, whose bodies are ours. Every operation runs under one
+//! overall deadline ([`Limits::timeout`]), retries and waits included.
+//!
+//! Redirects: manifest, tag and token requests follow redirects only
+//! within the registry (same scheme, host and port); blob requests may be
+//! sent to another host (registries hand blobs to a CDN), never from https
+//! to http, and reqwest drops the `Authorization` header whenever a
+//! redirect leaves the origin, so credentials never travel with it.
 
-use futures_util::StreamExt as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use pipectl_io::Digest;
+use reqwest::StatusCode;
 
 use crate::artifact::{self, Artifact, Descriptor, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
 use crate::error::RegistryError;
+use crate::limits::Limits;
+use crate::notice::{Notice, Notices};
 use crate::reference::is_loopback;
-use crate::store::{Progress, Store};
+use crate::store::{BlobWriter, Progress, Store};
 
 /// How to reach registries.
 #[derive(Debug, Clone)]
@@ -22,6 +44,8 @@ pub struct Transport {
     /// How many times a request that failed for a transient reason (the
     /// connection failed or broke off, 5xx, 429) is sent again.
     pub retries: u32,
+    /// Caps on what a registry sends, and the deadline of an operation.
+    pub limits: Limits,
 }
 
 impl Default for Transport {
@@ -29,15 +53,22 @@ impl Default for Transport {
         Self {
             insecure: Vec::new(),
             retries: 3,
+            limits: Limits::default(),
         }
     }
 }
 
 /// The wait before the first retry; it doubles for each next one, up to
 /// [`LONGEST_RETRY_WAIT`].
-const FIRST_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(250);
 /// The longest wait between two tries.
-const LONGEST_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// The most bytes of an error body or a token response read.
+const MAX_SMALL_BODY: u64 = 64 << 10;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: usize = 5;
+/// Tags asked for per page.
+const TAGS_PER_PAGE: usize = 100;
 
 /// Whether sending the request again may succeed: the connection failed or
 /// broke off, or the registry said it is overloaded or failing. Not for
@@ -57,23 +88,93 @@ fn transient(e: &OciDistributionError) -> bool {
     }
 }
 
+/// A failed try: the error, and whether trying again may help.
+struct Failed {
+    error: RegistryError,
+    transient: bool,
+}
+
+impl Failed {
+    fn fatal(error: RegistryError) -> Self {
+        Self {
+            error,
+            transient: false,
+        }
+    }
+}
+
+impl From<RegistryError> for Failed {
+    fn from(error: RegistryError) -> Self {
+        Self::fatal(error)
+    }
+}
+
+/// How reads are authorized, once the registry asked.
+#[derive(Clone)]
+enum Authorization {
+    Basic(String, String),
+    Bearer(String),
+}
+
 /// A repository in an OCI registry.
 pub struct RemoteStore {
     registry: String,
     repository: String,
+    /// `http://host[:port]` or `https://host[:port]`.
+    base: String,
+    plain: bool,
     client: Client,
+    /// Manifests, tags, tokens: redirects within the registry only.
+    http: reqwest::Client,
+    /// Blobs: redirects to other hosts too (without credentials).
+    blobs: reqwest::Client,
     auth: RegistryAuth,
+    credentials: Option<Credentials>,
+    authorization: Mutex<Option<Authorization>>,
     runtime: tokio::runtime::Runtime,
     retries: u32,
+    limits: Limits,
+    deadline: Instant,
+    notices: Notices,
+}
+
+fn redirect_policy(cross_host: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let Some(first) = attempt.previous().first().cloned() else {
+            return attempt.follow();
+        };
+        let last = attempt.previous().last().cloned().unwrap_or(first.clone());
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let next = attempt.url();
+        if last.scheme() == "https" && next.scheme() != "https" {
+            return attempt.error("a redirect from https to plain http is not followed");
+        }
+        let same_origin = next.scheme() == first.scheme()
+            && next.host_str() == first.host_str()
+            && next.port_or_known_default() == first.port_or_known_default();
+        if !cross_host && !same_origin {
+            let host = pipectl_io::text::clean(next.host_str().unwrap_or("?"), 100);
+            return attempt.error(format!(
+                "the registry redirected to another host (`{host}`); pipectl follows redirects \
+                 to other hosts only for blobs, and never with credentials"
+            ));
+        }
+        attempt.follow()
+    })
 }
 
 impl RemoteStore {
-    /// Connects (lazily) to `registry/repository`.
+    /// Connects (lazily) to `registry/repository`; everything it does must
+    /// end by `deadline`; retries are told to `notices`.
     pub fn new(
         registry: &str,
         repository: &str,
         credentials: Option<Credentials>,
         transport: &Transport,
+        deadline: Instant,
+        notices: Notices,
     ) -> Result<Self, RegistryError> {
         let plain = is_loopback(registry) || transport.insecure.iter().any(|h| h == registry);
         let config = ClientConfig {
@@ -82,15 +183,25 @@ impl RemoteStore {
             } else {
                 ClientProtocol::Https
             },
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
             user_agent: concat!("pipectl/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
-        let client = Client::try_from(config).map_err(|e| RegistryError::Network {
+        let setup = |e: &dyn std::fmt::Display| RegistryError::Network {
             registry: registry.to_string(),
             message: format!("failed to set up the HTTP client: {e}"),
-        })?;
+        };
+        let client = Client::try_from(config).map_err(|e| setup(&e))?;
+        let build = |cross_host| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .user_agent(concat!("pipectl/", env!("CARGO_PKG_VERSION")))
+                .redirect(redirect_policy(cross_host))
+                .build()
+                .map_err(|e| setup(&e))
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -101,38 +212,496 @@ impl RemoteStore {
         Ok(Self {
             registry: registry.to_string(),
             repository: repository.to_string(),
+            base: format!("{}://{registry}", if plain { "http" } else { "https" }),
+            plain,
             client,
-            auth: credentials.map_or(RegistryAuth::Anonymous, |c| c.into_auth()),
+            http: build(false)?,
+            blobs: build(true)?,
+            auth: credentials
+                .clone()
+                .map_or(RegistryAuth::Anonymous, |c| c.into_auth()),
+            credentials,
+            authorization: Mutex::new(None),
             runtime,
             retries: transport.retries,
+            limits: transport.limits,
+            deadline,
+            notices,
         })
     }
 
-    /// Runs the request `op` makes, and makes it again after a transient
-    /// failure, up to `retries` times, waiting 250 ms, then twice as long
-    /// each time. Only for reads and idempotent writes (content-addressed
-    /// blobs, a manifest under one tag).
-    fn retrying<T, F>(&self, mut op: impl FnMut() -> F) -> Result<T, OciDistributionError>
+    /// Runs `fut` to its end or to the operation's deadline.
+    fn block<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, RegistryError>>,
+    ) -> Result<T, RegistryError> {
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        self.runtime.block_on(async move {
+            tokio::time::timeout_at(deadline, fut)
+                .await
+                .unwrap_or_else(|_| Err(self.timeout()))
+        })
+    }
+
+    fn timeout(&self) -> RegistryError {
+        RegistryError::Timeout {
+            registry: self.registry.clone(),
+            timeout: self.limits.timeout,
+        }
+    }
+
+    /// Tries `op` again after a transient failure, up to `retries` times,
+    /// waiting 250 ms, then twice as long each time; each retry is a
+    /// notice. Only for reads and idempotent writes.
+    async fn retry<T, F, Fut>(&self, mut op: F) -> Result<T, RegistryError>
     where
-        F: std::future::Future<Output = Result<T, OciDistributionError>>,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failed>>,
     {
         let mut wait = FIRST_RETRY_WAIT;
         let mut attempt = 0;
         loop {
-            match self.runtime.block_on(op()) {
-                Err(e) if attempt < self.retries && transient(&e) => {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(f) if f.transient && attempt < self.retries => {
                     attempt += 1;
-                    eprintln!(
-                        "pipectl: registry `{}`: {}; trying again in {} ms ({attempt}/{})",
-                        self.registry,
-                        short(&e.to_string()),
-                        wait.as_millis(),
-                        self.retries
-                    );
-                    std::thread::sleep(wait);
+                    self.notify_retry(&f.error, wait, attempt);
+                    tokio::time::sleep(wait).await;
                     wait = wait.saturating_mul(2).min(LONGEST_RETRY_WAIT);
                 }
-                other => return other,
+                Err(f) => return Err(f.error),
+            }
+        }
+    }
+
+    fn notify_retry(&self, error: &RegistryError, wait: Duration, attempt: u32) {
+        self.notices.emit(Notice::Retry {
+            registry: self.registry.clone(),
+            reason: short(&error.to_string()),
+            wait,
+            attempt,
+            retries: self.retries,
+        });
+    }
+
+    fn url(&self, rest: &str) -> String {
+        format!("{}/v2/{}/{rest}", self.base, self.repository)
+    }
+
+    fn network(&self, e: &reqwest::Error) -> Failed {
+        Failed {
+            error: RegistryError::Network {
+                registry: self.registry.clone(),
+                message: network_message(e),
+            },
+            transient: !e.is_builder() && !e.is_redirect(),
+        }
+    }
+
+    fn broke_off(&self, what: &str, e: &reqwest::Error) -> Failed {
+        Failed {
+            error: RegistryError::Network {
+                registry: self.registry.clone(),
+                message: format!("the transfer of {what} broke off: {}", network_message(e)),
+            },
+            transient: true,
+        }
+    }
+
+    fn unauthorized(&self) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.registry.clone(),
+            status: "401 Unauthorized".to_string(),
+            hint: format!(
+                "give credentials with `--username` and `--password-stdin`, \
+                 PIPECTL_REGISTRY_{host}_USERNAME and _PASSWORD, or `docker login`",
+                host = crate::auth::env_key(&self.registry)
+            ),
+        }
+    }
+
+    /// Sends a GET with the authorization the registry asked for, answering
+    /// one 401 challenge.
+    async fn get(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, Failed> {
+        let send = |authorization: Option<Authorization>| {
+            let mut request = client.get(url);
+            if let Some(accept) = accept {
+                request = request.header(reqwest::header::ACCEPT, accept);
+            }
+            request = match authorization {
+                Some(Authorization::Basic(user, password)) => {
+                    request.basic_auth(user, Some(password))
+                }
+                Some(Authorization::Bearer(token)) => request.bearer_auth(token),
+                None => request,
+            };
+            request.send()
+        };
+        let current = self.current_authorization();
+        let response = send(current.clone()).await.map_err(|e| self.network(&e))?;
+        // Answer a challenge only from the registry itself (not from a host
+        // a redirect led to), and only when trying again can change
+        // something: no authorization yet, or a token that may have
+        // expired.
+        let asked = reqwest::Url::parse(url).ok();
+        let from_registry = asked.as_ref().is_some_and(|asked| {
+            let answered = response.url();
+            answered.scheme() == asked.scheme()
+                && answered.host_str() == asked.host_str()
+                && answered.port_or_known_default() == asked.port_or_known_default()
+        });
+        let renewable = match &current {
+            None => true,
+            Some(Authorization::Bearer(_)) => {
+                !matches!(self.credentials, Some(Credentials::Token(_)))
+            }
+            Some(Authorization::Basic(..)) => false,
+        };
+        if response.status() != StatusCode::UNAUTHORIZED || !from_registry || !renewable {
+            return Ok(response);
+        }
+        let Some(challenge) = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+        else {
+            return Ok(response);
+        };
+        let Some(fresh) = self.authorize(&challenge).await? else {
+            return Ok(response);
+        };
+        *self.authorization.lock().expect("not poisoned") = Some(fresh.clone());
+        send(Some(fresh)).await.map_err(|e| self.network(&e))
+    }
+
+    fn current_authorization(&self) -> Option<Authorization> {
+        if let Some(Credentials::Token(token)) = &self.credentials {
+            return Some(Authorization::Bearer(token.clone()));
+        }
+        self.authorization.lock().expect("not poisoned").clone()
+    }
+
+    /// Answers a `WWW-Authenticate` challenge: basic credentials as they
+    /// are, or a bearer token from the registry's token service.
+    async fn authorize(&self, challenge: &str) -> Result<Option<Authorization>, Failed> {
+        let (scheme, params) = parse_challenge(challenge);
+        let basic = match &self.credentials {
+            Some(Credentials::Basic { username, password }) => {
+                Some((username.clone(), password.clone()))
+            }
+            _ => None,
+        };
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Ok(basic.map(|(u, p)| Authorization::Basic(u, p)));
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(None);
+        }
+        let Some(realm) = params.iter().find(|(k, _)| k == "realm").map(|(_, v)| v) else {
+            return Ok(None);
+        };
+        let mut url = reqwest::Url::parse(realm).map_err(|_| {
+            Failed::fatal(RegistryError::Registry {
+                registry: self.registry.clone(),
+                message: "its token service address is not a URL".to_string(),
+            })
+        })?;
+        if url.scheme() != "https" && !(self.plain && url.scheme() == "http") {
+            return Err(Failed::fatal(RegistryError::Refused(format!(
+                "registry `{}`: its token service is not https; no credentials are sent to it",
+                self.registry
+            ))));
+        }
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", &format!("repository:{}:pull", self.repository));
+        }
+        let mut request = self.http.get(url);
+        if let Some((user, password)) = basic {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|e| self.network(&e))?;
+        if !response.status().is_success() {
+            return Err(self.status_error(response, "the token").await);
+        }
+        let body = self
+            .read_capped(
+                response,
+                MAX_SMALL_BODY,
+                "the token response",
+                "a token is never that large",
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let token: Token = serde_json::from_slice(&body).map_err(|_| {
+            Failed::fatal(RegistryError::Registry {
+                registry: self.registry.clone(),
+                message: "its token service answered something else than a token".to_string(),
+            })
+        })?;
+        Ok(token
+            .token
+            .or(token.access_token)
+            .map(Authorization::Bearer))
+    }
+
+    /// Reads a body of at most `max` bytes: a larger declared length is
+    /// refused before reading, a longer body as soon as it is.
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+        max: u64,
+        what: &str,
+        hint: &str,
+    ) -> Result<Vec<u8>, Failed> {
+        let too_large = |detail: String| {
+            Failed::fatal(RegistryError::TooLarge {
+                reference: format!("{}/{}", self.registry, self.repository),
+                what: what.to_string(),
+                detail,
+                max,
+                hint: hint.to_string(),
+            })
+        };
+        if let Some(len) = response.content_length()
+            && len > max
+        {
+            return Err(too_large(format!("declared {len} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.broke_off(what, &e))?
+        {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(too_large(format!(
+                    "{} bytes or more arrived",
+                    body.len() + chunk.len()
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// The error an unsuccessful answer means.
+    async fn status_error(&self, response: reqwest::Response, reference: &str) -> Failed {
+        let status = response.status();
+        let body = self
+            .read_capped(response, MAX_SMALL_BODY, "an error answer", "it is ignored")
+            .await
+            .unwrap_or_default();
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            errors: Vec<OciError>,
+        }
+        #[derive(serde::Deserialize)]
+        struct OciError {
+            code: String,
+            #[serde(default)]
+            message: String,
+        }
+        let envelope = serde_json::from_slice::<Envelope>(&body).ok();
+        let codes: Vec<&str> = envelope
+            .iter()
+            .flat_map(|e| e.errors.iter().map(|e| e.code.as_str()))
+            .collect();
+        let registry = self.registry.clone();
+        let error = match status.as_u16() {
+            401 => self.unauthorized(),
+            403 => RegistryError::Unauthorized {
+                registry,
+                status: "403 Forbidden".to_string(),
+                hint: "the credentials lack permission for this repository".to_string(),
+            },
+            404 if codes.contains(&"NAME_UNKNOWN") => RegistryError::NotFound {
+                reference: reference.to_string(),
+                what: format!("repository `{}` does not exist", self.repository),
+            },
+            404 => RegistryError::NotFound {
+                reference: reference.to_string(),
+                what: "the registry does not have it".to_string(),
+            },
+            code => {
+                let message = match &envelope {
+                    Some(e) => e
+                        .errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.code, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    None => String::from_utf8_lossy(&body).into_owned(),
+                };
+                RegistryError::Registry {
+                    registry,
+                    message: format!("HTTP {code}: {}", short(&message)),
+                }
+            }
+        };
+        Failed {
+            error,
+            transient: status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error()
+                || codes.contains(&"TOOMANYREQUESTS"),
+        }
+    }
+
+    /// GETs a manifest (by tag or digest): its bytes, capped, and their
+    /// digest; `None` when the registry does not have it.
+    async fn get_manifest(
+        &self,
+        selector: &str,
+        shown: &str,
+    ) -> Result<Option<(Vec<u8>, Digest)>, Failed> {
+        let url = self.url(&format!("manifests/{selector}"));
+        let response = self
+            .get(&self.http, &url, Some(MANIFEST_MEDIA_TYPE))
+            .await?;
+        if !response.status().is_success() {
+            let failed = self.status_error(response, shown).await;
+            if matches!(failed.error, RegistryError::NotFound { .. }) {
+                return Ok(None);
+            }
+            return Err(failed);
+        }
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| Digest::parse(h).ok());
+        let body = self
+            .read_capped(
+                response,
+                self.limits.max_manifest_size,
+                "the manifest",
+                "`--max-manifest-size` raises the cap",
+            )
+            .await?;
+        let digest = Digest::sha256(&body);
+        if let Some(header) = header
+            && header != digest
+        {
+            return Err(Failed::fatal(RegistryError::Verify {
+                reference: shown.to_string(),
+                reason: artifact::VerifyError::Digest {
+                    what: "manifest".to_string(),
+                    expected: header,
+                    actual: digest,
+                },
+            }));
+        }
+        Ok(Some((body, digest)))
+    }
+
+    /// One page of tags after `last`, as the registry wrote them (callers
+    /// clean them before showing any).
+    async fn tag_page(&self, last: Option<&str>) -> Result<Vec<String>, Failed> {
+        let mut url = reqwest::Url::parse(&self.url("tags/list")).map_err(|_| {
+            Failed::fatal(RegistryError::Refused(format!(
+                "`{}` does not make a valid URL",
+                self.registry
+            )))
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("n", &TAGS_PER_PAGE.to_string());
+            if let Some(last) = last {
+                query.append_pair("last", last);
+            }
+        }
+        let shown = format!("{}/{}", self.registry, self.repository);
+        let response = self.get(&self.http, url.as_str(), None).await?;
+        if !response.status().is_success() {
+            return Err(self.status_error(response, &shown).await);
+        }
+        let body = self
+            .read_capped(
+                response,
+                self.limits.max_manifest_size,
+                "a page of tags",
+                "`--max-manifest-size` raises the cap",
+            )
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let page: Page = serde_json::from_slice(&body).map_err(|_| {
+            Failed::fatal(RegistryError::Registry {
+                registry: self.registry.clone(),
+                message: "its tag list is not valid JSON".to_string(),
+            })
+        })?;
+        Ok(page.tags.unwrap_or_default())
+    }
+
+    /// Streams a blob into `out`, starting over on a transient failure.
+    async fn get_blob(
+        &self,
+        desc: &Descriptor,
+        out: &mut BlobWriter<'_>,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("blobs/{}", desc.digest));
+        let shown = format!("{}/{}@{}", self.registry, self.repository, desc.digest);
+        let mut wait = FIRST_RETRY_WAIT;
+        let mut attempt = 0;
+        loop {
+            out.restart()?;
+            bar.set_position(0);
+            let result: Result<(), Failed> = async {
+                let mut response = self.get(&self.blobs, &url, None).await?;
+                if !response.status().is_success() {
+                    return Err(self.status_error(response, &shown).await);
+                }
+                // More than declared: refused before any byte is read.
+                if let Some(len) = response.content_length()
+                    && len > desc.size
+                {
+                    return Err(Failed::fatal(RegistryError::Verify {
+                        reference: shown.clone(),
+                        reason: artifact::VerifyError::TooLong {
+                            what: format!("the layer ({len} bytes announced)"),
+                            expected: desc.size,
+                        },
+                    }));
+                }
+                let what = desc.digest.to_string();
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|e| self.broke_off(&what, &e))?
+                {
+                    out.write(&chunk)?;
+                    bar.set_position(out.written());
+                }
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(f) if f.transient && attempt < self.retries => {
+                    attempt += 1;
+                    self.notify_retry(&f.error, wait, attempt);
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2).min(LONGEST_RETRY_WAIT);
+                }
+                Err(f) => return Err(f.error),
             }
         }
     }
@@ -145,29 +714,14 @@ impl RemoteStore {
         )
     }
 
-    fn digest_ref(&self, digest: &str) -> Reference {
-        Reference::with_digest(
-            self.registry.clone(),
-            self.repository.clone(),
-            digest.to_string(),
-        )
-    }
-
-    /// Turns oci-client's error into ours: no credentials, no response
-    /// bodies beyond a line.
+    /// Turns oci-client's error (from a push) into ours: no credentials,
+    /// no response bodies beyond a line.
     fn error(&self, reference: &str, e: OciDistributionError) -> RegistryError {
         let registry = self.registry.clone();
-        let unauthorized = || RegistryError::Unauthorized {
-            registry: registry.clone(),
-            status: "401 Unauthorized".to_string(),
-            hint: "give credentials with `--username` and `--password-stdin`, \
-                   PIPECTL_REGISTRY_USERNAME and PIPECTL_REGISTRY_PASSWORD, or `docker login`"
-                .to_string(),
-        };
         match e {
-            OciDistributionError::UnauthorizedError { .. } => unauthorized(),
-            OciDistributionError::AuthenticationFailure(_) => unauthorized(),
-            OciDistributionError::ServerError { code: 401, .. } => unauthorized(),
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_)
+            | OciDistributionError::ServerError { code: 401, .. } => self.unauthorized(),
             OciDistributionError::ServerError { code: 403, .. } => RegistryError::Unauthorized {
                 registry,
                 status: "403 Forbidden".to_string(),
@@ -179,21 +733,12 @@ impl RemoteStore {
                     .iter()
                     .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
                 {
-                    return unauthorized();
+                    return self.unauthorized();
                 }
                 if codes.iter().any(|c| matches!(c, OciErrorCode::NameUnknown)) {
                     return RegistryError::NotFound {
                         reference: reference.to_string(),
                         what: format!("repository `{}` does not exist", self.repository),
-                    };
-                }
-                if codes
-                    .iter()
-                    .any(|c| matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::BlobUnknown))
-                {
-                    return RegistryError::NotFound {
-                        reference: reference.to_string(),
-                        what: "the registry does not have it".to_string(),
                     };
                 }
                 let message: Vec<String> =
@@ -203,17 +748,9 @@ impl RemoteStore {
                     message: short(&message.join("; ")),
                 }
             }
-            OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
-                reference: reference.to_string(),
-                what: "the registry does not have it".to_string(),
-            },
             OciDistributionError::ServerError { code, message, .. } => RegistryError::Registry {
                 registry,
                 message: format!("HTTP {code}: {}", short(&message)),
-            },
-            OciDistributionError::DigestError(e) => RegistryError::Verify {
-                reference: reference.to_string(),
-                reason: artifact::VerifyError::Shape(format!("digest check failed: {e}")),
             },
             OciDistributionError::RequestError(e) => RegistryError::Network {
                 registry,
@@ -225,16 +762,58 @@ impl RemoteStore {
             },
         }
     }
+
+    fn oci_failed(&self, reference: &str, e: OciDistributionError) -> Failed {
+        Failed {
+            transient: transient(&e),
+            error: self.error(reference, e),
+        }
+    }
 }
 
-/// One line, at most 200 characters: registries send whole HTML pages.
+/// Splits a `WWW-Authenticate` value into its scheme and parameters.
+fn parse_challenge(header: &str) -> (String, Vec<(String, String)>) {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        params.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    (scheme.to_string(), params)
+}
+
+/// One line, at most 200 characters, control characters escaped:
+/// registries send whole HTML pages, and anything.
 fn short(s: &str) -> String {
     let line = s.lines().next().unwrap_or_default().trim();
-    let mut out: String = line.chars().take(200).collect();
-    if line.chars().count() > 200 {
-        out.push('…');
-    }
-    out
+    pipectl_io::text::clean(line, 200)
 }
 
 fn network_message(e: &reqwest::Error) -> String {
@@ -242,6 +821,8 @@ fn network_message(e: &reqwest::Error) -> String {
         "cannot connect (is the registry running, and is the address right?)".to_string()
     } else if e.is_timeout() {
         "the connection timed out".to_string()
+    } else if e.is_redirect() {
+        "a redirect was refused".to_string()
     } else {
         "the connection failed".to_string()
     };
@@ -265,145 +846,90 @@ impl Store for RemoteStore {
     }
 
     fn tags(&mut self) -> Result<Vec<String>, RegistryError> {
-        let reference = self.tag_ref("latest");
-        let mut tags: Vec<String> = Vec::new();
-        let mut last: Option<String> = None;
-        // Registries may return short pages before the end: page until an
-        // empty one, or until the cursor stops moving.
-        for _ in 0..10_000 {
-            let page = self
-                .retrying(|| {
-                    self.client
-                        .list_tags(&reference, &self.auth, Some(100), last.as_deref())
-                })
-                .map_err(|e| self.error(&self.describe(), e))?;
-            let next = page.tags.last().cloned();
-            if page.tags.is_empty() || next == last {
-                break;
+        let this = &*self;
+        this.block(async {
+            let mut tags: Vec<String> = Vec::new();
+            let mut last: Option<String> = None;
+            // Registries may return short pages before the end: page until
+            // an empty one, or until the cursor stops moving; but no more
+            // than the limits allow.
+            for _ in 0..this.limits.max_tag_pages {
+                let page = this.retry(|| this.tag_page(last.as_deref())).await?;
+                let next = page.last().cloned();
+                if page.is_empty() || next == last {
+                    tags.sort();
+                    tags.dedup();
+                    return Ok(tags);
+                }
+                last = next;
+                tags.extend(page);
+                if tags.len() > this.limits.max_tags {
+                    return Err(RegistryError::Refused(format!(
+                        "`{}` lists more than {} tags; pipectl reads no more",
+                        this.describe(),
+                        this.limits.max_tags
+                    )));
+                }
             }
-            last = next;
-            tags.extend(page.tags);
-        }
-        tags.sort();
-        tags.dedup();
-        Ok(tags)
+            Err(RegistryError::Refused(format!(
+                "`{}` lists more than {} pages of tags; pipectl reads no more",
+                this.describe(),
+                this.limits.max_tag_pages
+            )))
+        })
     }
 
-    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
-        let reference = self.tag_ref(tag);
+    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, Digest)>, RegistryError> {
         let shown = format!("{}:{tag}", self.describe());
-        match self.retrying(|| {
-            self.client
-                .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
-        }) {
-            Ok((bytes, digest)) => {
-                // oci-client hashed the body; check it ourselves too.
-                artifact::verify("manifest", &bytes, &digest, None).map_err(|source| {
-                    RegistryError::Verify {
-                        reference: shown.clone(),
-                        reason: source,
-                    }
-                })?;
-                Ok(Some((bytes.to_vec(), digest)))
-            }
-            // A new repository is as good as a missing tag: some registries
-            // answer NAME_UNKNOWN for it.
-            Err(e) => match self.error(&shown, e) {
-                RegistryError::NotFound { .. } => Ok(None),
-                other => Err(other),
-            },
-        }
+        let this = &*self;
+        this.block(this.retry(|| this.get_manifest(tag, &shown)))
     }
 
-    fn manifest_by_digest(&mut self, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        let reference = self.digest_ref(digest);
+    fn manifest_by_digest(&mut self, digest: &Digest) -> Result<Vec<u8>, RegistryError> {
         let shown = format!("{}@{digest}", self.describe());
-        let (bytes, _) = self
-            .retrying(|| {
-                self.client
-                    .pull_manifest_raw(&reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
-            })
-            .map_err(|e| self.error(&shown, e))?;
-        artifact::verify("manifest", &bytes, digest, None).map_err(|source| {
-            RegistryError::Verify {
+        let this = &*self;
+        let selector = digest.to_string();
+        let found = this.block(this.retry(|| this.get_manifest(&selector, &shown)))?;
+        let Some((bytes, actual)) = found else {
+            return Err(RegistryError::NotFound {
                 reference: shown,
-                reason: source,
-            }
-        })?;
-        Ok(bytes.to_vec())
+                what: "the registry does not have it".to_string(),
+            });
+        };
+        if actual != *digest {
+            return Err(RegistryError::Verify {
+                reference: shown,
+                reason: artifact::VerifyError::Digest {
+                    what: "manifest".to_string(),
+                    expected: digest.clone(),
+                    actual,
+                },
+            });
+        }
+        Ok(bytes)
     }
 
-    fn blob(&mut self, desc: &Descriptor, progress: &Progress) -> Result<Vec<u8>, RegistryError> {
-        let reference = self.digest_ref(&desc.digest);
+    fn blob(
+        &mut self,
+        desc: &Descriptor,
+        tmp_dir: &std::path::Path,
+        progress: &Progress,
+    ) -> Result<tempfile::NamedTempFile, RegistryError> {
         let shown = format!("{}@{}", self.describe(), desc.digest);
+        let mut out = BlobWriter::new(desc, shown, tmp_dir)?;
         let bar = progress.bar("fetch", desc.size);
-        let client = &self.client;
-        let auth = &self.auth;
-        let registry = self.registry.as_str();
-        let (reference, bar) = (&reference, &bar);
-        let result: Result<Vec<u8>, RegistryError> = self
-            .retrying(|| async move {
-                bar.set_position(0);
-                client.store_auth_if_needed(registry, auth).await;
-                let mut stream = client
-                    .pull_blob_stream(reference, desc.digest.as_str())
-                    .await?
-                    .stream;
-                let mut out =
-                    Vec::with_capacity(usize::try_from(desc.size).unwrap_or(0).min(64 << 20));
-                while let Some(chunk) = stream.next().await {
-                    let chunk = match chunk {
-                        Ok(chunk) => chunk,
-                        // oci-client checks the digest at the end of the stream;
-                        // so do we, below, with the bytes in hand.
-                        Err(e) if e.to_string().to_lowercase().contains("digest") => break,
-                        Err(e) => return Err(OciDistributionError::IoError(e)),
-                    };
-                    out.extend_from_slice(&chunk);
-                    bar.set_position(out.len() as u64);
-                    // A registry that sends more than the manifest says is not
-                    // read to the end.
-                    if out.len() as u64 > desc.size {
-                        break;
-                    }
-                }
-                Ok::<_, OciDistributionError>(out)
-            })
-            .map_err(|e| match e {
-                OciDistributionError::IoError(io)
-                    if io.kind() == std::io::ErrorKind::InvalidData =>
-                {
-                    RegistryError::Verify {
-                        reference: shown.clone(),
-                        reason: artifact::VerifyError::Shape(format!("{io}")),
-                    }
-                }
-                OciDistributionError::IoError(io) => RegistryError::Network {
-                    registry: self.registry.clone(),
-                    message: format!(
-                        "the transfer of {} broke off: {}",
-                        desc.digest,
-                        short(&io.to_string())
-                    ),
-                },
-                other => self.error(&shown, other),
-            });
+        let this = &*self;
+        let result = this.block(this.get_blob(desc, &mut out, &bar));
         bar.finish_and_clear();
-        let bytes = result?;
-        artifact::verify("layer", &bytes, &desc.digest, Some(desc.size)).map_err(|source| {
-            RegistryError::Verify {
-                reference: shown,
-                reason: source,
-            }
-        })?;
-        Ok(bytes)
+        result?;
+        out.finish()
     }
 
     fn push(
         &mut self,
         artifact: &Artifact,
         tag: &str,
-        expected: Option<&str>,
+        expected: Option<&Digest>,
         progress: &Progress,
     ) -> Result<(), RegistryError> {
         let reference = self.tag_ref(tag);
@@ -412,43 +938,53 @@ impl Store for RemoteStore {
             (&artifact.config, &artifact.parsed.config.digest, "config"),
             (&artifact.layer, &artifact.parsed.layers[0].digest, "layer"),
         ];
+        let this = &*self;
         for (bytes, digest, what) in blobs {
-            let exists = self
-                .runtime
-                .block_on(async {
-                    self.client
-                        .store_auth_if_needed(&self.registry, &self.auth)
+            let digest = digest.to_string();
+            let exists = this
+                .block(async {
+                    this.client
+                        .store_auth_if_needed(&this.registry, &this.auth)
                         .await;
-                    self.client.blob_exists(&reference, digest).await
+                    Ok(this
+                        .client
+                        .blob_exists(&reference, &digest)
+                        .await
+                        .unwrap_or(false))
                 })
                 .unwrap_or(false);
             if exists {
                 continue;
             }
             let bar = progress.bar(what, bytes.len() as u64);
-            let pushed = self.retrying(|| {
+            let pushed = this.block(this.retry(|| {
                 bar.set_position(0);
-                self.client.push_blob(&reference, bytes.clone(), digest)
-            });
+                let fut = this.client.push_blob(&reference, bytes.clone(), &digest);
+                async { fut.await.map_err(|e| this.oci_failed(&shown, e)) }
+            }));
             bar.finish_and_clear();
-            pushed.map_err(|e| self.error(&shown, e))?;
+            pushed?;
         }
         // Registries have no compare-and-swap: look again just before
         // tagging, which narrows the window to one request.
         let now = self.manifest_for_tag(tag)?.map(|(_, digest)| digest);
-        if crate::store::check_tag(&shown, now.as_deref(), expected, &artifact.manifest_digest)? {
+        if crate::store::check_tag(&shown, now.as_ref(), expected, &artifact.manifest_digest)? {
             return Ok(());
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        self.retrying(|| {
-            self.client.push_manifest_raw(
+        let this = &*self;
+        this.block(this.retry(|| {
+            let fut = this.client.push_manifest_raw(
                 &reference,
                 artifact.manifest.clone(),
                 content_type.clone(),
-            )
-        })
-        .map_err(|e| self.error(&shown, e))?;
-        Ok(())
+            );
+            async {
+                fut.await
+                    .map(|_| ())
+                    .map_err(|e| this.oci_failed(&shown, e))
+            }
+        }))
     }
 }
 
@@ -488,5 +1024,30 @@ mod tests {
         assert!(!transient(
             &OciDistributionError::ImageManifestNotFoundError("x".into())
         ));
+    }
+
+    #[test]
+    fn challenges_parse() {
+        let (scheme, params) = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        );
+        assert_eq!(scheme, "Bearer");
+        assert_eq!(
+            params,
+            vec![
+                ("realm".into(), "https://auth.example/token".into()),
+                ("service".into(), "registry.example".into()),
+                ("scope".into(), "repository:a/b:pull".into()),
+            ]
+        );
+        let (scheme, params) = parse_challenge(r#"Basic realm="pipectl-test""#);
+        assert_eq!(scheme, "Basic");
+        assert_eq!(params, vec![("realm".into(), "pipectl-test".into())]);
+    }
+
+    #[test]
+    fn registry_text_is_one_clean_line() {
+        assert_eq!(short("a\x1b[2Jb\nsecond line"), "a\\u{1b}[2Jb");
+        assert!(short(&"x".repeat(1000)).contains("800 more characters cut"));
     }
 }

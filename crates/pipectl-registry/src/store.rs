@@ -2,10 +2,16 @@
 //! registry ([`crate::remote::RemoteStore`]) or an image layout
 //! ([`crate::layout::LayoutStore`]).
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write as _;
+use std::path::Path;
 
-use crate::artifact::{Artifact, Descriptor};
+use indicatif::{ProgressBar, ProgressStyle};
+use pipectl_io::Digest;
+use sha2::Digest as _;
+
+use crate::artifact::{Artifact, Descriptor, VerifyError};
 use crate::error::RegistryError;
+use crate::notice::{Notice, Notices};
 
 /// A place that holds artifacts. Every method verifies what it returns.
 pub trait Store {
@@ -15,11 +21,18 @@ pub trait Store {
     fn tags(&mut self) -> Result<Vec<String>, RegistryError>;
     /// The manifest a tag names and its digest; `None` when the tag does not
     /// exist.
-    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, String)>, RegistryError>;
+    fn manifest_for_tag(&mut self, tag: &str) -> Result<Option<(Vec<u8>, Digest)>, RegistryError>;
     /// The manifest with this digest, verified.
-    fn manifest_by_digest(&mut self, digest: &str) -> Result<Vec<u8>, RegistryError>;
-    /// A blob, verified against the descriptor's digest and size.
-    fn blob(&mut self, desc: &Descriptor, progress: &Progress) -> Result<Vec<u8>, RegistryError>;
+    fn manifest_by_digest(&mut self, digest: &Digest) -> Result<Vec<u8>, RegistryError>;
+    /// A blob, streamed into a temporary file in `tmp_dir` (hashed while
+    /// it arrives, never held whole) and verified against the descriptor's
+    /// digest and size; a longer body is cut off and refused.
+    fn blob(
+        &mut self,
+        desc: &Descriptor,
+        tmp_dir: &Path,
+        progress: &Progress,
+    ) -> Result<tempfile::NamedTempFile, RegistryError>;
     /// Pushes an artifact under `tag`, provided the tag still points where
     /// the caller saw it: at manifest `expected`, or nowhere (`None`).
     /// Otherwise another publish got there first and nothing is tagged.
@@ -27,21 +40,139 @@ pub trait Store {
         &mut self,
         artifact: &Artifact,
         tag: &str,
-        expected: Option<&str>,
+        expected: Option<&Digest>,
         progress: &Progress,
     ) -> Result<(), RegistryError>;
 }
 
-/// Progress reporting for transfers: a bar on a terminal, nothing
-/// otherwise.
+/// A blob being written to a temporary file and hashed as it arrives.
+pub(crate) struct BlobWriter<'a> {
+    desc: &'a Descriptor,
+    reference: String,
+    file: tempfile::NamedTempFile,
+    hasher: sha2::Sha256,
+    written: u64,
+}
+
+impl<'a> BlobWriter<'a> {
+    /// A writer for `desc` (shown as `reference`) in `tmp_dir`.
+    pub(crate) fn new(
+        desc: &'a Descriptor,
+        reference: String,
+        tmp_dir: &Path,
+    ) -> Result<Self, RegistryError> {
+        let file = tempfile::Builder::new()
+            .prefix(".pipectl-download-")
+            .tempfile_in(tmp_dir)
+            .map_err(RegistryError::io(
+                "failed to create a temporary file in",
+                tmp_dir,
+            ))?;
+        Ok(Self {
+            desc,
+            reference,
+            file,
+            hasher: sha2::Sha256::new(),
+            written: 0,
+        })
+    }
+
+    /// How many bytes arrived so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends `chunk`; more than the declared size is refused.
+    pub(crate) fn write(&mut self, chunk: &[u8]) -> Result<(), RegistryError> {
+        self.written += chunk.len() as u64;
+        if self.written > self.desc.size {
+            return Err(RegistryError::Verify {
+                reference: self.reference.clone(),
+                reason: VerifyError::TooLong {
+                    what: "the layer".to_string(),
+                    expected: self.desc.size,
+                },
+            });
+        }
+        self.hasher.update(chunk);
+        let path = self.file.path().to_owned();
+        self.file
+            .write_all(chunk)
+            .map_err(RegistryError::io("failed to write", path))
+    }
+
+    /// Starts over (a retried download).
+    pub(crate) fn restart(&mut self) -> Result<(), RegistryError> {
+        use std::io::Seek as _;
+        let path = self.file.path().to_owned();
+        self.file
+            .as_file_mut()
+            .set_len(0)
+            .and_then(|()| self.file.rewind())
+            .map_err(RegistryError::io("failed to write", path))?;
+        self.hasher = sha2::Sha256::new();
+        self.written = 0;
+        Ok(())
+    }
+
+    /// The verified file: exactly the declared size, and the declared
+    /// digest.
+    pub(crate) fn finish(self) -> Result<tempfile::NamedTempFile, RegistryError> {
+        let verify = |reason| RegistryError::Verify {
+            reference: self.reference.clone(),
+            reason,
+        };
+        if self.written != self.desc.size {
+            return Err(verify(VerifyError::Size {
+                what: "layer".to_string(),
+                expected: self.desc.size,
+                actual: self.written,
+            }));
+        }
+        let actual = Digest::from_hasher(self.hasher.clone());
+        if actual != self.desc.digest {
+            return Err(verify(VerifyError::Digest {
+                what: "layer".to_string(),
+                expected: self.desc.digest.clone(),
+                actual,
+            }));
+        }
+        Ok(self.file)
+    }
+}
+
+/// What the user sees while an operation runs: progress bars for
+/// transfers (on a terminal only) and [`Notice`]s, handed to the caller's
+/// sink as they happen.
 pub struct Progress {
     enabled: bool,
+    notices: Notices,
 }
 
 impl Progress {
-    /// Shows bars only when `enabled` (the caller checks for a terminal).
+    /// Shows bars only when `enabled` (the caller checks for a terminal);
+    /// notices are dropped until [`Self::with_notices`].
     pub fn new(enabled: bool) -> Self {
-        Self { enabled }
+        Self {
+            enabled,
+            notices: Notices::none(),
+        }
+    }
+
+    /// Hands notices to `notices`.
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = notices;
+        self
+    }
+
+    /// Where notices go.
+    pub fn notices(&self) -> &Notices {
+        &self.notices
+    }
+
+    /// Tells the user `notice`.
+    pub fn notify(&self, notice: Notice) {
+        self.notices.emit(notice);
     }
 
     /// A bar for a transfer of `len` bytes named `what`.
@@ -68,9 +199,9 @@ impl Progress {
 /// `Ok(false)` when it is still where it was seen, an error when it moved.
 pub(crate) fn check_tag(
     reference: &str,
-    now: Option<&str>,
-    expected: Option<&str>,
-    ours: &str,
+    now: Option<&Digest>,
+    expected: Option<&Digest>,
+    ours: &Digest,
 ) -> Result<bool, RegistryError> {
     if now == Some(ours) {
         return Ok(true);
@@ -79,7 +210,7 @@ pub(crate) fn check_tag(
         return Err(RegistryError::Refused(format!(
             "`{reference}` changed while publishing (it now points at {}); another publish got \
              there first: check what it holds, then publish again",
-            now.unwrap_or("nothing")
+            now.map_or_else(|| "nothing".to_string(), Digest::to_string)
         )));
     }
     Ok(false)

@@ -32,6 +32,45 @@ pub enum Command {
     Publish(PublishArgs),
     /// Fetch a component, verified, through the cache and `pipectl.lock`.
     Fetch(FetchArgs),
+    /// Make and inspect signing keys (ECDSA P-256, PEM).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `pipectl key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a new key pair: `NAME.key` (PKCS#8 PEM, mode 0600) and
+    /// `NAME.pub` (SubjectPublicKeyInfo PEM), the formats openssl and
+    /// `cosign verify --key` read. Existing files are never overwritten.
+    Generate(KeyGenerateArgs),
+    /// Print a key's public half and fingerprint.
+    Public(KeyPublicArgs),
+}
+
+/// `pipectl key generate`.
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// The folder to write the pair into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// The files' base name.
+    #[arg(long, value_name = "NAME", default_value = "pipectl")]
+    pub name: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl key public`.
+#[derive(Debug, Args)]
+pub struct KeyPublicArgs {
+    /// The key: a PEM file (private or public), `env:VAR`, or `-` for stdin.
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `pipectl check`.
@@ -92,6 +131,10 @@ pub struct ComposeArgs {
     /// Fail when `pipectl.lock` would change.
     #[arg(long)]
     pub locked: bool,
+    /// Replace a symbolic link at an output path (the link itself, never
+    /// the file it points to); without it such an output is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How to reach registries.
@@ -119,10 +162,31 @@ pub struct RegistryArgs {
     /// 250 ms and twice as long each next time.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,
+    /// The registry (`host[:port]`) that `--username`/`--password-stdin`
+    /// and the unscoped `PIPECTL_REGISTRY_USERNAME`/`_PASSWORD`/`_TOKEN`
+    /// are for (default: `PIPECTL_REGISTRY_HOST`, else, for `publish` and
+    /// `fetch`, the registry of REF; never a registry a manifest names).
+    #[arg(long, value_name = "HOST")]
+    pub registry: Option<String>,
+    /// Refuse a layer larger than this, before downloading it, e.g.
+    /// `256MiB`.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB",
+          value_parser = pipectl_manifest::parse_size)]
+    pub max_blob_size: u64,
+    /// Refuse a manifest, OCI index or page of tags larger than this.
+    #[arg(long, value_name = "SIZE", default_value = "4MiB",
+          value_parser = pipectl_manifest::parse_size)]
+    pub max_manifest_size: u64,
+    /// Give up a publish or a fetch (each registry stage, for `compose`)
+    /// that takes longer than this, retries included, e.g. `5m`.
+    #[arg(long, value_name = "DURATION", default_value = "300s",
+          value_parser = pipectl_manifest::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 impl Default for RegistryArgs {
     fn default() -> Self {
+        let limits = pipectl_registry::Limits::default();
         Self {
             insecure: Vec::new(),
             username: None,
@@ -130,6 +194,10 @@ impl Default for RegistryArgs {
             config: None,
             cache_dir: None,
             retries: pipectl_registry::Transport::default().retries,
+            registry: None,
+            max_blob_size: limits.max_blob_size,
+            max_manifest_size: limits.max_manifest_size,
+            timeout: limits.timeout,
         }
     }
 }
@@ -237,6 +305,12 @@ pub struct RunArgs {
     /// `pipeline.toml` when it has one, otherwise by file name.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     pub plugins: Option<PathBuf>,
+    /// With `--plugins`: apply the capability grants of the folder's
+    /// `pipeline.toml` (by default they are ignored, with a warning: the
+    /// folder's manifest is not the operator's word). Naming a manifest as
+    /// the target applies its grants.
+    #[arg(long, requires = "plugins")]
+    pub trust_manifest: bool,
     /// Read the input from this file instead of stdin.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["input_dir"])]
     pub input: Option<PathBuf>,
@@ -262,7 +336,8 @@ pub struct RunArgs {
     /// `<resource>.<method>` such as `running-counter.count`.
     #[arg(long, value_name = "SPEC")]
     pub call: Option<String>,
-    /// Worker threads for batches (default: one per core).
+    /// Worker threads for batches (default: one per core; at most 256, and
+    /// never more than there are inputs).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Grant a capability to every stage, on top of a manifest's grants.
@@ -303,13 +378,19 @@ pub struct RunArgs {
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,
+    /// Replace a symbolic link at an output path (`--output-dir` files,
+    /// `--stats-json`): the link itself, never the file it points to;
+    /// without it such an output is refused.
+    #[arg(long)]
+    pub force: bool,
     /// `json`: print one result per input (output or failure, and time)
     /// as a JSON array instead of the outputs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
-/// Limits for every stage (a stage's own limits in the manifest win).
+/// Limits for every stage: ceilings a manifest's limits may lower, never
+/// raise.
 #[derive(Debug, Args, Clone, Default)]
 pub struct LimitArgs {
     /// Wall-clock time per call, e.g. `500ms`, `2s` (default 10s).

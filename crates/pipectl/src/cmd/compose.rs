@@ -58,7 +58,11 @@ pub fn load_stages(
                     };
                     let fetched = pipectl_registry::fetch(reg.ctx, &reference, reg.lock, reg.opts)
                         .with_context(|| {
-                            format!("stage `{}`: failed to fetch `{reference}`", stage.name)
+                            format!(
+                                "stage `{}`: failed to fetch `{}`",
+                                stage.name,
+                                pipectl_registry::reference::redact(&reference)
+                            )
                         })?;
                     let origin = format!("{}@{}", fetched.entry.name, fetched.entry.manifest);
                     reg.lock.upsert(fetched.entry);
@@ -108,23 +112,17 @@ pub fn compose_manifest(
 
 /// Runs `pipectl compose`.
 pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
+    crate::cli::output::allow_replacing_links(args.force);
     let manifest = Manifest::load(&args.manifest)?;
     let uses_registry = manifest
         .stages
         .iter()
         .any(|s| !matches!(s.source, StageSource::Path(_)));
+    // Credentials are never scoped to a registry the manifest names: only
+    // to `--registry`, PIPECTL_REGISTRY_HOST, or the host in a
+    // PIPECTL_REGISTRY_<HOST>_* variable's name.
     let ctx = if uses_registry {
-        let mut ctx = super::registry::context(&args.registry)?;
-        // Command-line credentials go to the first registry stage's
-        // registry only (or to PIPECTL_REGISTRY_HOST).
-        if let Some(first) = manifest
-            .stages
-            .iter()
-            .find_map(|s| stage_reference(&s.source))
-        {
-            ctx.scope_credentials_to(&first);
-        }
-        Some(ctx)
+        Some(super::registry::context(&args.registry)?)
     } else {
         None
     };

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use pipectl_registry::{FetchOptions, Lockfile};
 use serde::Serialize;
 
@@ -20,6 +21,23 @@ struct Report<'a> {
     entry: &'a pipectl_registry::LockEntry,
 }
 
+/// `<name>-<version>.wasm` in the working directory. The version comes
+/// from the lockfile or the registry (already checked there); the whole
+/// name is checked again here, as one file name, before anything is
+/// written.
+fn default_output(entry: &pipectl_registry::LockEntry) -> anyhow::Result<PathBuf> {
+    let base = entry
+        .name
+        .rsplit(['/', ':'])
+        .next()
+        .filter(|b| !b.is_empty())
+        .unwrap_or("component");
+    let name = format!("{base}-{}.wasm", entry.version);
+    pipectl_io::name::check_component("output name", &name)
+        .with_context(|| format!("`{}`: pass `-o FILE`", entry.name))?;
+    Ok(PathBuf::from(name))
+}
+
 /// Runs `pipectl fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     let mut ctx = super::registry::context(&args.registry)?;
@@ -34,16 +52,10 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             locked: args.locked,
         },
     )?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        let base = fetched
-            .entry
-            .name
-            .rsplit(['/', ':'])
-            .next()
-            .unwrap_or("component")
-            .to_string();
-        PathBuf::from(format!("{base}-{}.wasm", fetched.entry.version))
-    });
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None => default_output(&fetched.entry)?,
+    };
     // The component first, the lockfile after: a failure leaves the
     // lockfile as it was.
     write_atomic(&output, &fetched.bytes)?;

@@ -5,14 +5,16 @@ use std::io::{IsTerminal as _, Read as _};
 
 use anyhow::Context as _;
 use pipectl_registry::{
-    Cache, Context, CredentialSources, Credentials, Progress, RegistryConfig, Transport,
+    Cache, Context, CredentialSources, Credentials, Limits, Notices, Progress, RegistryConfig,
+    Transport,
 };
 
 use crate::cli::opts::RegistryArgs;
 
 /// Builds the context: configuration, cache, credentials (reading the
-/// password from stdin when asked), plain-HTTP allowances, progress bars on
-/// a terminal only.
+/// password from stdin when asked; scoped to `--registry` when given),
+/// plain-HTTP allowances, caps and deadline, progress bars on a terminal
+/// only, notices on stderr.
 pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
     let explicit = match (&args.username, args.password_stdin) {
         (Some(username), true) => {
@@ -27,14 +29,26 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
         }
         _ => None,
     };
+    let mut credentials = CredentialSources::all(explicit);
+    credentials.registry = args.registry.clone();
     Ok(Context {
         config: RegistryConfig::load(args.config.as_deref())?,
         cache: Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)),
-        credentials: CredentialSources::all(explicit),
+        credentials,
         transport: Transport {
             insecure: args.insecure.clone(),
             retries: args.retries,
+            limits: Limits {
+                max_blob_size: args.max_blob_size,
+                max_manifest_size: args.max_manifest_size,
+                timeout: args.timeout,
+                ..Limits::default()
+            },
         },
-        progress: Progress::new(std::io::stderr().is_terminal()),
+        // The library never prints: its notices (a request sent again, a
+        // cache entry ignored) are printed here, as they happen.
+        progress: Progress::new(std::io::stderr().is_terminal()).with_notices(Notices::new(
+            |notice| crate::cli::output::warn(&format!("pipectl: {notice}")),
+        )),
     })
 }

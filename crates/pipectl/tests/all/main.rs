@@ -4,4 +4,5 @@
 mod cli;
 mod compose;
 mod registry;
+mod registry_edges;
 mod run;
