@@ -5,6 +5,9 @@
 //!   ASN.1 DER.
 //! - [`dsse`]: DSSE envelopes and their pre-authentication encoding.
 //! - [`statement`]: in-toto v1 statements naming an artifact by digest.
+//! - [`sbom`]: a composition as a CycloneDX 1.5 SBOM and a SLSA v1
+//!   provenance statement, and the check that an SBOM agrees with a
+//!   component.
 //! - [`bundle`]: Sigstore bundles (v0.3) holding a message signature or a
 //!   DSSE envelope, and their verification against trusted keys.
 //!
@@ -14,6 +17,7 @@
 pub mod bundle;
 pub mod dsse;
 pub mod keys;
+pub mod sbom;
 pub mod statement;
 
 pub use bundle::{BUNDLE_MEDIA_TYPE, Bundle, Verified, VerifyError};
