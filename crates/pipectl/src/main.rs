@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Publish(args) => cmd::publish::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
+        Command::Key(command) => cmd::key::run(command),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -38,7 +39,8 @@ fn main() -> ExitCode {
         Err(err) if cli::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.is::<cli::output::AlreadyReported>() => ExitCode::from(2),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A closed stderr must not turn the error into a panic.
+            cli::output::warn(&format!("error: {err:#}"));
             ExitCode::from(2)
         }
     }

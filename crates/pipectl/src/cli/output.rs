@@ -49,21 +49,31 @@ pub fn print_text(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether outputs may replace a symbolic link at their path (`--force`).
+static REPLACE_LINKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets [`write_atomic`] replace a symbolic link at an output path (the
+/// link itself, never its target): what `--force` asks for.
+pub fn allow_replacing_links(yes: bool) {
+    REPLACE_LINKS.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// renamed into place, so a failure never leaves a half-written file.
+/// renamed into place, so a failure never leaves a half-written file. A new
+/// file gets 0666 less the umask, as a shell redirection would; an existing
+/// one keeps its mode; a symbolic link is refused unless `--force`.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
+    let options = pipectl_io::WriteOptions {
+        replace_symlink: REPLACE_LINKS.load(std::sync::atomic::Ordering::Relaxed),
+        mode: None,
     };
-    fs_err::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    pipectl_io::write_atomic(path, bytes, options)?;
     Ok(())
+}
+
+/// Writes a line to stderr, ignoring a closed or failing stderr: a warning
+/// must never turn into a panic (what `eprintln!` does on a closed pipe).
+pub fn warn(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

@@ -70,7 +70,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             for entry in &entries {
                 match entry {
                     Entry::Report(report) => human(report, &mut text),
-                    Entry::Error { error, .. } => eprintln!("error: {error}"),
+                    Entry::Error { error, .. } => {
+                        crate::cli::output::warn(&format!("error: {error}"))
+                    }
                 }
             }
             print_text(&text)?;

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compose;
 pub mod fetch;
+pub mod key;
 pub mod publish;
 pub mod registry;
 pub mod run;
