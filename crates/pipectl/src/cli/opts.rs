@@ -32,45 +32,6 @@ pub enum Command {
     Publish(PublishArgs),
     /// Fetch a component, verified, through the cache and `pipectl.lock`.
     Fetch(FetchArgs),
-    /// Make and inspect signing keys (ECDSA P-256, PEM).
-    #[command(subcommand)]
-    Key(KeyCommand),
-}
-
-/// `pipectl key …`.
-#[derive(Debug, Subcommand)]
-pub enum KeyCommand {
-    /// Write a new key pair: `NAME.key` (PKCS#8 PEM, mode 0600) and
-    /// `NAME.pub` (SubjectPublicKeyInfo PEM), the formats openssl and
-    /// `cosign verify --key` read. Existing files are never overwritten.
-    Generate(KeyGenerateArgs),
-    /// Print a key's public half and fingerprint.
-    Public(KeyPublicArgs),
-}
-
-/// `pipectl key generate`.
-#[derive(Debug, Args)]
-pub struct KeyGenerateArgs {
-    /// The folder to write the pair into.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub out: PathBuf,
-    /// The files' base name.
-    #[arg(long, value_name = "NAME", default_value = "pipectl")]
-    pub name: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-}
-
-/// `pipectl key public`.
-#[derive(Debug, Args)]
-pub struct KeyPublicArgs {
-    /// The key: a PEM file (private or public), `env:VAR`, or `-` for stdin.
-    #[arg(long, value_name = "KEY")]
-    pub key: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
 }
 
 /// `pipectl check`.
@@ -131,10 +92,6 @@ pub struct ComposeArgs {
     /// Fail when `pipectl.lock` would change.
     #[arg(long)]
     pub locked: bool,
-    /// Replace a symbolic link at an output path (the link itself, never
-    /// the file it points to); without it such an output is refused.
-    #[arg(long)]
-    pub force: bool,
 }
 
 /// How to reach registries.
@@ -305,12 +262,6 @@ pub struct RunArgs {
     /// `pipeline.toml` when it has one, otherwise by file name.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     pub plugins: Option<PathBuf>,
-    /// With `--plugins`: apply the capability grants of the folder's
-    /// `pipeline.toml` (by default they are ignored, with a warning: the
-    /// folder's manifest is not the operator's word). Naming a manifest as
-    /// the target applies its grants.
-    #[arg(long, requires = "plugins")]
-    pub trust_manifest: bool,
     /// Read the input from this file instead of stdin.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["input_dir"])]
     pub input: Option<PathBuf>,
@@ -336,8 +287,7 @@ pub struct RunArgs {
     /// `<resource>.<method>` such as `running-counter.count`.
     #[arg(long, value_name = "SPEC")]
     pub call: Option<String>,
-    /// Worker threads for batches (default: one per core; at most 256, and
-    /// never more than there are inputs).
+    /// Worker threads for batches (default: one per core).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Grant a capability to every stage, on top of a manifest's grants.
@@ -378,19 +328,13 @@ pub struct RunArgs {
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,
-    /// Replace a symbolic link at an output path (`--output-dir` files,
-    /// `--stats-json`): the link itself, never the file it points to;
-    /// without it such an output is refused.
-    #[arg(long)]
-    pub force: bool,
     /// `json`: print one result per input (output or failure, and time)
     /// as a JSON array instead of the outputs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
-/// Limits for every stage: ceilings a manifest's limits may lower, never
-/// raise.
+/// Limits for every stage (a stage's own limits in the manifest win).
 #[derive(Debug, Args, Clone, Default)]
 pub struct LimitArgs {
     /// Wall-clock time per call, e.g. `500ms`, `2s` (default 10s).
