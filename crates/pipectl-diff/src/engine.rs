@@ -9,6 +9,7 @@
 //! type moved to another interface and `use`d is `type-moved`, not a break
 //! (its arrival in the other interface is that interface's `type-added`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use wit_parser::{
@@ -131,6 +132,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>, opts: &DiffOptions) -> Vec<Change> {
         catalog: Catalog::get(),
         out: Vec::new(),
         package: String::new(),
+        memo: RefCell::default(),
         roles: roles(new.resolve)
             .into_iter()
             .chain(roles(old.resolve))
@@ -255,6 +257,20 @@ struct Cx<'a> {
     out: Vec<Change>,
     package: String,
     roles: HashMap<String, Role>,
+    /// Structural comparisons already made, by the pair of type ids on both
+    /// sides: a type reached along many paths (`tuple<a, a>` of `tuple<b,
+    /// b>` of ...) is compared once, so comparing is linear in the size of
+    /// both trees, not in the number of paths through them.
+    memo: RefCell<HashMap<(Compare, TypeId, TypeId), bool>>,
+}
+
+/// Which comparison a memo entry is for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Compare {
+    /// [`Cx::ty_eq`].
+    Ty,
+    /// [`Cx::typedef_eq`].
+    Typedef,
 }
 
 fn span_text(resolve: &Resolve, span: Option<wit_parser::Span>) -> Option<String> {
@@ -1576,6 +1592,27 @@ impl<'a> Cx<'a> {
     /// Two type references are the same: primitives equal; named types by
     /// their name in their scope; anonymous ones by structure.
     fn ty_eq(&self, o: Type, n: Type) -> bool {
+        match (o, n) {
+            (Type::Id(a), Type::Id(b)) => {
+                self.memoized(Compare::Ty, a, b, |cx| cx.ty_eq_uncached(o, n))
+            }
+            _ => self.ty_eq_uncached(o, n),
+        }
+    }
+
+    /// Looks `(what, o, n)` up in the memo, or computes and records it.
+    fn memoized(&self, what: Compare, o: TypeId, n: TypeId, f: impl FnOnce(&Self) -> bool) -> bool {
+        if let Some(&known) = self.memo.borrow().get(&(what, o, n)) {
+            return known;
+        }
+        // WIT types are acyclic (resources, the only way back, compare by
+        // name), so the recursion below never reaches this pair again.
+        let eq = f(self);
+        self.memo.borrow_mut().insert((what, o, n), eq);
+        eq
+    }
+
+    fn ty_eq_uncached(&self, o: Type, n: Type) -> bool {
         if let (Type::Id(a), Type::Id(b)) = (o, n) {
             let (da, db) = (&self.old.types[a], &self.new.types[b]);
             // The same name in the same scope: the definition's own changes
@@ -1670,6 +1707,10 @@ impl<'a> Cx<'a> {
 
     /// Two type definitions have the same shape (for rename detection).
     fn typedef_eq(&self, o: TypeId, n: TypeId) -> bool {
+        self.memoized(Compare::Typedef, o, n, |cx| cx.typedef_eq_uncached(o, n))
+    }
+
+    fn typedef_eq_uncached(&self, o: TypeId, n: TypeId) -> bool {
         let (o, n) = (dealias_named(self.old, o), dealias_named(self.new, n));
         let (a, b) = (&self.old.types[o].kind, &self.new.types[n].kind);
         match (a, b) {

@@ -308,9 +308,13 @@ pub fn check_imports(
     let cmp = TypeComparer::new(resolve, c);
     let mut findings = Vec::new();
     for (ckey, citem) in &cworld.imports {
-        // Types `use`d by a world are listed among its imports; they are not
-        // something a host provides.
-        if matches!(citem, WorldItem::Type { .. }) {
+        // Types a world `use`s from an interface are listed among its
+        // imports; they come with that interface's import, checked on its
+        // own. Other types (a resource imported at the world level) are
+        // something the host must provide.
+        if let WorldItem::Type { id, .. } = citem
+            && c.type_interface_dep(*id).is_some()
+        {
             continue;
         }
         let item = c.name_world_key(ckey);
@@ -345,8 +349,9 @@ pub fn check_imports(
             Lookup::Missing => findings.push(Finding {
                 kind: FindingKind::UnexpectedImport,
                 message: format!(
-                    "the component imports `{item}`, which world `{wname}` does not provide \
-                     and no `--allow-import` pattern allows"
+                    "the component imports {}, which world `{wname}` does not provide \
+                     and no `--allow-import` pattern allows",
+                    describe_import(c, &item, citem)
                 ),
                 item,
                 expected: None,
@@ -426,7 +431,9 @@ fn compare_items(
         (WorldItem::Function(wf), WorldItem::Function(cf)) => {
             compare_function(cmp, wname, wf, cf, findings);
         }
-        (WorldItem::Type { .. }, WorldItem::Type { .. }) => {}
+        (WorldItem::Type { id: wid, .. }, WorldItem::Type { id: cid, .. }) => {
+            compare_type(cmp, wname, *wid, *cid, findings);
+        }
         _ => findings.push(Finding {
             kind: FindingKind::TypeMismatch,
             item: wname.to_string(),
@@ -438,6 +445,65 @@ fn compare_items(
             expected: Some(kind(witem).to_string()),
             found: Some(kind(citem).to_string()),
         }),
+    }
+}
+
+/// How an import is named in a message: `resource \`blob\``, `type
+/// \`level\``, or just the item for interfaces and functions.
+fn describe_import(resolve: &Resolve, item: &str, citem: &WorldItem) -> String {
+    match citem {
+        WorldItem::Type { id, .. } => match crate::types::dealias_kind(resolve, *id) {
+            TypeDefKind::Resource => format!("resource `{item}`"),
+            _ => format!("type `{item}`"),
+        },
+        _ => format!("`{item}`"),
+    }
+}
+
+/// Compares a type the world provides (`wid`, in `cmp`'s first resolve)
+/// with the one the component imports (`cid`, in its second): resources by
+/// name and owner, other types by shape.
+fn compare_type(
+    cmp: &TypeComparer<'_>,
+    item: &str,
+    wid: wit_parser::TypeId,
+    cid: wit_parser::TypeId,
+    findings: &mut Vec<Finding>,
+) {
+    let (wres, cres) = cmp.resolves();
+    let w_resource = matches!(crate::types::dealias_kind(wres, wid), TypeDefKind::Resource);
+    let c_resource = matches!(crate::types::dealias_kind(cres, cid), TypeDefKind::Resource);
+    let describe = |resource: bool| if resource { "a resource" } else { "a type" };
+    if w_resource != c_resource {
+        findings.push(Finding {
+            kind: FindingKind::TypeMismatch,
+            item: item.to_string(),
+            message: format!(
+                "`{item}` is {} in the world but {} in the component",
+                describe(w_resource),
+                describe(c_resource)
+            ),
+            expected: Some(describe(w_resource).to_string()),
+            found: Some(describe(c_resource).to_string()),
+        });
+        return;
+    }
+    if w_resource {
+        // Nominal, and already matched by name (and interface).
+        return;
+    }
+    if let Err(mismatch) = cmp.compare(&wit_parser::Type::Id(wid), &wit_parser::Type::Id(cid)) {
+        let expected = crate::types::display_shape(wres, &wres.types[wid].kind);
+        let found = crate::types::display_shape(cres, &cres.types[cid].kind);
+        findings.push(Finding {
+            kind: FindingKind::TypeMismatch,
+            item: item.to_string(),
+            message: format!(
+                "type `{item}` has another shape in the component than in the world: {mismatch}"
+            ),
+            expected: Some(expected),
+            found: Some(found),
+        });
     }
 }
 
@@ -461,28 +527,33 @@ fn compare_interfaces(
     let (wres, cres) = cmp.resolves();
     // The side that must be complete: the component for exports, the world
     // for imports.
-    let (required, provided, req_res, prov_res) = match dir {
-        Direction::Export => (wi, ci, wres, cres),
-        Direction::Import => (ci, wi, cres, wres),
+    let (required, provided, req_res) = match dir {
+        Direction::Export => (wi, ci, wres),
+        Direction::Import => (ci, wi, cres),
     };
     for (name, tid) in &required.types {
-        if !matches!(req_res.types[*tid].kind, TypeDefKind::Resource) {
-            continue;
-        }
-        let present = provided.types.get(name).is_some_and(|t| {
-            matches!(
-                crate::types::dealias_kind(prov_res, *t),
-                TypeDefKind::Resource
-            )
-        });
-        if !present {
-            findings.push(missing(
-                dir,
-                wname,
-                cname,
-                &format!("resource `{name}`"),
-                name,
-            ));
+        let is_resource = matches!(req_res.types[*tid].kind, TypeDefKind::Resource);
+        match provided.types.get(name) {
+            // An export must have the world's resources; the component may
+            // leave out other types it does not use.
+            Some(_) if dir == Direction::Export => {}
+            None if dir == Direction::Export && !is_resource => {}
+            Some(&ptid) => {
+                // An import: the host's interface must have every type the
+                // component imports from it, of the same shape.
+                let (wt, ct) = (ptid, *tid);
+                compare_type(cmp, &format!("{wname}#{name}"), wt, ct, findings);
+            }
+            None => {
+                let what = if is_resource { "resource" } else { "type" };
+                findings.push(missing(
+                    dir,
+                    wname,
+                    cname,
+                    &format!("{what} `{name}`"),
+                    name,
+                ));
+            }
         }
     }
     for (name, rf) in &required.functions {
@@ -548,5 +619,133 @@ fn compare_function(
             expected: Some(expected),
             found: Some(found),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host world importing `logging` (an enum, a resource, a function)
+    /// and a world-level resource `blob`.
+    const HOST: &str = "package test:host@1.0.0;
+        interface logging {
+            enum level { info, warn }
+            resource handle;
+            log: func(message: string);
+        }
+        world plugin { import logging; resource blob; import make: func() -> blob; }
+        world bare { import log: func(message: string); }";
+
+    fn findings(world: &str, wat: &str) -> Vec<(FindingKind, String, String)> {
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("host.wit", HOST).unwrap();
+        let world = resolve.packages[pkg].worlds[world];
+        let bytes =
+            ComponentBytes::from_bytes(Path::new("c.wat"), wat.as_bytes().to_vec()).unwrap();
+        let policy = ImportPolicy::deny_all();
+        let target = Target {
+            resolve: &resolve,
+            worlds: &[world],
+            policy: &policy,
+        };
+        let report = target.check_bytes(&bytes).unwrap();
+        report
+            .findings
+            .into_iter()
+            .map(|f| (f.kind, f.item, f.message))
+            .collect()
+    }
+
+    const BLOB: &str = r#"(component
+        (import "blob" (type $b (sub resource)))
+        (import "make" (func (result (own $b)))))"#;
+
+    #[test]
+    fn a_world_level_resource_the_world_lacks_is_a_finding() {
+        let found = findings("bare", BLOB);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[0].0, FindingKind::UnexpectedImport);
+        assert_eq!(found[0].1, "blob");
+        assert_eq!(
+            found[0].2,
+            "the component imports resource `blob`, which world `test:host/bare@1.0.0` \
+             does not provide and no `--allow-import` pattern allows"
+        );
+        assert_eq!(found[1].1, "make");
+        // The world that declares the resource provides it.
+        assert_eq!(findings("plugin", BLOB), vec![]);
+    }
+
+    #[test]
+    fn types_of_an_imported_interface_must_be_provided_with_their_shape() {
+        let import = |types: &str| {
+            format!(
+                r#"(component (import "test:host/logging@1.0.0" (instance
+                    {types}
+                    (export "log" (func (param "message" string))))))"#
+            )
+        };
+        let level = r#"(type $l (enum "info" "warn")) (export "level" (type (eq $l)))"#;
+        assert_eq!(findings("plugin", &import(level)), vec![]);
+        assert_eq!(
+            findings(
+                "plugin",
+                &import(r#"(export "handle" (type (sub resource)))"#)
+            ),
+            vec![]
+        );
+        // A resource and an enum the world's interface does not have.
+        let extra = r#"(export "cursor" (type (sub resource)))
+            (type $c (enum "red")) (export "colour" (type (eq $c)))"#;
+        let found = findings("plugin", &import(extra));
+        let items: Vec<_> = found.iter().map(|f| (f.0, f.1.as_str())).collect();
+        assert_eq!(
+            items,
+            [
+                (
+                    FindingKind::UnexpectedImport,
+                    "test:host/logging@1.0.0#cursor"
+                ),
+                (
+                    FindingKind::UnexpectedImport,
+                    "test:host/logging@1.0.0#colour"
+                ),
+            ]
+        );
+        assert_eq!(
+            found[0].2,
+            "the component imports resource `cursor` from `test:host/logging@1.0.0`, \
+             which the world's `test:host/logging@1.0.0` does not provide"
+        );
+        assert!(
+            found[1].2.contains("imports type `colour`"),
+            "{}",
+            found[1].2
+        );
+        // Same name, another shape; a resource where the world has a type.
+        let other = r#"(type $l (enum "info" "error")) (export "level" (type (eq $l)))"#;
+        let found = findings("plugin", &import(other));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, FindingKind::TypeMismatch);
+        assert!(
+            found[0]
+                .2
+                .contains("expected enum cases [\"info\", \"warn\"], found [\"info\", \"error\"]"),
+            "{}",
+            found[0].2
+        );
+        let found = findings(
+            "plugin",
+            &import(r#"(export "level" (type (sub resource)))"#),
+        );
+        assert_eq!(found[0].0, FindingKind::TypeMismatch);
+        assert!(
+            found[0]
+                .2
+                .contains("is a type in the world but a resource in the component"),
+            "{}",
+            found[0].2
+        );
     }
 }

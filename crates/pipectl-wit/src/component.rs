@@ -11,19 +11,15 @@ use wasmparser::{Parser, ValidPayload, Validator, WasmFeatures};
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Resolve, WorldId};
 
+use crate::read::{FileError, MAX_COMPONENT_BYTES, read_file};
+
 /// Why a file could not be read as a component.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ComponentError {
-    /// The file could not be read.
-    #[error("failed to read `{path}`")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file, too large.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The file has no bytes.
     #[error("`{path}` is empty: expected a WebAssembly component")]
     Empty {
@@ -106,12 +102,11 @@ pub struct ComponentBytes {
 }
 
 impl ComponentBytes {
-    /// Reads `path`: a binary component, or WAT text of one.
+    /// Reads `path`: a binary component, or WAT text of one. Only a
+    /// regular file of at most [`MAX_COMPONENT_BYTES`] is read: a FIFO, a
+    /// device or a directory is refused without being opened.
     pub fn read(path: &Path) -> Result<Self, ComponentError> {
-        let bytes = std::fs::read(path).map_err(|source| ComponentError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path, MAX_COMPONENT_BYTES, "a component")?;
         Self::from_bytes(path, bytes)
     }
 

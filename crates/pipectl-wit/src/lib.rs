@@ -7,6 +7,8 @@
 //! - [`check`]: compare a component with worlds; every problem is a
 //!   [`check::Finding`], all of them reported at once.
 //! - [`policy`]: the deny-by-default import policy.
+//! - [`read`]: read files as regular files only, with size caps, and WIT
+//!   directories through them.
 //! - [`source`]: load one side of a WIT diff (directory, file, `.wasm`,
 //!   `git:<rev>:<path>`).
 //! - [`types`]: print WIT types and compare them across resolves.
@@ -15,6 +17,7 @@ pub mod check;
 pub mod component;
 pub mod load;
 pub mod policy;
+pub mod read;
 pub mod source;
 pub mod types;
 
@@ -22,3 +25,4 @@ pub use check::{CheckReport, Finding, FindingKind, Target};
 pub use component::{ComponentBytes, ComponentError, DecodedComponent};
 pub use load::{WitError, WitSet};
 pub use policy::{ImportPolicy, PolicyError};
+pub use read::FileError;

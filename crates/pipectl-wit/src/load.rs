@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use wit_parser::{PackageId, Resolve, WorldId};
 
+use crate::read::{self, FileError, PushError};
+
 /// Why WIT could not be loaded or a world not found.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,6 +25,10 @@ pub enum WitError {
         #[source]
         source: std::io::Error,
     },
+    /// A WIT file could not be read: not a regular file, too large, not
+    /// UTF-8.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The WIT does not parse or resolve; the message carries the source
     /// location.
     #[error("failed to load WIT from `{path}`:\n{message}")]
@@ -98,16 +104,10 @@ impl WitSet {
                 });
             }
             for dir in dirs {
-                let (pkg, _) = resolve
-                    .push_dir(&dir)
-                    .map_err(|e| parse_error(&resolve, &dir, e))?;
-                packages.push(pkg);
+                packages.push(read::push_dir(&mut resolve, &dir).map_err(push_error)?);
             }
         } else {
-            let pkg = resolve
-                .push_file(path)
-                .map_err(|e| parse_error(&resolve, path, e))?;
-            packages.push(pkg);
+            packages.push(read::push_file(&mut resolve, path).map_err(push_error)?);
         }
         Ok(Self {
             resolve,
@@ -290,12 +290,11 @@ impl WorldSpec {
     }
 }
 
-/// wit-parser's errors show their source location only when rendered
-/// against the source map they came from.
-fn parse_error(resolve: &Resolve, path: &Path, err: anyhow::Error) -> WitError {
-    WitError::Parse {
-        path: path.to_owned(),
-        message: resolve.render_error(&err),
+fn push_error(e: PushError) -> WitError {
+    match e {
+        PushError::File(e) => WitError::File(e),
+        PushError::Dir(path, source) => WitError::Io { path, source },
+        PushError::Parse(path, message) => WitError::Parse { path, message },
     }
 }
 

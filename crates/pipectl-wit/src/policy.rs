@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::read::{FileError, MAX_POLICY_BYTES, read_text};
+
 /// Why a policy could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,15 +19,10 @@ pub enum PolicyError {
         /// Why.
         reason: String,
     },
-    /// The policy file could not be read.
-    #[error("failed to read policy file `{path}`")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The policy file could not be read (missing, not a regular file,
+    /// too large, not UTF-8).
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The policy file is not valid TOML of the expected shape.
     #[error("invalid policy file `{path}`: {message}")]
     BadFile {
@@ -99,10 +96,7 @@ impl ImportPolicy {
 
     /// Reads a policy file (`allow-imports = [...]`) and adds `extra`.
     pub fn from_file(path: &Path, extra: &[String]) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_text(path, MAX_POLICY_BYTES, "an import policy")?;
         let file: PolicyFile = toml::from_str(&text).map_err(|e| PolicyError::BadFile {
             path: path.to_owned(),
             message: e.to_string(),

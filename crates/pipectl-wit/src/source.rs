@@ -13,6 +13,8 @@ use std::process::Command;
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{PackageId, Resolve, SourceMap, UnresolvedPackage, UnresolvedPackageGroup};
 
+use crate::read::{self, FileError, MAX_COMPONENT_BYTES, MAX_WIT_FILE_BYTES, PushError, read_file};
+
 /// Why a side could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +28,9 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be read: not a regular file, too large.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The WIT does not parse or resolve.
     #[error("failed to load WIT from `{path}`:\n{message}")]
     Parse {
@@ -141,13 +146,20 @@ impl LoadedWit {
                 path: spec.to_string(),
                 message: e.to_string(),
             })? {
-                let (pkg, _) = resolve.push_dir(&dir).map_err(|e| SourceError::Parse {
-                    path: dir.display().to_string(),
-                    message: resolve.render_error(&e),
+                let pkg = read::push_dir_with(&mut resolve, &dir, |group| {
+                    record_includes(group, &mut includes);
+                })
+                .map_err(|e| match e {
+                    PushError::File(e) => SourceError::File(e),
+                    PushError::Dir(path, source) => SourceError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    },
+                    PushError::Parse(path, message) => SourceError::Parse {
+                        path: path.display().to_string(),
+                        message,
+                    },
                 })?;
-                if let Ok(group) = UnresolvedPackageGroup::parse_dir(&dir) {
-                    record_includes(&group, &mut includes);
-                }
                 mains.push(pkg);
             }
             if mains.is_empty() {
@@ -157,10 +169,7 @@ impl LoadedWit {
             }
             mains
         } else if path.extension().is_some_and(|e| e == "wasm") {
-            let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
-                path: spec.to_string(),
-                source,
-            })?;
+            let bytes = read_file(path, MAX_COMPONENT_BYTES, "a component or WIT package")?;
             // Empty, truncated, core modules and non-Wasm files get the
             // same clear errors as everywhere else.
             let bytes = crate::component::ComponentBytes::from_bytes(path, bytes)
@@ -186,26 +195,31 @@ impl LoadedWit {
                 }
             }
         } else {
-            let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
-                path: spec.to_string(),
-                source,
-            })?;
+            let bytes = read_file(path, MAX_WIT_FILE_BYTES, "a WIT file")?;
             let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
                 path: spec.to_string(),
                 offset: e.utf8_error().valid_up_to(),
             })?;
-            let pkg = resolve
-                .push_str(path, &text)
-                .map_err(|e| SourceError::Parse {
-                    path: spec.to_string(),
-                    message: resolve.render_error(&e),
-                })?;
-            if let Ok(group) = UnresolvedPackageGroup::parse(path, &text) {
-                record_includes(&group, &mut includes);
-            }
-            vec![pkg]
+            return Self::from_text(spec, &text);
         };
         finish(resolve, main, includes, spec)
+    }
+
+    /// Loads WIT source text (one file's worth, which may hold nested
+    /// packages); `label` names it in messages and spans.
+    pub fn from_text(label: &str, text: &str) -> Result<Self, SourceError> {
+        let mut resolve = new_resolve();
+        let mut includes = BTreeMap::new();
+        let pkg = resolve
+            .push_str(label, text)
+            .map_err(|e| SourceError::Parse {
+                path: label.to_string(),
+                message: resolve.render_error(&e),
+            })?;
+        if let Ok(group) = UnresolvedPackageGroup::parse(label, text) {
+            record_includes(&group, &mut includes);
+        }
+        finish(resolve, vec![pkg], includes, label)
     }
 }
 

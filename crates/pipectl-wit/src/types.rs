@@ -7,10 +7,12 @@
 //! ignored, except for resources, which are nominal: they match when their
 //! names and the interfaces that own them (up to semver compatibility) match.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use wit_parser::{
-    Function, FunctionKind, Handle, PackageName, Resolve, Type, TypeDefKind, TypeOwner,
+    Function, FunctionKind, Handle, PackageName, Resolve, Type, TypeDefKind, TypeId, TypeOwner,
 };
 
 /// Prints `ty` as it would be written in WIT: named types by name, anonymous
@@ -201,15 +203,25 @@ impl std::fmt::Display for Mismatch {
 
 /// Compares types structurally across two resolves: `expected` in `a`,
 /// `found` in `b`.
+///
+/// Pairs of type definitions found equal are remembered, so a type reached
+/// along many paths (`tuple<t, t>` where `t` is `tuple<u, u>`, ...) is
+/// compared once: time is linear in the size of both trees, not in the
+/// number of paths through them.
 pub struct TypeComparer<'a> {
     a: &'a Resolve,
     b: &'a Resolve,
+    equal: RefCell<HashSet<(TypeId, TypeId)>>,
 }
 
 impl<'a> TypeComparer<'a> {
     /// A comparer of types in `a` (expected) with types in `b` (found).
     pub fn new(a: &'a Resolve, b: &'a Resolve) -> Self {
-        Self { a, b }
+        Self {
+            a,
+            b,
+            equal: RefCell::default(),
+        }
     }
 
     /// The resolves of the expected and the found side.
@@ -299,6 +311,24 @@ impl<'a> TypeComparer<'a> {
             (e, f) if e == f => return Ok(()),
             (e, f) => return Err(self.mismatch(path, &e, &f)),
         };
+        if self.equal.borrow().contains(&(ea, fb)) {
+            return Ok(());
+        }
+        // WIT types are acyclic (resources, the only way back, compare by
+        // name), so this pair is not reached again while it is compared.
+        self.compare_defs(ea, fb, expected, found, path)?;
+        self.equal.borrow_mut().insert((ea, fb));
+        Ok(())
+    }
+
+    fn compare_defs(
+        &self,
+        ea: TypeId,
+        fb: TypeId,
+        expected: Type,
+        found: Type,
+        path: &mut Vec<String>,
+    ) -> Result<(), Mismatch> {
         let (ek, fk) = (&self.a.types[ea].kind, &self.b.types[fb].kind);
         let shape = || self.mismatch(path, &expected, &found);
         match (ek, fk) {
@@ -457,7 +487,7 @@ impl<'a> TypeComparer<'a> {
 
     /// Resources are nominal: same name, owned by interfaces of the same
     /// name in semver-compatible packages (or both by worlds).
-    fn same_resource(&self, e: wit_parser::TypeId, f: wit_parser::TypeId) -> bool {
+    fn same_resource(&self, e: TypeId, f: TypeId) -> bool {
         let e = dealias_id(self.a, e);
         let f = dealias_id(self.b, f);
         let (de, df) = (&self.a.types[e], &self.b.types[f]);
@@ -587,5 +617,37 @@ mod tests {
             &c.interfaces[ic].functions["f"],
         )
         .unwrap();
+    }
+
+    /// `type p0 = tuple<u8, u8>; type p1 = tuple<p0, p0>; ...`: 2^n paths,
+    /// n + 1 definitions.
+    fn chain(prefix: &str, n: usize, last: &str) -> String {
+        let mut src =
+            format!("package a:b@0.1.0; interface i {{ type {prefix}0 = tuple<u8, u8>;\n");
+        for k in 1..=n {
+            let p = k - 1;
+            src.push_str(&format!(
+                "type {prefix}{k} = tuple<{prefix}{p}, {prefix}{p}>;\n"
+            ));
+        }
+        src.push_str(&format!("f: func(x: {prefix}{n}) -> {last}; }}"));
+        src
+    }
+
+    #[test]
+    fn comparing_shared_subtrees_is_linear() {
+        let (a, ia) = resolve(&chain("a", 60, "u8"));
+        let (b, ib) = resolve(&chain("b", 60, "u8"));
+        let (c, ic) = resolve(&chain("c", 60, "u16"));
+        let started = std::time::Instant::now();
+        let cmp = TypeComparer::new(&a, &b);
+        let f = |r: &Resolve, i| r.interfaces[i].functions["f"].clone();
+        cmp.compare_functions(&f(&a, ia), &f(&b, ib)).unwrap();
+        let m = TypeComparer::new(&a, &c)
+            .compare_functions(&f(&a, ia), &f(&c, ic))
+            .unwrap_err();
+        assert_eq!(m.to_string(), "result: expected `u8`, found `u16`");
+        // 2^60 paths: without the memo this would not end.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests for `pipectl-diff`: the rule fixtures, agreement with
 //! `wit_component::semver_check`, our own releases and real WASI releases.
 
+mod linear;
 mod rules;
 mod wasi;

@@ -2,6 +2,7 @@
 //! per area.
 
 mod cli;
+mod cli_check;
 mod compose;
 mod registry;
 mod registry_edges;
