@@ -3,8 +3,11 @@
 //! loopback port, and a proxy that injects faults between a client and it.
 //!
 //! Nothing here mocks WebAssembly or a registry: plugins are the components
-//! `cargo xtask plugins` builds, the registry is CNCF distribution.
+//! `cargo xtask plugins` builds, the registry is CNCF distribution. The one
+//! hand-written server, [`hostile`], exists to misbehave on purpose where
+//! a real registry never would (huge, long, slow or endless answers).
 
+pub mod hostile;
 mod proxy;
 mod registry;
 

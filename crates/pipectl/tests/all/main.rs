@@ -4,6 +4,7 @@
 mod cli;
 mod cli_check;
 mod compose;
+mod hostile_registry;
 mod registry;
 mod registry_edges;
 mod run;
