@@ -677,10 +677,14 @@ fn host() -> anyhow::Result<()> {
     // Cold start: a new host loading the composed pipeline, compiled vs
     // from the precompiled cache.
     let cache_dir = tempfile::tempdir()?;
+    let cache = pipectl_run::ArtifactCache::new(
+        cache_dir.path().join("compiled"),
+        pipectl_run::SealKey::load_or_create(&cache_dir.path().join("cache.key"))?,
+    );
     let cold = |cached: bool| -> anyhow::Result<Duration> {
         let start = Instant::now();
         let h = pipectl_run::Host::new(&pipectl_run::HostConfig {
-            cache: cached.then(|| pipectl_run::ArtifactCache::new(cache_dir.path())),
+            cache: cached.then(|| cache.clone()),
             ..config.clone()
         })?;
         let p = h.load(
@@ -706,7 +710,7 @@ fn host() -> anyhow::Result<()> {
     let _ = cold(false);
     {
         let h = pipectl_run::Host::new(&pipectl_run::HostConfig {
-            cache: Some(pipectl_run::ArtifactCache::new(cache_dir.path())),
+            cache: Some(cache.clone()),
             ..config.clone()
         })?;
         h.load(

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use pipectl_io::Digest;
 use pipectl_manifest::Grants;
-use sha2::{Digest as _, Sha256};
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, Resource, ResourceTable,
 };
@@ -19,7 +19,8 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 
-use crate::cache::{ArtifactCache, CompileSource};
+use crate::cache::{ArtifactCache, CacheWarning, CompileSource, Compiled};
+use crate::output::{OutputSink, PluginStream, StdStream};
 
 /// How often the epoch advances; timeouts fire within one tick of their
 /// deadline.
@@ -94,6 +95,20 @@ pub enum LoadError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The function the host calls has another type than the contract's.
+    #[error(
+        "stage `{stage}`: `{function}` has the wrong signature: expected `{expected}`, found `{found}`"
+    )]
+    Signature {
+        /// The stage.
+        stage: String,
+        /// The function (`transform`, or `[method]resource.method`).
+        function: String,
+        /// The signature the host calls.
+        expected: String,
+        /// The signature the component exports.
+        found: String,
+    },
     /// Linking failed (e.g. an import's type differs from the host's).
     #[error("stage `{stage}`: {message}")]
     Link {
@@ -149,16 +164,21 @@ pub struct HostConfig {
     pub cache: Option<ArtifactCache>,
     /// Meter fuel (needed for fuel limits; costs some speed).
     pub fuel: bool,
-    /// Use the pooling allocator, sized for this many live instances.
+    /// Use the pooling allocator, sized for this many live instances (its
+    /// address-space reservation grows with it: size it from the workers
+    /// that run). When the machine cannot reserve that much, instances are
+    /// allocated on demand ([`Host::pooled`] says which).
     pub pooling: Option<u32>,
     /// Largest linear memory any instance may have, in bytes.
     pub max_memory: Option<u64>,
 }
 
 impl Default for HostConfig {
+    /// No cache (a cache needs the user's seal key: see
+    /// [`ArtifactCache::open`]), no fuel, a pool for 64 instances.
     fn default() -> Self {
         Self {
-            cache: ArtifactCache::default_dir().map(ArtifactCache::new),
+            cache: None,
             fuel: false,
             pooling: Some(64),
             max_memory: None,
@@ -173,6 +193,8 @@ pub struct Host {
     cache: Option<ArtifactCache>,
     fuel: bool,
     max_memory: Option<u64>,
+    output: Option<OutputSink>,
+    pooled: bool,
     _ticker: Ticker,
 }
 
@@ -251,10 +273,12 @@ impl Drop for Ticker {
 pub struct Plugin {
     /// Its stage name.
     pub name: String,
-    /// `sha256:<hex>` of its component.
-    pub digest: String,
+    /// The digest of its component.
+    pub digest: Digest,
     /// Whether it was compiled or loaded from the cache.
     pub compile: CompileSource,
+    /// Why a cache entry was passed over, for the caller to show.
+    pub cache_warning: Option<CacheWarning>,
     /// What the host calls.
     pub call: CallSpec,
     pub(crate) grants: Grants,
@@ -390,9 +414,14 @@ impl WasiView for StageState {
 }
 
 impl StageState {
-    pub(crate) fn new(grants: &Grants, max_memory: Option<u64>) -> Result<Self, String> {
+    pub(crate) fn new(
+        stage: &str,
+        grants: &Grants,
+        max_memory: Option<u64>,
+        output: Option<&OutputSink>,
+    ) -> Result<Self, String> {
         Ok(Self {
-            wasi: wasi_ctx(grants)?,
+            wasi: wasi_ctx(stage, grants, output)?,
             deadline: None,
             http: WasiHttpCtx::new(),
             refuse: RefuseRequests,
@@ -442,16 +471,21 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-fn wasi_ctx(grants: &Grants) -> Result<WasiCtx, String> {
+fn wasi_ctx(stage: &str, grants: &Grants, output: Option<&OutputSink>) -> Result<WasiCtx, String> {
     let mut b = WasiCtxBuilder::new();
     // No network, whatever is linked: no TCP, UDP or name lookups, and the
     // default address check refuses every address.
     b.allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    if grants.stdio {
-        // A plugin's stdout must not mix with the pipeline's output.
-        b.stdout(wasmtime_wasi::cli::stderr()).inherit_stderr();
+    if grants.stdio
+        && let Some(sink) = output
+    {
+        // Never the terminal itself: the caller's sink decides what of it
+        // to show, and how (a plugin's stdout must not mix with the
+        // pipeline's output either). Without a sink it is discarded.
+        b.stdout(PluginStream::new(stage, StdStream::Stdout, sink))
+            .stderr(PluginStream::new(stage, StdStream::Stderr, sink));
     }
     for (k, v) in &grants.env {
         b.env(k, v);
@@ -540,6 +574,7 @@ impl Host {
         c.wasm_component_model(true)
             .epoch_interruption(true)
             .consume_fuel(config.fuel);
+        let mut pooled = None;
         if let Some(instances) = config.pooling {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(instances)
@@ -553,9 +588,18 @@ impl Host {
                 let max = usize::try_from(max.saturating_add(65_536)).unwrap_or(usize::MAX);
                 pool.max_memory_size(max.min(1 << 32));
             }
-            c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            let mut with_pool = c.clone();
+            with_pool.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            // The pool reserves address space for every slot up front; when
+            // that is more than the machine has (many stages times many
+            // workers), instances are allocated on demand instead.
+            pooled = Engine::new(&with_pool).ok();
         }
-        let engine = Engine::new(&c).map_err(err)?;
+        let is_pooled = pooled.is_some();
+        let engine = match pooled {
+            Some(engine) => engine,
+            None => Engine::new(&c).map_err(err)?,
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
         // Replace `wasi:io/poll` (same interface version) with one whose
@@ -575,7 +619,27 @@ impl Host {
             cache: config.cache.clone(),
             fuel: config.fuel,
             max_memory: config.max_memory,
+            output: None,
+            pooled: is_pooled,
         })
+    }
+
+    /// Whether instances come from the pooling allocator (asked for, and
+    /// the machine had the address space for it).
+    pub fn pooled(&self) -> bool {
+        self.pooled
+    }
+
+    /// Sends what plugins granted `stdio` write to `sink` (without one, it
+    /// is discarded).
+    pub fn with_plugin_output(mut self, sink: OutputSink) -> Self {
+        self.output = Some(sink);
+        self
+    }
+
+    /// Where plugins' stdout and stderr go.
+    pub(crate) fn plugin_output(&self) -> Option<&OutputSink> {
+        self.output.as_ref()
     }
 
     /// The engine.
@@ -628,10 +692,18 @@ impl Host {
                 });
             }
         }
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-        let (component, compile) = match &self.cache {
+        let digest = Digest::sha256(bytes);
+        let Compiled {
+            component,
+            source: compile,
+            warning: cache_warning,
+        } = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),
-            None => Component::new(&self.engine, bytes).map(|c| (c, CompileSource::Compiled)),
+            None => Component::new(&self.engine, bytes).map(|component| Compiled {
+                component,
+                source: CompileSource::Compiled,
+                warning: None,
+            }),
         }
         .map_err(|e| LoadError::Compile {
             stage: name.to_string(),
@@ -654,12 +726,18 @@ impl Host {
             }
         }
         // Surface bad grants (a missing directory) now, not per input.
-        StageState::new(grants, None).map_err(|message| LoadError::Link {
+        StageState::new(name, grants, None, None).map_err(|message| LoadError::Link {
             stage: name.to_string(),
             message,
         })?;
-        let entry =
-            find_entry(&self.engine, &component, call).ok_or_else(|| LoadError::MissingExport {
+        let entry = find_entry(&self.engine, &component, call)
+            .map_err(|mut e| {
+                if let LoadError::Signature { stage, .. } = &mut e {
+                    *stage = name.to_string();
+                }
+                e
+            })?
+            .ok_or_else(|| LoadError::MissingExport {
                 stage: name.to_string(),
                 what: match call {
                     CallSpec::Transform => {
@@ -681,6 +759,7 @@ impl Host {
             name: name.to_string(),
             digest,
             compile,
+            cache_warning,
             call: call.clone(),
             grants: grants.clone(),
             pre,
@@ -792,38 +871,75 @@ fn scan(bytes: &[u8]) -> Option<Scan> {
 
 /// Finds the function(s) the host calls: `transform` in an exported
 /// interface (the one named `*/text-transform@*` when several have one), or
-/// the resource constructor and method.
-fn find_entry(engine: &Engine, component: &Component, call: &CallSpec) -> Option<Entry> {
+/// the resource constructor and method; and checks their signatures, so a
+/// component the host cannot call is refused before any input runs.
+/// `Ok(None)` when there is no such export; a signature error names no
+/// stage (the caller fills it in).
+fn find_entry(
+    engine: &Engine,
+    component: &Component,
+    call: &CallSpec,
+) -> Result<Option<Entry>, LoadError> {
     let ty = component.component_type();
-    let mut found: Vec<(String, Entry)> = Vec::new();
+    // Each candidate: the export's name, the entry, and the functions to
+    // check with their expected shapes.
+    type Checks = Vec<(String, ComponentFunc, Shape)>;
+    let mut found: Vec<(String, Entry, Checks)> = Vec::new();
     for (name, item) in ty.exports(engine) {
         match (item.ty, call) {
-            (ComponentItem::ComponentFunc(_), CallSpec::Transform) if name == "transform" => {
-                let idx = component.get_export_index(None, name)?;
-                found.push((name.to_string(), Entry::Transform(idx)));
+            (ComponentItem::ComponentFunc(func), CallSpec::Transform) if name == "transform" => {
+                let Some(idx) = component.get_export_index(None, name) else {
+                    continue;
+                };
+                found.push((
+                    name.to_string(),
+                    Entry::Transform(idx),
+                    vec![(name.to_string(), func, Shape::Transform)],
+                ));
             }
             (ComponentItem::ComponentInstance(inst), _) => {
-                let names: Vec<&str> = inst.exports(engine).map(|(n, _)| n).collect();
-                let iface = component.get_export_index(None, name)?;
+                let Some(iface) = component.get_export_index(None, name) else {
+                    continue;
+                };
+                let func = |n: &str| match inst.get_export(engine, n).map(|e| e.ty) {
+                    Some(ComponentItem::ComponentFunc(f)) => Some(f),
+                    _ => None,
+                };
                 match call {
-                    CallSpec::Transform if names.contains(&"transform") => {
-                        let idx = component.get_export_index(Some(&iface), "transform")?;
-                        found.push((name.to_string(), Entry::Transform(idx)));
+                    CallSpec::Transform => {
+                        if let (Some(f), Some(idx)) = (
+                            func("transform"),
+                            component.get_export_index(Some(&iface), "transform"),
+                        ) {
+                            found.push((
+                                name.to_string(),
+                                Entry::Transform(idx),
+                                vec![("transform".to_string(), f, Shape::Transform)],
+                            ));
+                        }
                     }
                     CallSpec::Method { resource, method } => {
                         let ctor = format!("[constructor]{resource}");
                         let meth = format!("[method]{resource}.{method}");
-                        if names.contains(&ctor.as_str()) && names.contains(&meth.as_str()) {
+                        if let (Some(cf), Some(mf), Some(ci), Some(mi)) = (
+                            func(&ctor),
+                            func(&meth),
+                            component.get_export_index(Some(&iface), &ctor),
+                            component.get_export_index(Some(&iface), &meth),
+                        ) {
                             found.push((
                                 name.to_string(),
                                 Entry::Method {
-                                    constructor: component.get_export_index(Some(&iface), &ctor)?,
-                                    method: component.get_export_index(Some(&iface), &meth)?,
+                                    constructor: ci,
+                                    method: mi,
                                 },
+                                vec![
+                                    (ctor, cf, Shape::Constructor(resource.clone())),
+                                    (meth, mf, Shape::Method(resource.clone())),
+                                ],
                             ));
                         }
                     }
-                    _ => {}
                 }
             }
             _ => {}
@@ -831,10 +947,154 @@ fn find_entry(engine: &Engine, component: &Component, call: &CallSpec) -> Option
     }
     let preferred = found
         .iter()
-        .position(|(n, _)| n.contains("/text-transform@") || n.ends_with("/text-transform"));
-    match preferred {
-        Some(i) => Some(found.swap_remove(i).1),
-        None => found.into_iter().next().map(|(_, e)| e),
+        .position(|(n, _, _)| n.contains("/text-transform@") || n.ends_with("/text-transform"));
+    let chosen = match preferred {
+        Some(i) => Some(found.swap_remove(i)),
+        None => found.into_iter().next(),
+    };
+    let Some((_, entry, funcs)) = chosen else {
+        return Ok(None);
+    };
+    for (function, func, shape) in funcs {
+        if !shape.matches(&func) {
+            return Err(LoadError::Signature {
+                stage: String::new(),
+                function,
+                expected: shape.expected(),
+                found: render_func(&func),
+            });
+        }
+    }
+    Ok(Some(entry))
+}
+
+/// The signatures the host calls.
+enum Shape {
+    /// `func(input: string) -> result<string, transform-error>`.
+    Transform,
+    /// `constructor()` of the resource.
+    Constructor(String),
+    /// `func(self: borrow<resource>, input: string) -> string`.
+    Method(String),
+}
+
+impl Shape {
+    fn matches(&self, func: &ComponentFunc) -> bool {
+        let params: Vec<Type> = func.params().map(|(_, t)| t).collect();
+        let results: Vec<Type> = func.results().collect();
+        match self {
+            Shape::Transform => {
+                matches!(params.as_slice(), [Type::String])
+                    && matches!(results.as_slice(), [Type::Result(r)]
+                        if matches!(r.ok(), Some(Type::String))
+                            && r.err().is_some_and(|e| is_transform_error(&e)))
+            }
+            Shape::Constructor(_) => {
+                params.is_empty() && matches!(results.as_slice(), [Type::Own(_)])
+            }
+            Shape::Method(_) => {
+                matches!(params.as_slice(), [Type::Borrow(_), Type::String])
+                    && matches!(results.as_slice(), [Type::String])
+            }
+        }
+    }
+
+    fn expected(&self) -> String {
+        match self {
+            Shape::Transform => "func(input: string) -> result<string, transform-error>".into(),
+            Shape::Constructor(r) => format!("constructor() -> own<{r}>"),
+            Shape::Method(r) => format!("func(self: borrow<{r}>, input: string) -> string"),
+        }
+    }
+}
+
+/// Whether `ty` is the contract's `transform-error` variant, as
+/// [`crate::TransformError`] lifts it: these cases, in this order.
+fn is_transform_error(ty: &Type) -> bool {
+    let Type::Variant(v) = ty else { return false };
+    let cases: Vec<(&str, Option<Type>)> = v.cases().map(|c| (c.name, c.ty)).collect();
+    matches!(
+        cases.as_slice(),
+        [
+            ("invalid-input", Some(Type::String)),
+            ("processing-failed", Some(Type::String))
+        ]
+    )
+}
+
+/// A function's type in WIT-like text, e.g. `func(input: u32) -> string`.
+fn render_func(func: &ComponentFunc) -> String {
+    let params: Vec<String> = func
+        .params()
+        .map(|(n, t)| format!("{n}: {}", render_type(&t, 0)))
+        .collect();
+    let results: Vec<String> = func.results().map(|t| render_type(&t, 0)).collect();
+    let mut out = format!("func({})", params.join(", "));
+    match results.as_slice() {
+        [] => {}
+        [one] => out.push_str(&format!(" -> {one}")),
+        many => out.push_str(&format!(" -> ({})", many.join(", "))),
+    }
+    out
+}
+
+/// A type in WIT-like text, structurally (component types carry no names);
+/// the contract's error variant is shown as `transform-error`. Deeply
+/// nested types are cut short.
+fn render_type(ty: &Type, depth: usize) -> String {
+    if depth > 4 {
+        return "...".to_string();
+    }
+    let r = |t: &Type| render_type(t, depth + 1);
+    let opt = |t: Option<Type>| t.map_or_else(|| "_".to_string(), |t| r(&t));
+    match ty {
+        Type::List(l) => format!("list<{}>", r(&l.ty())),
+        Type::FixedLengthList(l) => format!("list<{}, {}>", r(&l.ty()), l.len()),
+        Type::Map(m) => format!("map<{}, {}>", r(&m.key()), r(&m.value())),
+        Type::Option(o) => format!("option<{}>", r(&o.ty())),
+        Type::Result(res) => format!("result<{}, {}>", opt(res.ok()), opt(res.err())),
+        Type::Tuple(t) => format!(
+            "tuple<{}>",
+            t.types().map(|t| r(&t)).collect::<Vec<_>>().join(", ")
+        ),
+        Type::Record(rec) => format!(
+            "record {{ {} }}",
+            rec.fields()
+                .map(|f| format!("{}: {}", f.name, r(&f.ty)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::Variant(_) if is_transform_error(ty) => "transform-error".to_string(),
+        Type::Variant(v) => format!(
+            "variant {{ {} }}",
+            v.cases()
+                .map(|c| match c.ty {
+                    Some(t) => format!("{}({})", c.name, r(&t)),
+                    None => c.name.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
+        Type::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
+        Type::Own(_) => "own<_>".to_string(),
+        Type::Borrow(_) => "borrow<_>".to_string(),
+        Type::Future(f) => format!("future<{}>", opt(f.ty())),
+        Type::Stream(st) => format!("stream<{}>", opt(st.ty())),
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::ErrorContext => "error-context".into(),
     }
 }
 

@@ -245,8 +245,13 @@ impl StageRunner {
         let err = |e: wasmtime::Error| FailureKind::Instantiate {
             message: format!("{e:#}"),
         };
-        let state = StageState::new(&self.plugin.grants, self.policy.limits.max_memory)
-            .map_err(|message| FailureKind::Instantiate { message })?;
+        let state = StageState::new(
+            &self.plugin.name,
+            &self.plugin.grants,
+            self.policy.limits.max_memory,
+            host.plugin_output(),
+        )
+        .map_err(|message| FailureKind::Instantiate { message })?;
         let mut store = Store::new(host.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // Start-up (start functions, a resource's constructor) runs under

@@ -262,6 +262,12 @@ pub struct RunArgs {
     /// `pipeline.toml` when it has one, otherwise by file name.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     pub plugins: Option<PathBuf>,
+    /// With `--plugins`: apply the capability grants of the folder's
+    /// `pipeline.toml` (by default they are ignored, with a warning: the
+    /// folder's manifest is not the operator's word). Naming a manifest as
+    /// the target applies its grants.
+    #[arg(long, requires = "plugins")]
+    pub trust_manifest: bool,
     /// Read the input from this file instead of stdin.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["input_dir"])]
     pub input: Option<PathBuf>,
@@ -287,7 +293,8 @@ pub struct RunArgs {
     /// `<resource>.<method>` such as `running-counter.count`.
     #[arg(long, value_name = "SPEC")]
     pub call: Option<String>,
-    /// Worker threads for batches (default: one per core).
+    /// Worker threads for batches (default: one per core; at most 256, and
+    /// never more than there are inputs).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
     /// Grant a capability to every stage, on top of a manifest's grants.
@@ -328,13 +335,19 @@ pub struct RunArgs {
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,
+    /// Replace a symbolic link at an output path (`--output-dir` files,
+    /// `--stats-json`): the link itself, never the file it points to;
+    /// without it such an output is refused.
+    #[arg(long)]
+    pub force: bool,
     /// `json`: print one result per input (output or failure, and time)
     /// as a JSON array instead of the outputs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
-/// Limits for every stage (a stage's own limits in the manifest win).
+/// Limits for every stage: ceilings a manifest's limits may lower, never
+/// raise.
 #[derive(Debug, Args, Clone, Default)]
 pub struct LimitArgs {
     /// Wall-clock time per call, e.g. `500ms`, `2s` (default 10s).

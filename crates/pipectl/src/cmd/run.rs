@@ -1,20 +1,52 @@
 //! `pipectl run`: text through a composed component, or through a
 //! pipeline's stages chained by the host.
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use pipectl_io::text::clean;
 use pipectl_manifest::{Grants, Limits, Manifest};
 use pipectl_run::{
-    ArtifactCache, CallSpec, Host, HostConfig, Pipeline, StageFailure, StagePolicy, StageSummary,
+    ArtifactCache, CallSpec, Host, HostConfig, OutputSink, Pipeline, PluginOutput, StageFailure,
+    StagePolicy, StageSummary, StdStream,
 };
 
 use crate::Outcome;
 use crate::cli::opts::{GrantArg, LimitArgs, RunArgs};
 use crate::cli::output::write_atomic;
+
+/// The most worker threads a run uses, whatever `--workers` says.
+pub const MAX_WORKERS: usize = 256;
+
+/// The most characters of one failure message (a plugin's rejection, a
+/// trap) shown on the terminal.
+const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// The most bytes of one line a plugin writes to stdout/stderr shown.
+const MAX_PLUGIN_LINE_BYTES: usize = 4096;
+
+/// The most bytes a stage's stdout/stderr may show in one run.
+const MAX_PLUGIN_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// Writes a line to stderr; a closed or failing stderr is ignored: a
+/// message must never turn into a panic (what `eprintln!` does).
+fn eprint_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Prints a warning.
+fn warn(message: impl std::fmt::Display) {
+    eprint_line(&format!("pipectl: warning: {message}"));
+}
+
+/// Prints a note (`--verbose`).
+fn note(message: impl std::fmt::Display) {
+    eprint_line(&format!("pipectl: {message}"));
+}
 
 /// The limits every stage gets unless told otherwise: safe by default.
 pub const DEFAULT_LIMITS: Limits = Limits {
@@ -34,6 +66,7 @@ struct StageDef {
 }
 
 impl LimitArgs {
+    /// The limits given on the command line: ceilings for every stage.
     fn to_limits(&self) -> Limits {
         Limits {
             timeout: self.timeout,
@@ -52,6 +85,7 @@ struct Input {
 
 /// Runs `pipectl run`.
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    crate::cli::output::allow_replacing_links(args.force);
     let cli_limits = args.limits.to_limits();
     let mut extra = Grants::default();
     add_cli_grants(&args, &mut extra)?;
@@ -60,41 +94,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         merge_grants(&mut stage.grants, &extra);
     }
     let inputs = read_inputs(&args)?;
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let stateful = !args.stateless && stages.iter().any(|s| s.call.is_stateful());
+    let workers = worker_count(args.workers, inputs.len(), stateful);
+    let embedded = composed_stages(&args, &stages);
 
     let fuel = stages.iter().any(|s| s.limits.fuel.is_some());
     let max_memory = stages.iter().filter_map(|s| s.limits.max_memory).max();
-    let instances = u32::try_from((stages.len() * workers * 2 + 8).min(10_000)).unwrap_or(10_000);
-    let cache = if args.no_cache {
-        None
-    } else {
-        args.cache_dir
-            .clone()
-            .map(ArtifactCache::new)
-            .or_else(|| ArtifactCache::default_dir().map(ArtifactCache::new))
-    };
-    let host = Arc::new(Host::new(&HostConfig {
-        cache,
+    let host = Host::new(&HostConfig {
+        cache: artifact_cache(&args),
         fuel,
-        pooling: Some(instances),
+        pooling: Some(pool_instances(
+            stages.len(),
+            workers,
+            embedded.as_ref().map_or(0, Vec::len),
+        )),
         max_memory,
-    })?);
+    })?;
+    if args.verbose && !host.pooled() {
+        note(format_args!(
+            "{} live instances do not fit the pooling allocator's address space; allocating them on demand",
+            pool_instances(stages.len(), workers, embedded.as_ref().map_or(0, Vec::len))
+        ));
+    }
+    let sink = Arc::new(TerminalSink::default());
+    let host = Arc::new(host.with_plugin_output(OutputSink(sink.clone())));
     let mut plugins = Vec::with_capacity(stages.len());
     for s in &stages {
-        let plugin = host.load(&s.name, &s.bytes, &s.grants, &s.call)?;
+        let plugin = load(&host, &s.name, &s.bytes, &s.grants, &s.call)?;
+        if let Some(warning) = &plugin.cache_warning {
+            warn(format_args!("stage `{}`: {warning}", plugin.name));
+        }
         if args.verbose {
-            eprintln!(
-                "pipectl: stage `{}`: {}",
+            note(format_args!(
+                "stage `{}`: {}",
                 plugin.name,
                 match plugin.compile {
                     pipectl_run::CompileSource::Compiled => "compiled",
                     pipectl_run::CompileSource::Cache => "loaded precompiled from cache",
-                    pipectl_run::CompileSource::Recompiled => "cache entry invalid; recompiled",
+                    pipectl_run::CompileSource::Recompiled => "cache entry not used; recompiled",
                 }
-            );
+            ));
         }
         plugins.push((
             Arc::new(plugin),
@@ -109,9 +148,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     let texts: Vec<&str> = inputs.iter().map(|i| i.text.as_str()).collect();
     let mut batch = pipeline.run_batch(&texts, workers, args.keep_going);
-    if let Some(embedded) = composed_stages(&args, &stages) {
+    if let Some(embedded) = embedded {
         attribute(&host, embedded, &stages[0], &texts, &mut batch.results)?;
     }
+    sink.finish();
 
     let mut failed = 0usize;
     let mut stdout = std::io::stdout().lock();
@@ -160,14 +200,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     stdout.flush()?;
     let not_run = batch.results.iter().filter(|r| r.is_none()).count();
     if not_run > 0 {
-        eprintln!(
+        eprint_line(&format!(
             "pipectl: stopped at the first failure; {not_run} input{} not run (use --keep-going to run all)",
             if not_run == 1 { "" } else { "s" }
-        );
+        ));
     }
     let summaries: Vec<StageSummary> = batch.stats.iter().map(|s| s.summary()).collect();
     if args.stats {
-        eprint!("{}", pipectl_run::stats::table(&summaries));
+        let table = pipectl_run::stats::table(&summaries);
+        eprint_line(table.trim_end_matches('\n'));
     }
     if let Some(path) = &args.stats_json {
         let json = serde_json::json!({
@@ -226,7 +267,9 @@ fn attribute(
     }
     let mut plugins = Vec::new();
     for (name, bytes) in &embedded {
-        let plugin = host.load(name, bytes, &composed.grants, &CallSpec::Transform)?;
+        // Names from the component's own metadata: made safe for a terminal.
+        let name = clean(name, 100);
+        let plugin = load(host, &name, bytes, &composed.grants, &CallSpec::Transform)?;
         plugins.push((
             Arc::new(plugin),
             StagePolicy {
@@ -256,11 +299,153 @@ fn attribute(
     Ok(())
 }
 
+/// Loads a stage. The error can quote the component (a core import's name,
+/// wasmtime's reading of it): made safe for a terminal.
+fn load(
+    host: &Host,
+    name: &str,
+    bytes: &[u8],
+    grants: &Grants,
+    call: &CallSpec,
+) -> anyhow::Result<pipectl_run::Plugin> {
+    host.load(name, bytes, grants, call)
+        .map_err(|e| anyhow::anyhow!("{}", clean(&e.to_string(), MAX_MESSAGE_CHARS)))
+}
+
+/// Prints an input's failure. What the plugin said (its rejection's
+/// message, a trap) is untrusted: control characters are escaped and the
+/// line is cut, saying how much was.
 fn report(label: &str, failure: &StageFailure, several: bool) {
-    if several {
-        eprintln!("error: {label}: {failure}");
+    let line = if several {
+        format!("{label}: {failure}")
     } else {
-        eprintln!("error: {failure}");
+        failure.to_string()
+    };
+    eprint_line(&format!("error: {}", clean(&line, MAX_MESSAGE_CHARS)));
+}
+
+/// How many workers run: `--workers` (default one per core), at most
+/// [`MAX_WORKERS`] (saying so when asked for more), never more than there
+/// are inputs, and one for a stateful pipeline.
+fn worker_count(requested: Option<usize>, inputs: usize, stateful: bool) -> usize {
+    let requested =
+        requested.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if requested > MAX_WORKERS {
+        warn(format_args!(
+            "--workers {requested} is more than the {MAX_WORKERS} pipectl runs; using {MAX_WORKERS}"
+        ));
+    }
+    if stateful {
+        return 1;
+    }
+    requested.clamp(1, MAX_WORKERS).min(inputs.max(1))
+}
+
+/// Live instances the pooling allocator is sized for: each worker holds
+/// one instance per stage and may be replacing one after a trap; replaying
+/// a composed component's failures takes one per embedded stage.
+fn pool_instances(stages: usize, workers: usize, embedded: usize) -> u32 {
+    const MAX_INSTANCES: u32 = 10_000;
+    stages
+        .checked_mul(workers)
+        .and_then(|n| n.checked_mul(2))
+        .and_then(|n| n.checked_add(embedded))
+        .and_then(|n| n.checked_add(8))
+        .and_then(|n| u32::try_from(n).ok())
+        .map_or(MAX_INSTANCES, |n| n.min(MAX_INSTANCES))
+}
+
+/// The precompiled cache, sealed with the user's key; without a usable
+/// key (or with `--no-cache`) the run compiles every stage.
+fn artifact_cache(args: &RunArgs) -> Option<ArtifactCache> {
+    if args.no_cache {
+        return None;
+    }
+    let dir = args.cache_dir.clone().or_else(ArtifactCache::default_dir)?;
+    match ArtifactCache::open(dir) {
+        Ok(cache) => Some(cache),
+        Err(e) => {
+            warn(format_args!(
+                "not using the precompiled cache: {e}; every stage is compiled"
+            ));
+            None
+        }
+    }
+}
+
+/// Shows what plugins granted `stdio` write, on stderr, line by line: each
+/// line's control characters escaped and long lines cut, at most
+/// [`MAX_PLUGIN_OUTPUT_BYTES`] per stage, with a count of what was not shown.
+#[derive(Default)]
+struct TerminalSink {
+    state: Mutex<SinkState>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    /// Per stage and stream: the line so far, and bytes cut from it.
+    partial: BTreeMap<(String, bool), (Vec<u8>, u64)>,
+    /// Per stage: bytes shown, and bytes not shown once over the budget.
+    shown: BTreeMap<String, (u64, u64)>,
+}
+
+impl SinkState {
+    fn emit(&mut self, key: &(String, bool)) {
+        let Some((line, cut)) = self.partial.remove(key) else {
+            return;
+        };
+        let (shown, hidden) = self.shown.entry(key.0.clone()).or_default();
+        if *shown >= MAX_PLUGIN_OUTPUT_BYTES {
+            *hidden = hidden.saturating_add(line.len() as u64 + cut + 1);
+            return;
+        }
+        *shown = shown.saturating_add(line.len() as u64 + 1);
+        let mut text = clean(&String::from_utf8_lossy(&line), MAX_PLUGIN_LINE_BYTES);
+        if cut > 0 {
+            text.push_str(&format!("… ({cut} more bytes of this line cut)"));
+        }
+        eprint_line(&text);
+    }
+}
+
+impl PluginOutput for TerminalSink {
+    fn write(&self, stage: &str, stream: StdStream, bytes: &[u8]) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (stage.to_string(), stream == StdStream::Stdout);
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            let (body, complete) = match chunk.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (chunk, false),
+            };
+            let (line, cut) = state.partial.entry(key.clone()).or_default();
+            let room = MAX_PLUGIN_LINE_BYTES.saturating_sub(line.len());
+            let kept = body.len().min(room);
+            line.extend_from_slice(&body[..kept]);
+            *cut = cut.saturating_add((body.len() - kept) as u64);
+            if complete {
+                state.emit(&key);
+            }
+        }
+    }
+}
+
+impl TerminalSink {
+    /// Shows unfinished lines, and how much each stage wrote that was not
+    /// shown.
+    fn finish(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<_> = state.partial.keys().cloned().collect();
+        for key in keys {
+            state.emit(&key);
+        }
+        for (stage, (_, hidden)) in &state.shown {
+            if *hidden > 0 {
+                warn(format_args!(
+                    "stage `{stage}` wrote {hidden} more bytes to stdout/stderr than the \
+                     {MAX_PLUGIN_OUTPUT_BYTES} shown"
+                ));
+            }
+        }
     }
 }
 
@@ -318,19 +503,118 @@ fn merge_grants(grants: &mut Grants, extra: &Grants) {
         .extend(extra.env.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
+/// Whose word a manifest's grants and limits are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// The operator named the manifest, or passed `--trust-manifest`: its
+    /// grants apply, its limits apply under the command line's.
+    Operator,
+    /// It came with a `--plugins` folder: its grants are ignored, and its
+    /// limits cannot exceed the defaults either.
+    Folder,
+}
+
+/// One stage's limits: what the manifest asks (the stage's own, else the
+/// pipeline's), never above a limit given on the command line (a ceiling),
+/// nor, for a manifest that came with a folder, above the defaults; each
+/// unset one from the command line, else the defaults. Returns what the
+/// manifest asked above a ceiling, to say so.
+fn effective_limits(cli: Limits, asked: Limits, trust: Trust) -> (Limits, Vec<String>) {
+    let ceiling = match trust {
+        Trust::Operator => cli,
+        Trust::Folder => cli.or(DEFAULT_LIMITS),
+    };
+    let mut lowered = Vec::new();
+    fn pick<T: Ord + Copy>(
+        ceiling: Option<T>,
+        asked: Option<T>,
+        default: Option<T>,
+        over: impl FnOnce(T, T),
+    ) -> Option<T> {
+        match (ceiling, asked) {
+            (Some(c), Some(a)) if a > c => {
+                over(a, c);
+                Some(c)
+            }
+            (_, Some(a)) => Some(a),
+            (Some(c), None) => Some(c),
+            (None, None) => default,
+        }
+    }
+    let limits = Limits {
+        timeout: pick(
+            ceiling.timeout,
+            asked.timeout,
+            DEFAULT_LIMITS.timeout,
+            |a, c| lowered.push(format!("a timeout of {a:?} (the ceiling is {c:?})")),
+        ),
+        fuel: pick(ceiling.fuel, asked.fuel, DEFAULT_LIMITS.fuel, |a, c| {
+            lowered.push(format!("{a} fuel (the ceiling is {c})"))
+        }),
+        max_memory: pick(
+            ceiling.max_memory,
+            asked.max_memory,
+            DEFAULT_LIMITS.max_memory,
+            |a, c| lowered.push(format!("{a} bytes of memory (the ceiling is {c})")),
+        ),
+        max_output: pick(
+            ceiling.max_output,
+            asked.max_output,
+            DEFAULT_LIMITS.max_output,
+            |a, c| lowered.push(format!("{a} bytes of output (the ceiling is {c})")),
+        ),
+    };
+    (limits, lowered)
+}
+
+/// The capabilities `grants` gives, in words, for a warning.
+fn describe_grants(grants: &Grants) -> Vec<String> {
+    let mut out = Vec::new();
+    for (on, name) in [
+        (grants.clocks, "clocks"),
+        (grants.random, "random"),
+        (grants.stdio, "stdio"),
+        (grants.filesystem, "filesystem"),
+        (grants.sockets, "sockets"),
+        (grants.http, "http"),
+    ] {
+        if on {
+            out.push(name.to_string());
+        }
+    }
+    if !grants.env.is_empty() {
+        out.push(format!("{} environment variables", grants.env.len()));
+    }
+    for dir in &grants.dirs {
+        out.push(format!(
+            "{} `{}`",
+            if dir.writable {
+                "read-write directory"
+            } else {
+                "directory"
+            },
+            clean(&dir.host.display().to_string(), 200)
+        ));
+    }
+    out
+}
+
 /// The stages to run, from a manifest, a component or a plugins folder.
 fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
-    let fallback = |stage_limits: Limits, pipeline: Limits| {
-        stage_limits.or(cli).or(pipeline).or(DEFAULT_LIMITS)
-    };
     let call = match &args.call {
         Some(spec) => CallSpec::parse(spec).map_err(|e| anyhow::anyhow!("--call: {e}"))?,
         None => CallSpec::Transform,
     };
+    let limits = effective_limits(cli, Limits::default(), Trust::Operator).0;
     if let Some(dir) = &args.plugins {
         let manifest = dir.join("pipeline.toml");
         if manifest.exists() {
-            return manifest_stages(&Manifest::load(&manifest)?, &fallback, args);
+            let trust = if args.trust_manifest {
+                Trust::Operator
+            } else {
+                Trust::Folder
+            };
+            return manifest_stages(&manifest, &Manifest::load(&manifest)?, cli, trust, args);
         }
         let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -340,11 +624,11 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
         if files.is_empty() {
             bail!("`{}` holds no `.wasm` components", dir.display());
         }
-        eprintln!(
-            "pipectl: warning: `{}` has no pipeline.toml; running its {} components in file-name order",
+        warn(format_args!(
+            "`{}` has no pipeline.toml; running its {} components in file-name order",
             dir.display(),
             files.len()
-        );
+        ));
         return files
             .iter()
             .map(|f| {
@@ -352,7 +636,7 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
                     name: stage_name(f),
                     bytes: fs_err::read(f)?,
                     grants: Grants::default(),
-                    limits: fallback(Limits::default(), Limits::default()),
+                    limits,
                     call: call.clone(),
                 })
             })
@@ -363,24 +647,29 @@ fn stage_defs(args: &RunArgs, cli: Limits) -> anyhow::Result<Vec<StageDef>> {
         .as_ref()
         .expect("clap requires a target or --plugins");
     if target.extension().is_some_and(|e| e == "toml") {
-        return manifest_stages(&Manifest::load(target)?, &fallback, args);
+        // Named by the operator: its grants are the operator's choice.
+        return manifest_stages(target, &Manifest::load(target)?, cli, Trust::Operator, args);
     }
     let bytes = fs_err::read(target)?;
+    // The name a composed component carries is the component's say:
+    // shown in messages, so made safe for a terminal.
     let name = pipectl_compose::read_metadata(&bytes)
-        .map(|m| m.name)
+        .map(|m| clean(&m.name, 100))
         .unwrap_or_else(|| stage_name(target));
     Ok(vec![StageDef {
         name,
         bytes,
         grants: Grants::default(),
-        limits: fallback(Limits::default(), Limits::default()),
+        limits,
         call,
     }])
 }
 
 fn manifest_stages(
+    path: &Path,
     manifest: &Manifest,
-    fallback: &dyn Fn(Limits, Limits) -> Limits,
+    cli: Limits,
+    trust: Trust,
     args: &RunArgs,
 ) -> anyhow::Result<Vec<StageDef>> {
     // Registry stages come through the manifest's lockfile, which records
@@ -412,7 +701,8 @@ fn manifest_stages(
     if uses_registry && lock.render() != lock_before {
         lock.save()?;
     }
-    manifest
+    let mut ignored = Vec::new();
+    let stages = manifest
         .stages
         .iter()
         .zip(inputs)
@@ -422,15 +712,52 @@ fn manifest_stages(
                     .map_err(|e| anyhow::anyhow!("stage `{}`: `call`: {e}", stage.name))?,
                 None => CallSpec::Transform,
             };
+            let grants = match trust {
+                Trust::Operator => stage.grants.clone(),
+                Trust::Folder => {
+                    if stage.grants != Grants::default() {
+                        ignored.push(format!(
+                            "`{}` ({})",
+                            stage.name,
+                            describe_grants(&stage.grants).join(", ")
+                        ));
+                    }
+                    Grants::default()
+                }
+            };
+            let (limits, lowered) = effective_limits(cli, stage.limits.or(manifest.limits), trust);
+            if !lowered.is_empty() {
+                warn(format_args!(
+                    "stage `{}` asks for {}; using the ceiling{}",
+                    stage.name,
+                    lowered.join(", "),
+                    match trust {
+                        Trust::Operator => " given on the command line",
+                        Trust::Folder =>
+                            " (the command line's, else the defaults, for a manifest that came with `--plugins`)",
+                    }
+                ));
+            }
             Ok(StageDef {
                 name: stage.name.clone(),
                 bytes: input.bytes,
-                grants: stage.grants.clone(),
-                limits: fallback(stage.limits, manifest.limits),
+                grants,
+                limits,
                 call,
             })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !ignored.is_empty() {
+        warn(format_args!(
+            "{} grants capabilities that were not applied: stage {}; a manifest found in a \
+             `--plugins` folder is not trusted with grants: pass `--trust-manifest`, or run the \
+             manifest itself (`pipectl run {}`), to apply them",
+            path.display(),
+            ignored.join(", stage "),
+            path.display()
+        ));
+    }
+    Ok(stages)
 }
 
 /// A stage name from a file name: its stem.

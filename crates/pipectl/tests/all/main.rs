@@ -8,3 +8,4 @@ mod hostile_registry;
 mod registry;
 mod registry_edges;
 mod run;
+mod run_edges;

@@ -11,7 +11,8 @@ fn pipectl(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pipectl"));
     c.args(args)
         .current_dir(dir)
-        .env("PIPECTL_CACHE_DIR", dir.join("cache"));
+        .env("PIPECTL_CACHE_DIR", dir.join("cache"))
+        .env("PIPECTL_CONFIG_DIR", dir.join("config"));
     c
 }
 
