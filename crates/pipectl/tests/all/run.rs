@@ -386,7 +386,7 @@ fn the_precompiled_cache_is_used_and_a_corrupt_entry_rebuilt() {
     let (second, out2) = run();
     assert_eq!(second, "cache", "the second run skips compilation");
     assert_eq!(out1, out2);
-    // Corrupt the artifact: detected by its checksum, recompiled, and the
+    // Corrupt the artifact: its seal fails, it is recompiled, and the
     // run is still right.
     let artifact = std::fs::read_dir(&cache)
         .unwrap()
