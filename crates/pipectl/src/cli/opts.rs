@@ -32,6 +32,45 @@ pub enum Command {
     Publish(PublishArgs),
     /// Fetch a component, verified, through the cache and `pipectl.lock`.
     Fetch(FetchArgs),
+    /// Make and inspect signing keys (ECDSA P-256, PEM).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `pipectl key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a new key pair: `NAME.key` (PKCS#8 PEM, mode 0600) and
+    /// `NAME.pub` (SubjectPublicKeyInfo PEM), the formats openssl and
+    /// `cosign verify --key` read. Existing files are never overwritten.
+    Generate(KeyGenerateArgs),
+    /// Print a key's public half and fingerprint.
+    Public(KeyPublicArgs),
+}
+
+/// `pipectl key generate`.
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// The folder to write the pair into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// The files' base name.
+    #[arg(long, value_name = "NAME", default_value = "pipectl")]
+    pub name: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl key public`.
+#[derive(Debug, Args)]
+pub struct KeyPublicArgs {
+    /// The key: a PEM file (private or public), `env:VAR`, or `-` for stdin.
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `pipectl check`.
@@ -92,6 +131,10 @@ pub struct ComposeArgs {
     /// Fail when `pipectl.lock` would change.
     #[arg(long)]
     pub locked: bool,
+    /// Replace a symbolic link at an output path (the link itself, never
+    /// the file it points to); without it such an output is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// How to reach registries.

@@ -5,6 +5,8 @@ mod cli;
 mod cli_check;
 mod compose;
 mod hostile_registry;
+mod keys;
+mod outputs;
 mod registry;
 mod registry_edges;
 mod run;
