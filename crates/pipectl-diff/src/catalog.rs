@@ -117,6 +117,56 @@ pub struct Rule {
     pub help: String,
 }
 
+/// Which side of an item the components built against a release are on
+/// (the guests); the host is on the other side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Components import the item; the host implements it (WASI, a world's
+    /// imports).
+    Importer,
+    /// Components export the item; the host calls it (plugins, a world's
+    /// exports).
+    Exporter,
+    /// Components may be on either side.
+    Both,
+}
+
+/// How breaks translate into the required bump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Guest-centric, like `wasm-tools component semver-check` and WASI's
+    /// versioning: `major` when a component built against the old release
+    /// (importing or exporting) no longer fits the new one; `minor`, with a
+    /// warning, when only hosts are affected (they must provide more or can
+    /// call less); `patch` for docs, layout and gates.
+    #[default]
+    Guest,
+    /// Any break for any side, host or guest, is `major`.
+    Strict,
+}
+
+impl Policy {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Guest => "guest",
+            Policy::Strict => "strict",
+        }
+    }
+}
+
+/// Which host a host-only break affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostSide {
+    /// Hosts that provide the item (components import it): they must provide
+    /// more.
+    Provider,
+    /// Hosts that call the item (components export it): they can call less.
+    Caller,
+}
+
 impl Rule {
     /// The bump a change of this rule requires when `effect` applies.
     pub fn bump(&self, effect: Effect) -> Bump {
@@ -124,6 +174,52 @@ impl Rule {
             (Effect::Breaking, _) => Bump::Major,
             (Effect::Compatible, ChangeKind::Cosmetic) => Bump::Patch,
             (Effect::Compatible, _) => Bump::Minor,
+        }
+    }
+
+    /// The effect on the components built against the old release, when
+    /// they are on the `role` side.
+    pub fn guest_effect(&self, role: Role) -> Effect {
+        match role {
+            Role::Importer => self.importer,
+            Role::Exporter => self.exporter,
+            Role::Both => self.importer.max(self.exporter),
+        }
+    }
+
+    /// The bump a change of this rule requires under `policy` when the
+    /// components are on the `role` side, and the host it breaks when only
+    /// hosts break (the guest policy then asks for `minor` and a warning).
+    pub fn bump_for(&self, role: Role, policy: Policy) -> (Bump, Option<HostSide>) {
+        let any = self.importer.max(self.exporter);
+        match policy {
+            Policy::Strict => (self.bump(any), None),
+            Policy::Guest => {
+                let host = match role {
+                    Role::Importer => Some((self.exporter, HostSide::Provider)),
+                    Role::Exporter => Some((self.importer, HostSide::Caller)),
+                    Role::Both => None,
+                };
+                match (self.guest_effect(role), host) {
+                    (Effect::Breaking, _) => (Bump::Major, None),
+                    (Effect::Compatible, Some((Effect::Breaking, side))) => {
+                        (self.bump(Effect::Compatible).max(Bump::Minor), Some(side))
+                    }
+                    (Effect::Compatible, _) => (self.bump(Effect::Compatible), None),
+                }
+            }
+        }
+    }
+
+    /// The warning a host-only break carries under the guest policy.
+    pub fn host_warning(item: &str, side: HostSide) -> String {
+        match side {
+            HostSide::Provider => format!(
+                "breaks hosts only: a host that provides `{item}` must provide more; components built against the old release still fit"
+            ),
+            HostSide::Caller => format!(
+                "breaks hosts only: a host that calls `{item}` can call less; components built against the old release still fit"
+            ),
         }
     }
 
@@ -194,8 +290,9 @@ impl Catalog {
     }
 }
 
-/// The catalog as Markdown: every rule with its effects, bump and an example
-/// taken from its fixture pair (`example(id)` returns the old and new WIT).
+/// The catalog as Markdown: every rule with its effects, its bump under
+/// both policies and an example taken from its fixture pair (`example(id)`
+/// returns the old and new WIT).
 pub fn docs_markdown(example: &dyn Fn(&str) -> Option<(String, String)>) -> String {
     use std::fmt::Write as _;
     let catalog = Catalog::get();
@@ -204,34 +301,69 @@ pub fn docs_markdown(example: &dyn Fn(&str) -> Option<(String, String)>) -> Stri
          Generated from `crates/pipectl-diff/rules.toml` and the fixtures in `tests/diff/` \
          by `cargo xtask docs`; do not edit.\n\n\
          *Importer*: a component that imports the item (calls it; for a world's imports, the \
-         component). *Exporter*: a component that exports the item (implements it; for a world's \
-         imports, the host). Which one counts for an interface comes from the package's worlds \
-         (imported only: importer; exported only: exporter; else both), or `--role`. A breaking \
-         effect needs a major bump (0.x: minor), a compatible addition or modification a minor one \
-         (0.x: patch), a cosmetic change a patch.\n\n",
+         component; for a world's exports, the host). *Exporter*: a component that exports the \
+         item (implements it; for a world's exports, the component; for a world's imports, the \
+         host). Which side the *components* (guests) are on comes from the package's worlds: \
+         a world's imports are imported by components and its exports exported by them; an \
+         interface imported by worlds only has importing components, one exported only has \
+         exporting components, any other has both (or `--role` says). Worlds are compared as \
+         elaborated: after `include`s and `use`s, what a component built against them imports \
+         and exports.\n\n\
+         ## Policies\n\n\
+         **guest** (the default, `--policy guest`), as `wasm-tools component semver-check` and \
+         WASI's versioning judge: the required bump is `major` when a component built against \
+         the old release (importing or exporting) no longer fits the new one; `minor` when only \
+         hosts are affected (they must provide more or can call less), with a warning naming \
+         the host-side effect; `minor` for other additions and modifications, `patch` for docs, \
+         layout and gates. **strict** (`--policy strict`): any break for any side, host or \
+         component, is `major`. For 0.x versions every bump moves one place right (`major` is \
+         `0.y` → `0.(y+1)`, `minor` and `patch` are `0.y.z` → `0.y.(z+1)`). The JSON report \
+         says which policy decided (`policy`).\n\n\
+         Dependencies: a dependency moved within its semver track needs a `patch` (not `none`: \
+         the package's text names the new version, so the same version cannot be published for \
+         it again); what changed inside it, as far as the package's interfaces and worlds reach, \
+         is reported with the rules below and decides the bump (unless the dependency is \
+         compared in its own right). A move to a new track is breaking.\n\n",
     );
     let _ = writeln!(out, "{} rules.\n", catalog.rules().len());
-    out.push_str("| rule | importer | exporter | summary |\n| --- | --- | --- | --- |\n");
+    out.push_str(
+        "| rule | importer | exporter | guest: components import | guest: components export | strict | summary |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let show = |r: &Rule, role: Role, policy: Policy| {
+        let (bump, host) = r.bump_for(role, policy);
+        match host {
+            Some(_) => format!("{} (host warning)", bump.as_str()),
+            None => bump.as_str().to_string(),
+        }
+    };
     for r in catalog.rules() {
         let _ = writeln!(
             out,
-            "| [`{0}`](#{0}) | {1} | {2} | {3} |",
+            "| [`{0}`](#{0}) | {1} | {2} | {3} | {4} | {5} | {6} |",
             r.id,
             r.importer.as_str(),
             r.exporter.as_str(),
+            show(r, Role::Importer, Policy::Guest),
+            show(r, Role::Exporter, Policy::Guest),
+            show(r, Role::Both, Policy::Strict),
             r.summary
         );
     }
     for r in catalog.rules() {
         let _ = write!(
             out,
-            "\n## {}\n\n{}\n\n- importer: **{}**, exporter: **{}**; bump when breaking: {}, when compatible: {}\n- message: {}\n\n{}\n",
+            "\n## {}\n\n{}\n\n- importer: **{}**, exporter: **{}**\n\
+             - guest policy: {} when components import it, {} when they export it, {} when they may do either\n\
+             - strict policy: {}\n- message: {}\n\n{}\n",
             r.id,
             r.summary,
             r.importer.as_str(),
             r.exporter.as_str(),
-            r.bump(Effect::Breaking).as_str(),
-            r.bump(Effect::Compatible).as_str(),
+            show(r, Role::Importer, Policy::Guest),
+            show(r, Role::Exporter, Policy::Guest),
+            show(r, Role::Both, Policy::Guest),
+            show(r, Role::Both, Policy::Strict),
             r.message,
             r.help
         );
@@ -292,5 +424,30 @@ mod tests {
         assert_eq!(r.bump(Effect::Compatible), Bump::Minor);
         assert_eq!(c.rule("docs-changed").bump(Effect::Compatible), Bump::Patch);
         assert!(Catalog::parse("[[rule]]\nid = \"x\"").is_err());
+        // A host-only break: minor with a warning under the guest policy,
+        // major under strict; a guest break is major under both.
+        assert_eq!(
+            r.bump_for(Role::Importer, Policy::Guest),
+            (Bump::Minor, Some(HostSide::Provider))
+        );
+        assert_eq!(
+            r.bump_for(Role::Importer, Policy::Strict),
+            (Bump::Major, None)
+        );
+        assert_eq!(
+            r.bump_for(Role::Exporter, Policy::Guest),
+            (Bump::Major, None)
+        );
+        assert_eq!(r.bump_for(Role::Both, Policy::Guest), (Bump::Major, None));
+        let removed = c.rule("world-export-removed");
+        assert_eq!(
+            removed.bump_for(Role::Exporter, Policy::Guest),
+            (Bump::Minor, Some(HostSide::Caller))
+        );
+        assert_eq!(
+            c.rule("docs-changed")
+                .bump_for(Role::Importer, Policy::Strict),
+            (Bump::Patch, None)
+        );
     }
 }

@@ -17,19 +17,9 @@ use wit_parser::{
     Stability, Type, TypeDefKind, TypeId, TypeOwner, World, WorldId, WorldItem, WorldKey,
 };
 
-use crate::catalog::{Catalog, Rule};
+use crate::catalog::{Catalog, Policy, Rule};
 
-/// Which side of an item a package's users are on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// Components import the item; the host implements it (WASI).
-    Importer,
-    /// Components export the item (plugins).
-    Exporter,
-    /// Both sides matter.
-    Both,
-}
+pub use crate::catalog::Role;
 
 /// One side of a diff: a resolve, the packages it defines, and the worlds'
 /// `include`s (resolution flattens them, so the loader records them).
@@ -61,6 +51,8 @@ pub struct DiffOptions {
     pub all_features: bool,
     /// Overrides the role taken from the worlds.
     pub role: Option<Role>,
+    /// How breaks translate into the required bump.
+    pub policy: Policy,
 }
 
 /// One classified change.
@@ -133,6 +125,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>, opts: &DiffOptions) -> Vec<Change> {
         out: Vec::new(),
         package: String::new(),
         memo: RefCell::default(),
+        compared: HashSet::new(),
         roles: roles(new.resolve)
             .into_iter()
             .chain(roles(old.resolve))
@@ -154,6 +147,11 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>, opts: &DiffOptions) -> Vec<Change> {
         .packages
         .iter()
         .map(|p| (key(new.resolve, *p), *p))
+        .collect();
+    cx.compared = old_pkgs
+        .iter()
+        .chain(&new_pkgs)
+        .map(|(name, _)| name.clone())
         .collect();
     // A single package on each side is compared even when renamed.
     if let ([(on, op)], [(nn, np)]) = (&old_pkgs[..], &new_pkgs[..]) {
@@ -262,6 +260,9 @@ struct Cx<'a> {
     /// b>` of ...) is compared once, so comparing is linear in the size of
     /// both trees, not in the number of paths through them.
     memo: RefCell<HashMap<(Compare, TypeId, TypeId), bool>>,
+    /// The packages compared in their own right (`ns:name`): their
+    /// interfaces are not compared again as another package's dependency.
+    compared: HashSet<String>,
 }
 
 /// Which comparison a memo entry is for.
@@ -551,6 +552,7 @@ impl<'a> Cx<'a> {
         new_includes: &BTreeMap<String, Vec<String>>,
     ) {
         self.deps(op, np);
+        self.reached_deps(op, np);
         let (opkg, npkg) = (&self.old.packages[op], &self.new.packages[np]);
         let prefix = self.package.clone();
 
@@ -763,7 +765,35 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// What changed inside the package's dependencies, as far as it
+    /// reaches them: every interface of another package that its interfaces
+    /// `use` or its worlds import or export (elaborated, transitively), on
+    /// the same semver track on both sides, compared as if it were the
+    /// package's own. A dependency bumped with the same content then adds
+    /// nothing to its `dep-version-bumped` (a patch); one bumped with
+    /// additions needs what the additions need. Packages compared in their
+    /// own right are judged in their own report instead.
+    fn reached_deps(&mut self, op: PackageId, np: PackageId) {
+        let (old, new) = (reached(self.old, op), reached(self.new, np));
+        for ((key, track), o) in &old {
+            let Some(n) = new.get(&(key.clone(), track.clone())) else {
+                continue;
+            };
+            let package = key.split('/').next().unwrap_or_default();
+            if self.compared.contains(package) {
+                continue;
+            }
+            let item = match version_of(self.new, *n) {
+                Some(v) => format!("{key}@{v}"),
+                None => key.clone(),
+            };
+            self.interface(&item, *o, *n);
+        }
+    }
+
+    /// The role of an interface (`ns:pkg/iface`, with or without a version).
     fn iface_role(&self, key: &str) -> Role {
+        let key = key.split_once('@').map_or(key, |(k, _)| k);
         self.roles.get(key).copied().unwrap_or(Role::Both)
     }
 
@@ -1387,6 +1417,10 @@ impl<'a> Cx<'a> {
 
     // ---- worlds ----
 
+    /// Two worlds, compared as elaborated: resolution has already merged
+    /// their `include`s and added the interfaces their `use`s need, so the
+    /// items compared are what a component built against each imports and
+    /// exports. The `include`s themselves are reported as context.
     fn world(
         &mut self,
         item: &str,
@@ -1436,20 +1470,27 @@ impl<'a> Cx<'a> {
                         role,
                     );
                 }
-                cx.world_items(item, &ow.imports, &nw.imports, true, role);
-                cx.world_items(item, &ow.exports, &nw.exports, false, role);
+                cx.world_items(item, &ow.imports, &nw.imports, true);
+                cx.world_items(item, &ow.exports, &nw.exports, false);
             },
         );
     }
 
+    /// A world's imports (or exports) on both sides. Components import a
+    /// world's imports and export its exports, whatever else the world
+    /// holds: that decides the role of each item.
     fn world_items(
         &mut self,
         world: &str,
         old: &indexmap::IndexMap<WorldKey, WorldItem>,
         new: &indexmap::IndexMap<WorldKey, WorldItem>,
         imports: bool,
-        role: Role,
     ) {
+        let role = if imports {
+            Role::Importer
+        } else {
+            Role::Exporter
+        };
         let dir = if imports { "import" } else { "export" };
         let key = |r: &Resolve, k: &WorldKey| match k {
             WorldKey::Name(n) => n.clone(),
@@ -1459,9 +1500,58 @@ impl<'a> Cx<'a> {
             old.iter().map(|(k, v)| (key(self.old, k), k, v)).collect();
         let nm: Vec<(String, &WorldKey, &WorldItem)> =
             new.iter().map(|(k, v)| (key(self.new, k), k, v)).collect();
-        for (name, okey, oitem) in &om {
-            let item = format!("{world}#{dir}({name})");
-            match nm.iter().find(|(n, _, _)| n == name) {
+        // An interface a world imports at two versions (`@3.0.0` and
+        // `@4.0.0`) is two items: they are named with their versions, and
+        // matched on the same semver track before anything else.
+        let twice = |m: &[(String, &WorldKey, &WorldItem)], name: &str| {
+            m.iter().filter(|(n, _, _)| n == name).count() > 1
+        };
+        let track = |r: &Resolve, k: &WorldKey| match k {
+            WorldKey::Interface(id) => {
+                version_of(r, *id).map(|v| PackageName::version_compat_track(&v))
+            }
+            WorldKey::Name(_) => None,
+        };
+        let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
+        let mut used = vec![false; nm.len()];
+        for exact in [true, false] {
+            for (i, (name, okey, _)) in om.iter().enumerate() {
+                if pairs.iter().any(|(o, _)| *o == i) {
+                    continue;
+                }
+                let found = nm.iter().enumerate().position(|(j, (n, nkey, _))| {
+                    !used[j]
+                        && n == name
+                        && (!exact || track(self.old, okey) == track(self.new, nkey))
+                });
+                if let Some(j) = found {
+                    used[j] = true;
+                    pairs.push((i, Some(j)));
+                }
+            }
+        }
+        for i in 0..om.len() {
+            if !pairs.iter().any(|(o, _)| *o == i) {
+                pairs.push((i, None));
+            }
+        }
+        pairs.sort_by_key(|(o, _)| *o);
+        let versioned = |r: &Resolve, name: &str, k: &WorldKey| match k {
+            WorldKey::Interface(id) => match version_of(r, *id) {
+                Some(v) => format!("{name}@{v}"),
+                None => name.to_string(),
+            },
+            WorldKey::Name(_) => name.to_string(),
+        };
+        for (i, j) in pairs {
+            let (name, okey, oitem) = &om[i];
+            let shown = if twice(&om, name) || twice(&nm, name) {
+                versioned(self.old, name, okey)
+            } else {
+                name.clone()
+            };
+            let item = format!("{world}#{dir}({shown})");
+            match j.map(|j| &nm[j]) {
                 Some((_, nkey, nitem)) => {
                     let at = At::both(oitem.span(), nitem.span());
                     self.compare_gated(
@@ -1553,6 +1643,11 @@ impl<'a> Cx<'a> {
                             (WorldItem::Function(_), true) => "world-func-import-removed",
                             (WorldItem::Function(_), false) => "world-func-export-removed",
                             (WorldItem::Type { .. }, _) => "world-type-removed",
+                            (WorldItem::Interface { id, .. }, true)
+                                if types_only(self.old, *id) =>
+                            {
+                                "world-types-import-removed"
+                            }
                             (_, true) => "world-import-removed",
                             (_, false) => "world-export-removed",
                         };
@@ -1561,11 +1656,16 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        for (name, _, nitem) in &nm {
-            if om.iter().any(|(n, _, _)| n == name) {
+        for (j, (name, nkey, nitem)) in nm.iter().enumerate() {
+            if used[j] {
                 continue;
             }
-            let item = format!("{world}#{dir}({name})");
+            let shown = if twice(&om, name) || twice(&nm, name) {
+                versioned(self.new, name, nkey)
+            } else {
+                name.clone()
+            };
+            let item = format!("{world}#{dir}({shown})");
             let at = At::new(nitem.span());
             if let GateOutcome::Added = self.gates(
                 &item,
@@ -1579,6 +1679,9 @@ impl<'a> Cx<'a> {
                     (WorldItem::Function(_), true) => "world-func-import-added",
                     (WorldItem::Function(_), false) => "world-func-export-added",
                     (WorldItem::Type { .. }, _) => "world-type-added",
+                    (WorldItem::Interface { id, .. }, true) if types_only(self.new, *id) => {
+                        "world-types-import-added"
+                    }
                     (_, true) => "world-import-added",
                     (_, false) => "world-export-added",
                 };
@@ -1918,6 +2021,55 @@ fn dealias_named(r: &Resolve, mut id: TypeId) -> TypeId {
         }
     }
     id
+}
+
+/// The named interfaces of other packages that package `p` reaches: those
+/// its interfaces `use` and its worlds import or export, and theirs in turn;
+/// by `ns:pkg/iface` and semver track (the newest version when a track is
+/// reached twice).
+fn reached(r: &Resolve, p: PackageId) -> BTreeMap<(String, Option<String>), InterfaceId> {
+    let pkg = &r.packages[p];
+    let mut stack: Vec<InterfaceId> = pkg.interfaces.values().copied().collect();
+    for w in pkg.worlds.values() {
+        let w = &r.worlds[*w];
+        for item in w.imports.values().chain(w.exports.values()) {
+            if let WorldItem::Interface { id, .. } = item {
+                stack.push(*id);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out: BTreeMap<(String, Option<String>), InterfaceId> = BTreeMap::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let iface = &r.interfaces[id];
+        if iface.package.is_some() && iface.package != Some(p) && iface.name.is_some() {
+            let version = version_of(r, id);
+            let track = version
+                .as_ref()
+                .map(|v| PackageName::version_compat_track(v).to_string());
+            let slot = out.entry((iface_key(r, id), track)).or_insert(id);
+            if version_of(r, *slot) < version {
+                *slot = id;
+            }
+        }
+        stack.extend(r.interface_direct_deps(id));
+    }
+    out
+}
+
+/// Whether an interface holds types only: no functions and no resources
+/// (a resource, even without methods, is a type the host must define). A
+/// world import of one asks nothing of a host.
+fn types_only(r: &Resolve, id: InterfaceId) -> bool {
+    let iface = &r.interfaces[id];
+    iface.functions.is_empty()
+        && iface
+            .types
+            .values()
+            .all(|t| !matches!(r.types[dealias_named(r, *t)].kind, TypeDefKind::Resource))
 }
 
 /// Prints a named type's shape, `list<u8>` for `type bytes = list<u8>`.

@@ -10,7 +10,7 @@ pub mod catalog;
 pub mod engine;
 pub mod report;
 
-pub use catalog::{Bump, Catalog, Effect, Rule};
+pub use catalog::{Bump, Catalog, Effect, Policy, Rule};
 pub use engine::{Change, DiffOptions, Role, Side, diff};
 pub use report::{DiffFinding, DiffReport, FailOn, PackageReport, PackageVersion};
 
@@ -36,6 +36,7 @@ pub fn diff_and_judge(
             name(new, *np),
             &changes,
             fail_on,
+            opts.policy,
         ));
     } else {
         let mine = |package: &str| -> Vec<Change> {
@@ -54,14 +55,14 @@ pub fn diff_and_judge(
                 .map(|op| name(old, *op));
             let changes = mine(&nv.package);
             match old_side {
-                Some(ov) => reports.push(report::judge(ov, nv, &changes, fail_on)),
+                Some(ov) => reports.push(report::judge(ov, nv, &changes, fail_on, opts.policy)),
                 // Added: from no version to one.
                 None => {
                     let absent = PackageVersion {
                         package: nv.package.clone(),
                         version: None,
                     };
-                    reports.push(report::judge(absent, nv, &changes, fail_on));
+                    reports.push(report::judge(absent, nv, &changes, fail_on, opts.policy));
                 }
             }
         }
@@ -79,7 +80,7 @@ pub fn diff_and_judge(
                 version: None,
             };
             let changes = mine(&ov.package);
-            let mut removed = report::judge(ov.clone(), absent, &changes, fail_on);
+            let mut removed = report::judge(ov.clone(), absent, &changes, fail_on, opts.policy);
             if fail_on != FailOn::None {
                 removed.ok = false;
                 removed.reason = Some(format!(
@@ -90,7 +91,7 @@ pub fn diff_and_judge(
             reports.push(removed);
         }
     }
-    let mut report = report::combine(reports);
+    let mut report = report::combine(reports, opts.policy);
     if report.old.package.is_empty() && report.new.package.is_empty() {
         // No package of the old side exists on the new side.
         report.ok = false;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use semver::Version;
 use serde::Serialize;
 
-use crate::catalog::{Bump, Effect};
+use crate::catalog::{Bump, Effect, Policy, Rule};
 use crate::engine::{Change, Role};
 
 /// When the gate fails.
@@ -46,8 +46,12 @@ pub struct DiffFinding {
     pub exporter: Effect,
     /// Whose effect counts here, from the worlds (or `--role`).
     pub role: Role,
-    /// The bump this finding needs.
+    /// The bump this finding needs under the report's policy.
     pub bump: Bump,
+    /// Under the guest policy, a break that affects hosts only: what it asks
+    /// of them (the finding then needs a minor bump, not a major one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// `file:line` in the old package.
     pub old_span: Option<String>,
     /// `file:line` in the new package.
@@ -57,12 +61,25 @@ pub struct DiffFinding {
 }
 
 impl DiffFinding {
-    /// The effect that counts for the role.
+    /// The effect on the components (guests), from the role.
     pub fn effect(&self) -> Effect {
         match self.role {
             Role::Importer => self.importer,
             Role::Exporter => self.exporter,
             Role::Both => self.importer.max(self.exporter),
+        }
+    }
+
+    /// How the finding is shown: `breaking` when it needs a major bump
+    /// because something breaks, `warning` for a host-only break the guest
+    /// policy lets through with a minor bump, else `compatible`.
+    pub fn label(&self) -> &'static str {
+        if self.warning.is_some() {
+            "warning"
+        } else if self.bump == Bump::Major {
+            "breaking"
+        } else {
+            "compatible"
         }
     }
 }
@@ -76,6 +93,8 @@ pub struct PackageReport {
     pub new: PackageVersion,
     /// The bump the findings need.
     pub required_bump: Bump,
+    /// The policy that turned the findings into the required bump.
+    pub policy: Policy,
     /// The bump the versions show (0.x arithmetic: `0.1` → `0.2` is major).
     pub actual_bump: Bump,
     /// Whether the gate passes.
@@ -97,6 +116,8 @@ pub struct DiffReport {
     pub new: PackageVersion,
     /// The largest bump any package needs.
     pub required_bump: Bump,
+    /// The policy that turned the findings into the required bump.
+    pub policy: Policy,
     /// The bump the (first) package's versions show.
     pub actual_bump: Bump,
     /// Whether every package passes.
@@ -146,30 +167,31 @@ pub fn actual_bump(old: Option<&Version>, new: Option<&Version>) -> Result<Bump,
     })
 }
 
-/// Judges one package's changes.
+/// Judges one package's changes under `policy`.
 pub fn judge(
     old: PackageVersion,
     new: PackageVersion,
     changes: &[Change],
     fail_on: FailOn,
+    policy: Policy,
 ) -> PackageReport {
     let findings: Vec<DiffFinding> = changes
         .iter()
         .map(|c| {
-            let mut f = DiffFinding {
+            let (bump, host) = c.rule.bump_for(c.role, policy);
+            DiffFinding {
                 rule: c.rule.id.clone(),
                 package: c.package.clone(),
                 item: c.item.clone(),
                 importer: c.rule.importer,
                 exporter: c.rule.exporter,
                 role: c.role,
-                bump: Bump::None,
+                bump,
+                warning: host.map(|side| Rule::host_warning(&c.item, side)),
                 old_span: c.old_span.clone(),
                 new_span: c.new_span.clone(),
                 message: c.rule.render(&c.item, c.old.as_deref(), c.new.as_deref()),
-            };
-            f.bump = c.rule.bump(f.effect());
-            f
+            }
         })
         .collect();
     let required = findings.iter().map(|f| f.bump).max().unwrap_or(Bump::None);
@@ -220,6 +242,7 @@ pub fn judge(
         old,
         new,
         required_bump: required,
+        policy,
         actual_bump: actual,
         ok: reason.is_none(),
         reason,
@@ -243,8 +266,8 @@ fn explain(bump: Bump, old: Option<&Version>) -> String {
     format!("at least {v} -> {next}")
 }
 
-/// Combines package reports: the first at the top.
-pub fn combine(mut reports: Vec<PackageReport>) -> DiffReport {
+/// Combines package reports, judged under `policy`: the first at the top.
+pub fn combine(mut reports: Vec<PackageReport>, policy: Policy) -> DiffReport {
     let first = reports.first().cloned();
     let ok = reports.iter().all(|r| r.ok);
     let required = reports
@@ -282,6 +305,7 @@ pub fn combine(mut reports: Vec<PackageReport>) -> DiffReport {
         old,
         new,
         required_bump: required,
+        policy,
         actual_bump: actual,
         ok,
         reason,
@@ -301,6 +325,7 @@ impl DiffReport {
                 old: self.old.clone(),
                 new: self.new.clone(),
                 required_bump: self.required_bump,
+                policy: self.policy,
                 actual_bump: self.actual_bump,
                 ok: self.ok,
                 reason: self.reason.clone(),
@@ -331,13 +356,14 @@ impl DiffReport {
             };
             let _ = writeln!(
                 out,
-                "{} {} -> {}: {} finding{}, needs a {} bump, the version shows {}: {}",
+                "{} {} -> {}: {} finding{}, needs a {} bump ({} policy), the version shows {}: {}",
                 r.new.package,
                 only("package-added", &r.old),
                 only("package-removed", &r.new),
                 r.findings.len(),
                 if r.findings.len() == 1 { "" } else { "s" },
                 r.required_bump.as_str(),
+                r.policy.as_str(),
                 r.actual_bump.as_str(),
                 match &r.reason {
                     None => "ok".to_string(),
@@ -345,8 +371,11 @@ impl DiffReport {
                 }
             );
             for f in &r.findings {
-                let _ = writeln!(out, "  {:<9} {}  {}", f.effect().as_str(), f.rule, f.item);
+                let _ = writeln!(out, "  {:<9} {}  {}", f.label(), f.rule, f.item);
                 let _ = writeln!(out, "      {}", f.message);
+                if let Some(w) = &f.warning {
+                    let _ = writeln!(out, "      warning: {w}");
+                }
                 let _ = writeln!(
                     out,
                     "      importer: {}, exporter: {} (counts: {})",
@@ -375,21 +404,27 @@ impl DiffReport {
         let mut out = String::new();
         for r in self.each() {
             for f in &r.findings {
-                let level = match (f.effect(), r.ok) {
-                    (Effect::Breaking, false) => "error",
-                    (Effect::Breaking, true) => "warning",
-                    (Effect::Compatible, _) => "notice",
+                let level = match (f.label(), r.ok) {
+                    ("breaking", false) => "error",
+                    ("breaking" | "warning", _) => "warning",
+                    _ => "notice",
                 };
                 let span = f.new_span.as_ref().or(f.old_span.as_ref());
+                // `::level file=f,line=n,title=t::` or, without a place,
+                // `::level title=t::`.
                 let location = match span.and_then(|s| s.rsplit_once(':')) {
-                    Some((file, line)) => format!(" file={},line={line}", escape_property(file)),
-                    None => String::new(),
+                    Some((file, line)) => format!(" file={},line={line},", escape_property(file)),
+                    None => " ".to_string(),
+                };
+                let message = match &f.warning {
+                    Some(w) => format!("{} ({w})", f.message),
+                    None => f.message.clone(),
                 };
                 let _ = writeln!(
                     out,
-                    "::{level}{location},title={}::{}",
+                    "::{level}{location}title={}::{}",
                     escape_property(&f.rule),
-                    escape_data(&f.message)
+                    escape_data(&message)
                 );
             }
             match &r.reason {
@@ -404,12 +439,13 @@ impl DiffReport {
                 None => {
                     let _ = writeln!(
                         out,
-                        "::notice title=WIT drift::{} {} -> {}: {} finding(s), needs {}, ok",
+                        "::notice title=WIT drift::{} {} -> {}: {} finding(s), needs {} ({} policy), ok",
                         r.new.package,
                         version(&r.old),
                         version(&r.new),
                         r.findings.len(),
-                        r.required_bump.as_str()
+                        r.required_bump.as_str(),
+                        r.policy.as_str()
                     );
                 }
             }
@@ -423,11 +459,12 @@ impl DiffReport {
         for r in self.each() {
             let _ = writeln!(
                 out,
-                "**`{}`** {} → {}: needs a **{}** bump, the version shows **{}**: {}\n",
+                "**`{}`** {} → {}: needs a **{}** bump ({} policy), the version shows **{}**: {}\n",
                 r.new.package,
                 version(&r.old),
                 version(&r.new),
                 r.required_bump.as_str(),
+                r.policy.as_str(),
                 r.actual_bump.as_str(),
                 match &r.reason {
                     None => "✅ ok".to_string(),
@@ -449,7 +486,7 @@ impl DiffReport {
                 let _ = writeln!(
                     out,
                     "| {} | `{}` | `{}` | {} | {} | {} |",
-                    f.effect().as_str(),
+                    f.label(),
                     f.rule,
                     f.item.replace('|', "\\|"),
                     f.importer.as_str(),

@@ -2,5 +2,6 @@
 //! `wit_component::semver_check`, our own releases and real WASI releases.
 
 mod linear;
+mod policy;
 mod rules;
 mod wasi;

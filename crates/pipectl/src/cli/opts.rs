@@ -451,9 +451,27 @@ pub struct WitDiffArgs {
     /// finding, or `none`.
     #[arg(long, value_enum, default_value_t = FailOnArg::Breaking)]
     pub fail_on: FailOnArg,
+    /// How breaks turn into the required bump. `guest` (the default, like
+    /// `wasm-tools component semver-check`): `major` when a component built
+    /// against the old release (importing or exporting) no longer fits;
+    /// `minor`, with a warning, when only hosts are affected (they must
+    /// provide more or can call less); `patch` for docs, layout and gates.
+    /// `strict`: any break for any side, host or component, is `major`.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Guest)]
+    pub policy: PolicyArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
     pub format: DiffFormat,
+}
+
+/// `--policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyArg {
+    /// Major when components built against the old release break; minor
+    /// when only hosts do.
+    Guest,
+    /// Major when anything breaks, hosts included.
+    Strict,
 }
 
 /// `--role`.

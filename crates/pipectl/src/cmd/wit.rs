@@ -1,11 +1,11 @@
 //! `pipectl wit diff`: the WIT drift gate.
 
 use anyhow::Context as _;
-use pipectl_diff::{DiffOptions, FailOn, Role, Side};
+use pipectl_diff::{DiffOptions, FailOn, Policy, Role, Side};
 use pipectl_wit::source::LoadedWit;
 
 use crate::Outcome;
-use crate::cli::opts::{DiffFormat, FailOnArg, RoleArg, WitDiffArgs};
+use crate::cli::opts::{DiffFormat, FailOnArg, PolicyArg, RoleArg, WitDiffArgs};
 use crate::cli::output::{print_json, print_text};
 
 /// Runs `pipectl wit diff`.
@@ -29,6 +29,10 @@ pub fn diff(args: WitDiffArgs) -> anyhow::Result<Outcome> {
             RoleArg::Exporter => Role::Exporter,
             RoleArg::Both => Role::Both,
         }),
+        policy: match args.policy {
+            PolicyArg::Guest => Policy::Guest,
+            PolicyArg::Strict => Policy::Strict,
+        },
     };
     let fail_on = match args.fail_on {
         FailOnArg::Breaking => FailOn::Breaking,
