@@ -11,6 +11,7 @@
 mod bench;
 mod demo;
 mod docs;
+mod fuzz;
 mod util;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ tasks:
   test      install what a fresh machine lacks, then run every test
   bench     run the benchmarks and print ratios against baselines
   docs      regenerate docs/wit-diff-rules.md from the rule catalog
+  fuzz      run the cargo-fuzz targets in fuzz/ ([--time SECS] [TARGET...])
 ";
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("docs") => docs::run(),
+        Some("fuzz") => fuzz::run_fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
