@@ -709,31 +709,63 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// The package's direct dependencies. One package depended on at
+    /// several versions is several dependencies, paired on the same version
+    /// first, then on the same semver track, then on the name alone.
     fn deps(&mut self, op: PackageId, np: PackageId) {
-        let names = |r: &Resolve, p: PackageId| -> BTreeMap<String, Option<semver::Version>> {
-            r.package_direct_deps(p)
+        let names = |r: &Resolve, p: PackageId| -> Vec<(String, Option<semver::Version>)> {
+            let mut out: Vec<(String, Option<semver::Version>)> = r
+                .package_direct_deps(p)
                 .map(|d| {
                     let n = &r.packages[d].name;
                     (format!("{}:{}", n.namespace, n.name), n.version.clone())
                 })
-                .collect()
+                .collect();
+            out.sort();
+            out.dedup();
+            out
         };
         let (od, nd) = (names(self.old, op), names(self.new, np));
         let show = |v: &Option<semver::Version>| {
             v.as_ref()
                 .map_or("(unversioned)".to_string(), ToString::to_string)
         };
-        for (name, ov) in &od {
-            match nd.get(name) {
+        let several = |name: &str| {
+            od.iter().filter(|(n, _)| n == name).count() > 1
+                || nd.iter().filter(|(n, _)| n == name).count() > 1
+        };
+        let item = |name: &str, v: &Option<semver::Version>| match v {
+            Some(v) if several(name) => format!("{name}@{v}"),
+            _ => name.to_string(),
+        };
+        let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
+        let mut used = vec![false; nd.len()];
+        for pass in [Match::Version, Match::Track, Match::Name] {
+            for (i, (name, ov)) in od.iter().enumerate() {
+                if pairs.iter().any(|(o, _)| *o == i) {
+                    continue;
+                }
+                let found = nd.iter().enumerate().position(|(j, (n, nv))| {
+                    !used[j] && n == name && pass.matches(ov.as_ref(), nv.as_ref())
+                });
+                if let Some(j) = found {
+                    used[j] = true;
+                    pairs.push((i, Some(j)));
+                }
+            }
+        }
+        for (i, (name, ov)) in od.iter().enumerate() {
+            match pairs.iter().find(|(o, _)| *o == i).and_then(|(_, j)| *j) {
                 None => self.push(
                     "dep-removed",
-                    name.clone(),
+                    item(name, ov),
                     Some(show(ov)),
                     None,
                     At::default(),
                     Role::Both,
                 ),
-                Some(nv) if nv != ov => {
+                Some(j) if nd[j].1 != *ov => {
+                    let nv = &nd[j].1;
                     let rule = if compatible(ov.as_ref(), nv.as_ref()) {
                         "dep-version-bumped"
                     } else {
@@ -741,7 +773,7 @@ impl<'a> Cx<'a> {
                     };
                     self.push(
                         rule,
-                        name.clone(),
+                        item(name, ov),
                         Some(show(ov)),
                         Some(show(nv)),
                         At::default(),
@@ -751,11 +783,11 @@ impl<'a> Cx<'a> {
                 Some(_) => {}
             }
         }
-        for (name, nv) in &nd {
-            if !od.contains_key(name) {
+        for (j, (name, nv)) in nd.iter().enumerate() {
+            if !used[j] {
                 self.push(
                     "dep-added",
-                    name.clone(),
+                    item(name, nv),
                     None,
                     Some(show(nv)),
                     At::default(),
@@ -775,19 +807,39 @@ impl<'a> Cx<'a> {
     /// own right are judged in their own report instead.
     fn reached_deps(&mut self, op: PackageId, np: PackageId) {
         let (old, new) = (reached(self.old, op), reached(self.new, np));
-        for ((key, track), o) in &old {
-            let Some(n) = new.get(&(key.clone(), track.clone())) else {
-                continue;
-            };
+        let mut used = vec![false; new.len()];
+        let mut pairs = Vec::new();
+        let mut paired = vec![false; old.len()];
+        // The same version first (a dependency reached at two versions on
+        // both sides), then the same track.
+        for pass in [Match::Version, Match::Track] {
+            for (i, (key, o)) in old.iter().enumerate() {
+                if paired[i] {
+                    continue;
+                }
+                let ov = version_of(self.old, *o);
+                let found = new.iter().enumerate().position(|(j, (k, n))| {
+                    !used[j]
+                        && k == key
+                        && pass.matches(ov.as_ref(), version_of(self.new, *n).as_ref())
+                });
+                if let Some(j) = found {
+                    used[j] = true;
+                    paired[i] = true;
+                    pairs.push((key.clone(), *o, new[j].1));
+                }
+            }
+        }
+        for (key, o, n) in pairs {
             let package = key.split('/').next().unwrap_or_default();
             if self.compared.contains(package) {
                 continue;
             }
-            let item = match version_of(self.new, *n) {
+            let item = match version_of(self.new, n) {
                 Some(v) => format!("{key}@{v}"),
                 None => key.clone(),
             };
-            self.interface(&item, *o, *n);
+            self.interface(&item, o, n);
         }
     }
 
@@ -1502,19 +1554,18 @@ impl<'a> Cx<'a> {
             new.iter().map(|(k, v)| (key(self.new, k), k, v)).collect();
         // An interface a world imports at two versions (`@3.0.0` and
         // `@4.0.0`) is two items: they are named with their versions, and
-        // matched on the same semver track before anything else.
+        // matched on the same version first, then on the same semver track,
+        // then on the name alone.
         let twice = |m: &[(String, &WorldKey, &WorldItem)], name: &str| {
             m.iter().filter(|(n, _, _)| n == name).count() > 1
         };
-        let track = |r: &Resolve, k: &WorldKey| match k {
-            WorldKey::Interface(id) => {
-                version_of(r, *id).map(|v| PackageName::version_compat_track(&v))
-            }
+        let version = |r: &Resolve, k: &WorldKey| match k {
+            WorldKey::Interface(id) => version_of(r, *id),
             WorldKey::Name(_) => None,
         };
         let mut pairs: Vec<(usize, Option<usize>)> = Vec::new();
         let mut used = vec![false; nm.len()];
-        for exact in [true, false] {
+        for pass in [Match::Version, Match::Track, Match::Name] {
             for (i, (name, okey, _)) in om.iter().enumerate() {
                 if pairs.iter().any(|(o, _)| *o == i) {
                     continue;
@@ -1522,7 +1573,10 @@ impl<'a> Cx<'a> {
                 let found = nm.iter().enumerate().position(|(j, (n, nkey, _))| {
                     !used[j]
                         && n == name
-                        && (!exact || track(self.old, okey) == track(self.new, nkey))
+                        && pass.matches(
+                            version(self.old, okey).as_ref(),
+                            version(self.new, nkey).as_ref(),
+                        )
                 });
                 if let Some(j) = found {
                     used[j] = true;
@@ -2023,11 +2077,31 @@ fn dealias_named(r: &Resolve, mut id: TypeId) -> TypeId {
     id
 }
 
+/// How two versioned things (dependencies, world items) are paired.
+#[derive(Clone, Copy)]
+enum Match {
+    /// The same version.
+    Version,
+    /// The same semver track.
+    Track,
+    /// Any version.
+    Name,
+}
+
+impl Match {
+    fn matches(self, a: Option<&semver::Version>, b: Option<&semver::Version>) -> bool {
+        match self {
+            Match::Version => a == b,
+            Match::Track => compatible(a, b),
+            Match::Name => true,
+        }
+    }
+}
+
 /// The named interfaces of other packages that package `p` reaches: those
 /// its interfaces `use` and its worlds import or export, and theirs in turn;
-/// by `ns:pkg/iface` and semver track (the newest version when a track is
-/// reached twice).
-fn reached(r: &Resolve, p: PackageId) -> BTreeMap<(String, Option<String>), InterfaceId> {
+/// as `ns:pkg/iface` and id, in a stable order.
+fn reached(r: &Resolve, p: PackageId) -> Vec<(String, InterfaceId)> {
     let pkg = &r.packages[p];
     let mut stack: Vec<InterfaceId> = pkg.interfaces.values().copied().collect();
     for w in pkg.worlds.values() {
@@ -2039,24 +2113,18 @@ fn reached(r: &Resolve, p: PackageId) -> BTreeMap<(String, Option<String>), Inte
         }
     }
     let mut seen = HashSet::new();
-    let mut out: BTreeMap<(String, Option<String>), InterfaceId> = BTreeMap::new();
+    let mut out = Vec::new();
     while let Some(id) = stack.pop() {
         if !seen.insert(id) {
             continue;
         }
         let iface = &r.interfaces[id];
         if iface.package.is_some() && iface.package != Some(p) && iface.name.is_some() {
-            let version = version_of(r, id);
-            let track = version
-                .as_ref()
-                .map(|v| PackageName::version_compat_track(v).to_string());
-            let slot = out.entry((iface_key(r, id), track)).or_insert(id);
-            if version_of(r, *slot) < version {
-                *slot = id;
-            }
+            out.push((iface_key(r, id), id));
         }
         stack.extend(r.interface_direct_deps(id));
     }
+    out.sort_by(|(a, x), (b, y)| a.cmp(b).then(version_of(r, *x).cmp(&version_of(r, *y))));
     out
 }
 
