@@ -8,25 +8,29 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
-    /// Opening, inspecting or reading failed.
-    #[error("failed to read {}: {source}", path.display())]
+    /// Opening, inspecting or reading failed. (The OS's reason is in the
+    /// message, not an error source, so a printed chain says it once.)
+    #[error("failed to read {what} `{}`: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
+        /// What the file is read as.
+        what: String,
         /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The path is a FIFO, a device, a socket or a directory.
-    #[error("{} is not a regular file (it is {kind})", path.display())]
+    #[error("{what} `{}` is not a regular file (it is {kind})", path.display())]
     NotRegular {
         /// The file.
         path: PathBuf,
+        /// What the file is read as.
+        what: String,
         /// What it is instead.
         kind: &'static str,
     },
     /// The file is larger than its format allows.
-    #[error("{} is larger than {max} bytes, the most pipectl reads for {what}", path.display())]
+    #[error("{what} `{}` is larger than {max} bytes, the most pipectl reads for one", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -40,7 +44,7 @@ pub enum ReadError {
 impl ReadError {
     /// Whether the file does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ReadError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, ReadError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
     }
 }
 
@@ -67,16 +71,18 @@ fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 
 /// Opens `path` for reading only if it is a regular file (symlinks are
 /// followed), without blocking on a FIFO.
-pub fn open_regular(path: &Path) -> Result<(std::fs::File, u64), ReadError> {
-    let io = |source| ReadError::Io {
+pub fn open_regular(path: &Path, what: &str) -> Result<(std::fs::File, u64), ReadError> {
+    let io = |error| ReadError::Io {
         path: path.to_path_buf(),
-        source,
+        what: what.to_string(),
+        error,
     };
     // Look first, so a FIFO or a device is never opened at all.
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(ReadError::NotRegular {
             path: path.to_path_buf(),
+            what: what.to_string(),
             kind: kind_of(&meta),
         });
     }
@@ -93,6 +99,7 @@ pub fn open_regular(path: &Path) -> Result<(std::fs::File, u64), ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotRegular {
             path: path.to_path_buf(),
+            what: what.to_string(),
             kind: kind_of(&meta),
         });
     }
@@ -102,7 +109,7 @@ pub fn open_regular(path: &Path) -> Result<(std::fs::File, u64), ReadError> {
 /// Reads a regular file of at most `max` bytes; `what` names the file's
 /// role in the error (`lockfile`, `manifest`, ...).
 pub fn read_regular(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ReadError> {
-    let (file, len) = open_regular(path)?;
+    let (file, len) = open_regular(path, what)?;
     let too_large = || ReadError::TooLarge {
         path: path.to_path_buf(),
         what: what.to_string(),
@@ -115,9 +122,10 @@ pub fn read_regular(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, ReadEr
     // Read one byte past the cap: a file that grew since is caught too.
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|source| ReadError::Io {
+        .map_err(|error| ReadError::Io {
             path: path.to_path_buf(),
-            source,
+            what: what.to_string(),
+            error,
         })?;
     if bytes.len() as u64 > max {
         return Err(too_large());
@@ -130,7 +138,8 @@ pub fn read_regular_to_string(path: &Path, max: u64, what: &str) -> Result<Strin
     let bytes = read_regular(path, max, what)?;
     String::from_utf8(bytes).map_err(|_| ReadError::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::new(
+        what: what.to_string(),
+        error: std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("the {what} is not UTF-8"),
         ),
@@ -268,7 +277,19 @@ mod tests {
         let f = dir.path().join("big");
         std::fs::write(&f, vec![0u8; 101]).unwrap();
         let e = read_regular(&f, 100, "lockfile").unwrap_err();
-        assert!(e.to_string().contains("larger than 100 bytes"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "lockfile `{}` is larger than 100 bytes, the most pipectl reads for one",
+                f.display()
+            )
+        );
+        let e = read_regular(&dir.path().join("nope"), 100, "lockfile").unwrap_err();
+        assert!(e.is_not_found());
+        assert!(
+            e.to_string().starts_with("failed to read lockfile `"),
+            "{e}"
+        );
         assert_eq!(read_regular(&f, 101, "lockfile").unwrap().len(), 101);
     }
 

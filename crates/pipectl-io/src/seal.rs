@@ -116,7 +116,7 @@ impl SealKey {
                     Err(e) => Err(io(e)),
                 }
             }
-            Err(crate::file::ReadError::Io { source, .. }) => Err(io(source)),
+            Err(crate::file::ReadError::Io { error, .. }) => Err(io(error)),
             Err(other) => Err(io(std::io::Error::other(other.to_string()))),
         }
     }

@@ -39,7 +39,7 @@ use serde::Deserialize;
 #[non_exhaustive]
 pub enum ManifestError {
     /// The file could not be read: missing, not a regular file, too large.
-    #[error("manifest: {reason}")]
+    #[error("{reason}")]
     Read {
         /// The manifest.
         path: PathBuf,

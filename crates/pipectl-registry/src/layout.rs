@@ -154,7 +154,7 @@ impl Store for LayoutStore {
     ) -> Result<tempfile::NamedTempFile, RegistryError> {
         use std::io::Read as _;
         let path = self.blob_path(&desc.digest);
-        let (file, _) = pipectl_io::file::open_regular(&path).map_err(|e| {
+        let (file, _) = pipectl_io::file::open_regular(&path, "layer").map_err(|e| {
             if e.is_not_found() {
                 RegistryError::NotFound {
                     reference: format!("{}@{}", self.reference(), desc.digest),

@@ -243,7 +243,7 @@ impl ArtifactCache {
                 warning = Some(CacheWarning::Unreadable {
                     path: path.clone(),
                     reason: match e {
-                        ReadError::Io { source, .. } => source.to_string(),
+                        ReadError::Io { error, .. } => error.to_string(),
                         other => other.to_string(),
                     },
                 })

@@ -90,9 +90,9 @@ pub fn read_file(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>, F
             max,
             what,
         },
-        pipectl_io::ReadError::Io { source, .. } => FileError::Io {
+        pipectl_io::ReadError::Io { error, .. } => FileError::Io {
             path: path.to_owned(),
-            source,
+            source: error,
         },
         other => FileError::Io {
             path: path.to_owned(),

@@ -263,6 +263,10 @@ pub struct FetchArgs {
     /// Do not record the fetch in the lockfile.
     #[arg(long, conflicts_with = "locked")]
     pub no_lock: bool,
+    /// Replace a symbolic link at the output path (the link itself, never
+    /// the file it points to); without it such an output is refused.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Output format.

@@ -17,7 +17,11 @@ fn pipectl(dir: &Path, args: &[&str]) -> std::process::Output {
 fn generated_keys_are_private_readable_by_openssl_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let out = pipectl(dir.path(), &["key", "generate", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true);
     let key = dir.path().join("pipectl.key");
@@ -44,7 +48,11 @@ fn generated_keys_are_private_readable_by_openssl_and_never_overwritten() {
             .env("TEST_KEY", &secret)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(shown["fingerprint"], fp.as_str(), "{spec}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("PRIVATE"));
@@ -64,7 +72,10 @@ fn a_bad_key_is_named_and_never_echoed() {
     let out = pipectl(dir.path(), &["key", "public", "--key", "bad.pem"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.pem is not a P-256 private key"), "{stderr}");
+    assert!(
+        stderr.contains("bad.pem is not a P-256 private key"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("c2VjcmV0"), "{stderr}");
     let out = pipectl(dir.path(), &["key", "public", "--key", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(2));

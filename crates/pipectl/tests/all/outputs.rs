@@ -27,9 +27,7 @@ fn manifest(dir: &Path) -> std::path::PathBuf {
 
 /// `pipectl compose` with `umask` set by the shell, so the child inherits it.
 fn compose(dir: &Path, umask: &str, out: &str, extra: &str) -> std::process::Output {
-    let script = format!(
-        "umask {umask} && exec \"$0\" compose pipeline.toml -o {out} {extra}",
-    );
+    let script = format!("umask {umask} && exec \"$0\" compose pipeline.toml -o {out} {extra}",);
     Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -50,16 +48,35 @@ fn outputs_honour_the_umask_and_keep_an_existing_mode() {
     let dir = tempfile::tempdir().unwrap();
     manifest(dir.path());
     let out = compose(dir.path(), "022", "a.wasm", "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(mode(&dir.path().join("a.wasm")), 0o644, "0666 less umask 022");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        mode(&dir.path().join("a.wasm")),
+        0o644,
+        "0666 less umask 022"
+    );
     let out = compose(dir.path(), "077", "b.wasm", "");
     assert!(out.status.success());
-    assert_eq!(mode(&dir.path().join("b.wasm")), 0o600, "0666 less umask 077");
-    std::fs::set_permissions(dir.path().join("a.wasm"), std::fs::Permissions::from_mode(0o640))
-        .unwrap();
+    assert_eq!(
+        mode(&dir.path().join("b.wasm")),
+        0o600,
+        "0666 less umask 077"
+    );
+    std::fs::set_permissions(
+        dir.path().join("a.wasm"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     let out = compose(dir.path(), "022", "a.wasm", "");
     assert!(out.status.success());
-    assert_eq!(mode(&dir.path().join("a.wasm")), 0o640, "an existing file keeps its mode");
+    assert_eq!(
+        mode(&dir.path().join("a.wasm")),
+        0o640,
+        "an existing file keeps its mode"
+    );
 }
 
 #[test]
@@ -73,14 +90,18 @@ fn a_symlinked_output_is_refused_unless_forced() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("out.wasm") && stderr.contains("symbolic link") && stderr.contains("--force"),
+        stderr.contains("out.wasm")
+            && stderr.contains("symbolic link")
+            && stderr.contains("--force"),
         "{stderr}"
     );
     assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
-    assert!(std::fs::symlink_metadata(dir.path().join("out.wasm"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("out.wasm"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -89,8 +110,16 @@ fn a_symlinked_output_is_refused_unless_forced() {
     assert!(leftovers.is_empty(), "no temporary file left behind");
 
     let out = compose(dir.path(), "022", "out.wasm", "--force");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read(&target).unwrap(), b"keep me", "the link's target is untouched");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"keep me",
+        "the link's target is untouched"
+    );
     let meta = std::fs::symlink_metadata(dir.path().join("out.wasm")).unwrap();
     assert!(meta.is_file(), "the link itself was replaced by the output");
 }
@@ -120,4 +149,56 @@ fn a_closed_stderr_is_not_a_panic() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(2), "exit 2, not a panic's 101");
+}
+
+#[test]
+fn fetch_refuses_a_symlinked_output_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pipectl"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("PIPECTL_CACHE_DIR", dir.path().join("cache"))
+            .env("PIPECTL_CONFIG_DIR", dir.path().join("config"))
+            .output()
+            .unwrap()
+    };
+    let plugin = plugin("normalizer").display().to_string();
+    let out = run(&["publish", &plugin, "oci-layout:store:0.1.0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = dir.path().join("precious.txt");
+    std::fs::write(&target, b"keep me").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("got.wasm")).unwrap();
+    let out = run(&[
+        "fetch",
+        "oci-layout:store:0.1.0",
+        "-o",
+        "got.wasm",
+        "--no-lock",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    let out = run(&[
+        "fetch",
+        "oci-layout:store:0.1.0",
+        "-o",
+        "got.wasm",
+        "--no-lock",
+        "--force",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    assert_eq!(
+        std::fs::read(dir.path().join("got.wasm")).unwrap(),
+        std::fs::read(plugin).unwrap()
+    );
 }
