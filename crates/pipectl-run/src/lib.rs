@@ -6,23 +6,37 @@
 //! - [`stage`]: a live instance per stage and worker, reused across inputs;
 //!   per-call timeout, fuel, memory and output limits; a fresh instance
 //!   after a trap; a stage given up after too many failures in a row.
+//! - [`plan`]: a run validated before it starts: stages, limits, grants,
+//!   workers, pool; the replay that names a composed component's stage.
 //! - [`pipeline`]: stages in order, sessions, parallel batches.
 //! - [`stats`]: invocation counts, latency percentiles, trap rate, limit hits.
+//! - [`cases`] and [`invoke`]: `pipectl test`: case files of WAVE calls and
+//!   expectations, run against any exported function in fresh instances.
 //! - [`output`]: plugins' stdout and stderr go to a sink the caller gives;
 //!   this crate never prints.
 
 pub mod cache;
+pub mod cases;
+mod expect;
 pub mod host;
+pub mod invoke;
 pub mod output;
 pub mod pipeline;
+pub mod plan;
 pub mod stage;
 pub mod stats;
 
 pub use cache::{ArtifactCache, CacheError, CacheWarning, CompileSource, Compiled};
+pub use cases::{Case, CaseFile, CaseFileError, Expect, Step};
 pub use host::{CallSpec, Host, HostConfig, HostError, LoadError, Plugin};
+pub use invoke::{CaseOutcome, StepOutcome, check_cases, run_cases};
 pub use output::{OutputSink, PluginOutput, StdStream};
 /// The key that seals cache entries (from `pipectl-io`).
 pub use pipectl_io::SealKey;
 pub use pipeline::{BatchResult, Pipeline, Session};
+pub use plan::{
+    DEFAULT_LIMITS, Grant, MAX_WORKERS, PlanError, PlanNotice, RawStage, RunPlan, RunRequest,
+    StageSpec, Trust,
+};
 pub use stage::{FailureKind, LimitKind, StageFailure, StagePolicy, TransformError};
 pub use stats::{StageStats, StageSummary};
