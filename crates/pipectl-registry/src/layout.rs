@@ -13,6 +13,7 @@ use crate::artifact::{
 use crate::error::RegistryError;
 use crate::fsutil::DirLock;
 use crate::limits::Limits;
+use crate::referrers::{self, Referrer, ReferrerDescriptor};
 use crate::store::{BlobWriter, Progress, Store};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,6 +241,100 @@ impl Store for LayoutStore {
         let bytes = serde_json::to_vec_pretty(&index).expect("index serializes");
         pipectl_io::write_atomic(&path, &bytes, pipectl_io::WriteOptions::default())?;
         Ok(())
+    }
+
+    fn push_referrer(
+        &mut self,
+        referrer: &Referrer,
+        _progress: &Progress,
+    ) -> Result<(), RegistryError> {
+        let _lock =
+            DirLock::acquire(&self.dir).map_err(RegistryError::io("failed to lock", &self.dir))?;
+        let layout = self.dir.join("oci-layout");
+        if !layout.exists() {
+            pipectl_io::write_atomic(
+                &layout,
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+                pipectl_io::WriteOptions::default(),
+            )?;
+        }
+        let digest = referrer.digest();
+        self.write_blob(&referrer.parsed.config.digest, referrers::EMPTY_JSON)?;
+        self.write_blob(&referrer.parsed.layers[0].digest, &referrer.payload)?;
+        self.write_blob(&digest, &referrer.manifest)?;
+        // The index as JSON values: every field of every other entry kept.
+        let path = self.dir.join("index.json");
+        let mut index: serde_json::Value = match self.read_index()? {
+            None => {
+                serde_json::json!({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []})
+            }
+            Some(_) => {
+                let bytes =
+                    pipectl_io::read_regular(&path, self.limits.max_manifest_size, "OCI index")?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    RegistryError::Refused(format!(
+                        "`{}` is not a valid OCI index: {e}",
+                        path.display()
+                    ))
+                })?
+            }
+        };
+        let Some(entries) = index.get_mut("manifests").and_then(|m| m.as_array_mut()) else {
+            return Err(RegistryError::Refused(format!(
+                "`{}` has no `manifests` list",
+                path.display()
+            )));
+        };
+        let here = digest.to_string();
+        if entries
+            .iter()
+            .any(|e| e.get("digest").and_then(|d| d.as_str()) == Some(here.as_str()))
+        {
+            return Ok(());
+        }
+        entries.push(serde_json::to_value(referrer.descriptor()).expect("a descriptor serializes"));
+        let bytes = serde_json::to_vec_pretty(&index).expect("index serializes");
+        pipectl_io::write_atomic(&path, &bytes, pipectl_io::WriteOptions::default())?;
+        Ok(())
+    }
+
+    fn referrers(&mut self, subject: &Digest) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+        let Some(index) = self.read_index()? else {
+            return Ok(Vec::new());
+        };
+        // Untagged manifests whose `subject` is this one; the digests are
+        // checked when a referrer is read.
+        let mut found = Vec::new();
+        for entry in index.manifests.iter().filter(|m| {
+            m.media_type == MANIFEST_MEDIA_TYPE
+                && !m.annotations.contains_key(annotations::REF_NAME)
+        }) {
+            let max = entry.size.min(self.limits.max_manifest_size);
+            let Ok(bytes) = self.read_blob(&entry.digest, max, "manifest") else {
+                continue;
+            };
+            let Ok(manifest) = serde_json::from_slice::<referrers::ReferrerManifest>(&bytes) else {
+                continue;
+            };
+            if manifest.subject.digest != *subject {
+                continue;
+            }
+            if found.len() == referrers::MAX_REFERRERS {
+                return Err(RegistryError::Refused(format!(
+                    "`{}@{subject}` has more than {} referrers; pipectl reads no more",
+                    self.reference(),
+                    referrers::MAX_REFERRERS
+                )));
+            }
+            found.push(ReferrerDescriptor {
+                media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                digest: entry.digest.clone(),
+                size: entry.size,
+                artifact_type: Some(manifest.artifact_type),
+                annotations: manifest.annotations,
+            });
+        }
+        Ok(found)
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`limits`], [`notice`]: caps and deadline on what a registry sends;
 //!   what the caller is told without failing (the library never prints).
 //! - [`ops`]: publish and fetch.
+//! - [`referrers`]: OCI 1.1 referrers (signatures as artifacts about a
+//!   manifest), through the referrers API or the tag schema.
 //!
 //! Only this crate touches the network.
 
@@ -27,6 +29,7 @@ pub mod lock;
 pub mod notice;
 pub mod ops;
 pub mod reference;
+pub mod referrers;
 pub mod remote;
 pub mod store;
 

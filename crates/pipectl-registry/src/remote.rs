@@ -28,12 +28,13 @@ use oci_client::{Client, Reference};
 use pipectl_io::Digest;
 use reqwest::StatusCode;
 
-use crate::artifact::{self, Artifact, Descriptor, MANIFEST_MEDIA_TYPE};
+use crate::artifact::{self, Artifact, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
 use crate::error::RegistryError;
 use crate::limits::Limits;
 use crate::notice::{Notice, Notices};
 use crate::reference::is_loopback;
+use crate::referrers::{self, Referrer, ReferrerDescriptor, ReferrerIndex};
 use crate::store::{BlobWriter, Progress, Store};
 
 /// How to reach registries.
@@ -567,10 +568,20 @@ impl RemoteStore {
         selector: &str,
         shown: &str,
     ) -> Result<Option<(Vec<u8>, Digest)>, Failed> {
+        self.get_manifest_as(selector, shown, MANIFEST_MEDIA_TYPE)
+            .await
+    }
+
+    /// [`Self::get_manifest`], asking for `accept` (an image index for the
+    /// referrers tag schema).
+    async fn get_manifest_as(
+        &self,
+        selector: &str,
+        shown: &str,
+        accept: &str,
+    ) -> Result<Option<(Vec<u8>, Digest)>, Failed> {
         let url = self.url(&format!("manifests/{selector}"));
-        let response = self
-            .get(&self.http, &url, Some(MANIFEST_MEDIA_TYPE))
-            .await?;
+        let response = self.get(&self.http, &url, Some(accept)).await?;
         if !response.status().is_success() {
             let failed = self.status_error(response, shown).await;
             if matches!(failed.error, RegistryError::NotFound { .. }) {
@@ -704,6 +715,99 @@ impl RemoteStore {
                 Err(f) => return Err(f.error),
             }
         }
+    }
+
+    /// The referrers API's list for `subject`; `None` when the registry
+    /// has no referrers API (it answers 404).
+    async fn referrers_api(
+        &self,
+        subject: &Digest,
+    ) -> Result<Option<Vec<ReferrerDescriptor>>, Failed> {
+        let url = self.url(&format!("referrers/{subject}"));
+        let shown = format!("{}/{}@{subject}", self.registry, self.repository);
+        let response = self.get(&self.http, &url, Some(INDEX_MEDIA_TYPE)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(self.status_error(response, &shown).await);
+        }
+        let body = self
+            .read_capped(
+                response,
+                self.limits.max_manifest_size,
+                "the referrers list",
+                "`--max-manifest-size` raises the cap",
+            )
+            .await?;
+        let index: ReferrerIndex = serde_json::from_slice(&body).map_err(|_| {
+            Failed::fatal(RegistryError::Registry {
+                registry: self.registry.clone(),
+                message: "its referrers list is not an image index".to_string(),
+            })
+        })?;
+        Ok(Some(index.manifests))
+    }
+
+    /// The referrers tag schema's index for `subject`, if the tag exists.
+    async fn tag_schema_index(&self, subject: &Digest) -> Result<Option<ReferrerIndex>, Failed> {
+        let tag = referrers::tag_for(subject);
+        let shown = format!("{}/{}:{tag}", self.registry, self.repository);
+        let Some((bytes, _)) = self.get_manifest_as(&tag, &shown, INDEX_MEDIA_TYPE).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+            Failed::fatal(RegistryError::Refused(format!(
+                "`{shown}` is not an image index; it is not a referrers tag pipectl can update"
+            )))
+        })
+    }
+
+    /// Pushes `bytes` as a blob unless the registry has it.
+    fn push_blob_once(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+        digest: &Digest,
+        shown: &str,
+    ) -> Result<(), RegistryError> {
+        let digest = digest.to_string();
+        let exists = self
+            .block(async {
+                self.client
+                    .store_auth_if_needed(&self.registry, &self.auth)
+                    .await;
+                Ok(self
+                    .client
+                    .blob_exists(reference, &digest)
+                    .await
+                    .unwrap_or(false))
+            })
+            .unwrap_or(false);
+        if exists {
+            return Ok(());
+        }
+        self.block(self.retry(|| {
+            let fut = self.client.push_blob(reference, bytes.to_vec(), &digest);
+            async { fut.await.map(|_| ()).map_err(|e| self.oci_failed(shown, e)) }
+        }))
+    }
+
+    /// PUTs `body` as a manifest of `media_type` under `reference`.
+    fn put_manifest(
+        &self,
+        reference: &Reference,
+        body: &[u8],
+        media_type: &'static str,
+        shown: &str,
+    ) -> Result<(), RegistryError> {
+        let content_type = http::HeaderValue::from_static(media_type);
+        self.block(self.retry(|| {
+            let fut = self
+                .client
+                .push_manifest_raw(reference, body.to_vec(), content_type.clone());
+            async { fut.await.map(|_| ()).map_err(|e| self.oci_failed(shown, e)) }
+        }))
     }
 
     fn tag_ref(&self, tag: &str) -> Reference {
@@ -985,6 +1089,81 @@ impl Store for RemoteStore {
                     .map_err(|e| this.oci_failed(&shown, e))
             }
         }))
+    }
+
+    fn push_referrer(
+        &mut self,
+        referrer: &Referrer,
+        _progress: &Progress,
+    ) -> Result<(), RegistryError> {
+        let digest = referrer.digest();
+        let subject = referrer.parsed.subject.digest.clone();
+        let shown = format!("{}@{digest}", self.describe());
+        let by_digest = Reference::with_digest(
+            self.registry.clone(),
+            self.repository.clone(),
+            digest.to_string(),
+        );
+        let this = &*self;
+        this.push_blob_once(
+            &by_digest,
+            referrers::EMPTY_JSON,
+            &referrer.parsed.config.digest,
+            &shown,
+        )?;
+        this.push_blob_once(
+            &by_digest,
+            &referrer.payload,
+            &referrer.parsed.layers[0].digest,
+            &shown,
+        )?;
+        this.put_manifest(&by_digest, &referrer.manifest, MANIFEST_MEDIA_TYPE, &shown)?;
+        // A registry with the referrers API lists it by its subject.
+        if this
+            .block(this.retry(|| this.referrers_api(&subject)))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        // The tag schema: read, add ours, write; read again, since another
+        // client may have written in between (then add ours again).
+        let tag = referrers::tag_for(&subject);
+        let tag_ref = this.tag_ref(&tag);
+        let tag_shown = format!("{}:{tag}", this.describe());
+        for _ in 0..4 {
+            let mut index = this
+                .block(this.retry(|| this.tag_schema_index(&subject)))?
+                .unwrap_or_else(ReferrerIndex::empty);
+            if !index.add(&referrer.descriptor()) {
+                return Ok(());
+            }
+            this.put_manifest(&tag_ref, &index.to_json(), INDEX_MEDIA_TYPE, &tag_shown)?;
+        }
+        Err(RegistryError::Refused(format!(
+            "`{tag_shown}` kept changing while pipectl added a referrer to it; try again"
+        )))
+    }
+
+    fn referrers(&mut self, subject: &Digest) -> Result<Vec<ReferrerDescriptor>, RegistryError> {
+        let this = &*self;
+        let found = this.block(async {
+            if let Some(found) = this.retry(|| this.referrers_api(subject)).await? {
+                return Ok(found);
+            }
+            Ok(this
+                .retry(|| this.tag_schema_index(subject))
+                .await?
+                .map(|index| index.manifests)
+                .unwrap_or_default())
+        })?;
+        if found.len() > referrers::MAX_REFERRERS {
+            return Err(RegistryError::Refused(format!(
+                "`{}@{subject}` has more than {} referrers; pipectl reads no more",
+                self.describe(),
+                referrers::MAX_REFERRERS
+            )));
+        }
+        Ok(found)
     }
 }
 

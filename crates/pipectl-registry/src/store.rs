@@ -43,6 +43,20 @@ pub trait Store {
         expected: Option<&Digest>,
         progress: &Progress,
     ) -> Result<(), RegistryError>;
+    /// Pushes a referrer (its blobs, then its manifest) and lists it among
+    /// its subject's referrers, keeping every other one; a referrer already
+    /// there is left as it is.
+    fn push_referrer(
+        &mut self,
+        referrer: &crate::referrers::Referrer,
+        progress: &Progress,
+    ) -> Result<(), RegistryError>;
+    /// The referrers of the manifest `subject` (at most
+    /// [`crate::referrers::MAX_REFERRERS`]).
+    fn referrers(
+        &mut self,
+        subject: &Digest,
+    ) -> Result<Vec<crate::referrers::ReferrerDescriptor>, RegistryError>;
 }
 
 /// A blob being written to a temporary file and hashed as it arrives.
