@@ -71,7 +71,7 @@ impl Pattern {
             return Ok(true);
         }
         let src = self.src();
-        let text = || src[node.span()].to_string();
+        let text = || src[node.span()].replace(WILDCARD, "_");
         let bad = |e: &dyn std::fmt::Display| format!("`{}` does not fit the type: {e}", text());
         if !self.has_wildcard(node) {
             let expected: Val = node.to_wasm_value(ty, src).map_err(|e| bad(&e))?;

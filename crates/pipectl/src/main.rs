@@ -29,9 +29,12 @@ fn main() -> ExitCode {
         Command::Wit(cli::opts::WitCommand::Diff(args)) => cmd::wit::diff(args),
         Command::Compose(args) => cmd::compose::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Test(args) => cmd::test::run(args),
         Command::Publish(args) => cmd::publish::run(args),
         Command::Fetch(args) => cmd::fetch::run(args),
         Command::Key(command) => cmd::key::run(command),
+        Command::Sign(args) => cmd::sign::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

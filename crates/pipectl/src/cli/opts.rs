@@ -28,6 +28,9 @@ pub enum Command {
     Compose(ComposeArgs),
     /// Run text through a composed component or a pipeline's stages.
     Run(RunArgs),
+    /// Run case files of WAVE calls and expected values against components
+    /// (exit 1 when a case fails).
+    Test(TestArgs),
     /// Publish a component to an OCI registry or an OCI layout.
     Publish(PublishArgs),
     /// Fetch a component, verified, through the cache and `pipectl.lock`.
@@ -35,6 +38,12 @@ pub enum Command {
     /// Make and inspect signing keys (ECDSA P-256, PEM).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Sign an artifact's manifest; the Sigstore bundle is pushed as its
+    /// OCI referrer.
+    Sign(SignArgs),
+    /// Verify an artifact's signatures against trusted keys (exit 1 when
+    /// none verifies).
+    Verify(VerifyArgs),
 }
 
 /// `pipectl key …`.
@@ -511,4 +520,41 @@ pub enum DiffFormat {
     Github,
     /// Markdown, for a pull-request comment.
     Markdown,
+}
+
+/// `pipectl sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The artifact: `host/repo:tag`, `host/repo@sha256:…`,
+    /// `oci-layout:DIR:tag` or `ns:name@version`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The private key: a PKCS#8 or SEC1 PEM file, `env:VAR`, or `-`.
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Sign an in-toto statement about the manifest digest (a DSSE
+    /// envelope) instead of the manifest bytes.
+    #[arg(long)]
+    pub dsse: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The artifact, as for `pipectl sign`.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// A trusted public key (PEM file, `env:VAR`, or `-`); repeatable.
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub keys: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }

@@ -7,4 +7,7 @@ pub mod key;
 pub mod publish;
 pub mod registry;
 pub mod run;
+pub mod test;
+pub mod sign;
+pub mod verify;
 pub mod wit;

@@ -1,0 +1,112 @@
+//! `pipectl test`: case files of WAVE calls run against components.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use pipectl_manifest::{Grants, Limits};
+use pipectl_run::{CallSpec, CaseFile, Host, HostConfig, Plugin};
+
+use crate::Outcome;
+use crate::cli::opts::{GrantArg, TestArgs, TestFormat};
+use crate::cli::output::{print_json, print_text};
+use crate::cli::test_report::{SuiteReport, any_failed, human, json, junit};
+
+/// Largest component read, in bytes.
+const MAX_COMPONENT: u64 = 512 << 20;
+
+fn grants(args: &[GrantArg]) -> Grants {
+    let mut g = Grants::default();
+    for grant in args {
+        match grant {
+            GrantArg::Clocks => g.clocks = true,
+            GrantArg::Random => g.random = true,
+            GrantArg::Stdio => g.stdio = true,
+            GrantArg::Filesystem => g.filesystem = true,
+            GrantArg::Sockets => g.sockets = true,
+            GrantArg::Http => g.http = true,
+            GrantArg::Runtime => {
+                (g.stdio, g.clocks, g.random) = (true, true, true);
+                (g.filesystem, g.sockets, g.http) = (true, true, true);
+            }
+        }
+    }
+    g
+}
+
+fn load(host: &Host, path: &Path, grants: &Grants) -> anyhow::Result<Plugin> {
+    let bytes = pipectl_io::read_regular(path, MAX_COMPONENT, "a component")?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "component".into(), |s| s.to_string_lossy().into_owned());
+    host.load(&name, &bytes, grants, &CallSpec::Transform)
+        .with_context(|| format!("failed to load component {}", path.display()))
+}
+
+/// Runs `pipectl test`.
+pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
+    let files = args
+        .cases
+        .iter()
+        .map(|p| CaseFile::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let workers = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let any_fuel = args.fuel.is_some()
+        || files
+            .iter()
+            .flat_map(|f| &f.cases)
+            .any(|c| c.limits.fuel.is_some());
+    let host = Arc::new(Host::new(&HostConfig {
+        cache: None,
+        fuel: any_fuel,
+        pooling: None,
+        max_memory: None,
+    })?);
+    let grants = grants(&args.grant);
+    let plugins = args
+        .component
+        .iter()
+        .map(|p| load(&host, p, &grants))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Every case file against every component, before anything runs.
+    for plugin in &plugins {
+        for file in &files {
+            pipectl_run::check_cases(&host, plugin, file)
+                .with_context(|| format!("against component `{}`", plugin.name))?;
+        }
+    }
+    let defaults = Limits {
+        timeout: Some(std::time::Duration::from_millis(args.timeout_ms)),
+        fuel: args.fuel,
+        max_memory: args.max_memory,
+        max_output: None,
+    };
+    let mut suites = Vec::new();
+    for (plugin, path) in plugins.iter().zip(&args.component) {
+        for file in &files {
+            let selected: Vec<_> = file
+                .cases
+                .iter()
+                .filter(|c| args.tag.is_empty() || c.tags.iter().any(|t| args.tag.contains(t)))
+                .collect();
+            let cases = pipectl_run::run_cases(&host, plugin, file, &selected, defaults, workers)?;
+            suites.push(SuiteReport {
+                component: path.display().to_string(),
+                file: file.path.display().to_string(),
+                cases,
+            });
+        }
+    }
+    match args.format {
+        TestFormat::Human => print_text(&human(&suites))?,
+        TestFormat::Json => print_json(&json(&suites))?,
+        TestFormat::Junit => print_text(&junit(&suites))?,
+    }
+    Ok(if any_failed(&suites) {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}
