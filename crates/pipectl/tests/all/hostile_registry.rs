@@ -72,17 +72,9 @@ impl Sandbox {
         } else {
             Command::new(env!("CARGO_BIN_EXE_pipectl"))
         };
+        crate::support::isolate(&mut cmd, &self.home());
         cmd.args(args)
             .current_dir(self.home())
-            .env("HOME", self.home())
-            .env("PIPECTL_CACHE_DIR", self.path("cache"))
-            .env("PIPECTL_STORE", self.path("store"))
-            .env_remove("PIPECTL_CONFIG")
-            .env_remove("PIPECTL_REGISTRY_HOST")
-            .env_remove("PIPECTL_REGISTRY_USERNAME")
-            .env_remove("PIPECTL_REGISTRY_PASSWORD")
-            .env_remove("PIPECTL_REGISTRY_TOKEN")
-            .env_remove("DOCKER_CONFIG")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -149,23 +141,7 @@ impl Sandbox {
     /// Every file under the home, with its bytes: cache, lockfile, outputs,
     /// and anything half-written.
     fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.home(), &mut out);
-        out.sort();
-        out
+        crate::support::snapshot(&self.home())
     }
 }
 

@@ -11,3 +11,4 @@ mod registry;
 mod registry_edges;
 mod run;
 mod run_edges;
+mod support;

@@ -4,112 +4,9 @@
 //! mid-download and mid-upload, a blob altered on the registry's disk, an
 //! htpasswd-protected registry.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
 use pipectl_testkit::{Fault, FaultProxy, RegistryServer, plugin, root};
 
-/// A scratch home: cache, lockfile, outputs; no real docker config.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pipectl"));
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.dir.path())
-            .env("PIPECTL_CACHE_DIR", self.path("cache"))
-            .env("PIPECTL_STORE", self.path("store"))
-            .env_remove("PIPECTL_CONFIG")
-            .env_remove("PIPECTL_REGISTRY_USERNAME")
-            .env_remove("PIPECTL_REGISTRY_PASSWORD")
-            .env_remove("PIPECTL_REGISTRY_TOKEN")
-            .env_remove("DOCKER_CONFIG");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("pipectl runs")
-    }
-
-    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write as _;
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    /// Every file under `rel`, with its bytes, for "untouched" checks.
-    fn snapshot(&self, rel: &str) -> Vec<(PathBuf, Vec<u8>)> {
-        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push((p.clone(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.path(rel), &mut out);
-        out.sort();
-        out
-    }
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "pipectl failed ({}):\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 2 with a message; returns stderr.
-fn fails(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit 2:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_str(&ok(o)).unwrap()
-}
+use crate::support::{Sandbox, fails, json, ok};
 
 /// A valid component of about `size` bytes: the normalizer with a large
 /// custom section appended.
@@ -373,11 +270,25 @@ fn a_download_cut_mid_transfer_leaves_nothing_half_written() {
     assert!(err.contains(&proxy.addr), "{err}");
     assert!(!sb.path("cut.wasm").exists(), "no partial output");
     assert_eq!(sb.snapshot("pipectl.lock"), lock, "lockfile untouched");
-    let layer_digest = pipectl_registry::artifact::digest(&std::fs::read(&big).unwrap());
-    let cached = sb
-        .path("cache/blobs/sha256")
-        .join(layer_digest.trim_start_matches("sha256:"));
+    let layer_digest = pipectl_io::Digest::sha256(&std::fs::read(&big).unwrap());
+    let cached = sb.top("cache/oci/blobs/sha256").join(layer_digest.hex());
     assert!(!cached.exists(), "no partial blob in the cache");
+    let leftovers: Vec<_> = sb
+        .snapshot("cache")
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(sb.top("cache/oci/tmp")))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary download left: {leftovers:?}"
+    );
+    // The same fetch, uncut, puts the blob exactly where the check looked.
+    ok(&sb.run(&["fetch", &format!("{repo}:1.0.0"), "-o", "whole.wasm"]));
+    assert!(
+        cached.exists(),
+        "the cache keeps blobs at {}",
+        cached.display()
+    );
 }
 
 #[test]

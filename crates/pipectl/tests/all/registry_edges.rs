@@ -4,7 +4,7 @@
 //! credentials that must not follow a manifest to another registry.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pipectl_registry::artifact::{Artifact, ComponentInfo, annotations};
@@ -12,118 +12,7 @@ use pipectl_registry::layout::LayoutStore;
 use pipectl_registry::store::{Progress, Store as _};
 use pipectl_testkit::{RegistryServer, plugin, root};
 
-/// A scratch home with a working directory one level down (`work/`), so a
-/// file written "outside the working directory" lands where the test can
-/// see it.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("work")).unwrap();
-        Sandbox { dir }
-    }
-
-    /// A path relative to the working directory.
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join("work").join(rel)
-    }
-
-    /// A path relative to the sandbox's top.
-    fn top(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pipectl"));
-        c.args(args)
-            .current_dir(self.path(""))
-            .env("HOME", self.dir.path())
-            .env("PIPECTL_CACHE_DIR", self.top("cache"))
-            .env("PIPECTL_CONFIG_DIR", self.top("config"))
-            .env("PIPECTL_STORE", self.top("store"))
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("PIPECTL_CONFIG")
-            .env_remove("PIPECTL_REGISTRY_HOST")
-            .env_remove("PIPECTL_REGISTRY_USERNAME")
-            .env_remove("PIPECTL_REGISTRY_PASSWORD")
-            .env_remove("PIPECTL_REGISTRY_TOKEN")
-            .env_remove("DOCKER_CONFIG")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        output_within(self.cmd(args), Duration::from_secs(60))
-    }
-
-    /// Every file under the sandbox (outside `cache/` and `config/`), for
-    /// "nothing else was written" checks.
-    fn files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push(p);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(self.dir.path(), &mut out);
-        out.retain(|p| !p.starts_with(self.top("cache")) && !p.starts_with(self.top("config")));
-        out.sort();
-        out
-    }
-}
-
-/// Runs `cmd`, killing it if it takes longer than `limit` (a hang fails
-/// the test instead of stalling it).
-fn output_within(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pipectl runs");
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-            panic!("pipectl did not finish within {limit:?}");
-        }
-    }
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "pipectl failed ({}):\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 2 (never a panic); returns stderr.
-fn fails(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit 2:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{Sandbox, fails, ok, output_within};
 
 /// A Wasm artifact of `plugin(name)` whose manifest says `version`.
 fn artifact(name: &str, version: &str) -> Artifact {
@@ -142,7 +31,7 @@ fn artifact(name: &str, version: &str) -> Artifact {
 
 #[test]
 fn a_lockfile_version_that_climbs_out_of_the_working_directory_is_refused() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     let normalizer = plugin("normalizer");
     ok(&sb.run(&[
         "publish",
@@ -175,7 +64,7 @@ fn a_lockfile_version_that_climbs_out_of_the_working_directory_is_refused() {
 
 #[test]
 fn a_registry_version_annotation_that_climbs_out_is_refused() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     let evil = artifact("normalizer", "x/../../f");
     LayoutStore::new(sb.path("layout"))
         .push(&evil, "1.0.0", None, &Progress::new(false))
@@ -199,7 +88,7 @@ fn a_registry_version_annotation_that_climbs_out_is_refused() {
 
 #[test]
 fn digests_that_are_paths_are_refused_before_anything_is_read() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     // A secret next to the cache and the layout, where `..` leads.
     std::fs::write(sb.top("secret"), "root:x:0:0").unwrap();
     let secret_digest = pipectl_registry::artifact::digest(b"root:x:0:0");
@@ -244,7 +133,7 @@ fn digests_that_are_paths_are_refused_before_anything_is_read() {
 #[cfg(unix)]
 #[test]
 fn a_blob_that_is_a_fifo_is_a_clear_error_not_a_hang() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     let a = artifact("validator", "1.0.0");
     LayoutStore::new(sb.path("layout"))
         .push(&a, "1.0.0", None, &Progress::new(false))
@@ -269,7 +158,7 @@ fn a_blob_that_is_a_fifo_is_a_clear_error_not_a_hang() {
 
 #[test]
 fn a_planted_tag_entry_in_the_cache_is_ignored_offline() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     for (name, version) in [("normalizer", "0.2.0"), ("counter", "0.3.0")] {
         ok(&sb.run(&[
             "publish",
@@ -327,7 +216,7 @@ fn a_planted_tag_entry_in_the_cache_is_ignored_offline() {
 #[test]
 fn a_layer_over_max_blob_size_is_refused_before_any_byte_is_downloaded() {
     let registry = RegistryServer::start();
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     let repo = format!("{}/plugins/normalizer", registry.addr);
     ok(&sb.run(&[
         "publish",
@@ -397,7 +286,7 @@ fn environment_credentials_never_follow_a_manifest_to_another_registry() {
     // that none were sent.
     let ours = RegistryServer::start_with_auth("ci-bot", "shared-secret");
     let other = RegistryServer::start_with_auth("ci-bot", "shared-secret");
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     for registry in [&ours, &other] {
         let mut publish = sb.cmd(&[
             "publish",
@@ -483,7 +372,7 @@ fn environment_credentials_never_follow_a_manifest_to_another_registry() {
 
 #[test]
 fn credentials_in_a_reference_are_refused_without_being_shown() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     for reference in [
         "ci:hunter2@127.0.0.1:5000/plugins/x:1.0.0",
         "https://ci:hunter2@registry.example/plugins/x:1.0.0",
@@ -504,7 +393,7 @@ fn credentials_in_a_reference_are_refused_without_being_shown() {
 
 #[test]
 fn a_broken_wkg_configuration_is_named_by_line_not_quoted() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     std::fs::write(
         sb.path("wkg.toml"),
         "default_registry = \"registry.example\"\n\n[registry.\"registry.example\".oci]\nauth = { token = \"ghp_s3cr3tT0ken\" \n",
@@ -517,7 +406,7 @@ fn a_broken_wkg_configuration_is_named_by_line_not_quoted() {
 
 #[test]
 fn tag_names_from_a_store_reach_the_terminal_escaped_and_bounded() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     let mut store = LayoutStore::new(sb.path("layout"));
     let a = artifact("normalizer", "1.0.0");
     store
@@ -543,7 +432,7 @@ fn tag_names_from_a_store_reach_the_terminal_escaped_and_bounded() {
 #[test]
 fn the_lockfile_honours_the_umask() {
     use std::os::unix::fs::PermissionsExt as _;
-    let sb = Sandbox::new();
+    let sb = Sandbox::with_workdir();
     ok(&sb.run(&[
         "publish",
         plugin("normalizer").to_str().unwrap(),
