@@ -558,3 +558,50 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
+
+/// `pipectl test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Case files (TOML): `[[case]]` tables with `invoke` and `expect`,
+    /// `expect-trap` or `expect-contains`, or `resource` and `[[case.step]]`s.
+    #[arg(required = true)]
+    pub cases: Vec<PathBuf>,
+    /// A component to test; repeat to run the same cases against several.
+    #[arg(long, required = true)]
+    pub component: Vec<PathBuf>,
+    /// Run only the cases with one of these tags.
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Grant a capability to the components (deny by default).
+    #[arg(long, value_enum)]
+    pub grant: Vec<GrantArg>,
+    /// Wall-clock limit per call, in milliseconds (a case's `timeout-ms`
+    /// overrides it).
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+    /// Fuel per call (a case's `fuel` overrides it).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Linear memory per instance, in bytes (a case's `max-memory`
+    /// overrides it).
+    #[arg(long)]
+    pub max_memory: Option<u64>,
+    /// Cases run at once (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TestFormat,
+}
+
+/// `pipectl test --format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    /// ✓/✗ per case, expected vs found in WAVE.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+    /// JUnit XML, as CI systems render it.
+    Junit,
+}
