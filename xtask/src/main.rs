@@ -114,14 +114,27 @@ pub const FIXTURES: [&str; 6] = [
     "tagger",
 ];
 
-/// Makes sure the registry server the tests start is installed.
-fn ensure_registry_server() -> anyhow::Result<()> {
-    const SERVER: &str = "/usr/bin/docker-registry";
-    if std::path::Path::new(SERVER).exists() {
+/// Debian packages the tests use, by the file each installs: the registry
+/// server they start, and openssl, the independent check of pipectl's keys
+/// and signatures.
+const TEST_PACKAGES: [(&str, &str); 2] = [
+    ("docker-registry", "/usr/bin/docker-registry"),
+    ("openssl", "/usr/bin/openssl"),
+];
+
+/// Makes sure the Debian packages the tests need are installed.
+fn ensure_test_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = TEST_PACKAGES
+        .iter()
+        .filter(|(_, file)| !std::path::Path::new(file).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     eprintln!(
-        "xtask: installing Debian's docker-registry (CNCF distribution) for the registry tests"
+        "xtask: installing Debian packages for the tests: {}",
+        missing.join(" ")
     );
     let sudo = if util::is_root() { None } else { Some("sudo") };
     let apt = |args: &[&str]| {
@@ -137,9 +150,13 @@ fn ensure_registry_server() -> anyhow::Result<()> {
         run(&mut cmd)
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "docker-registry"])?;
-    if !std::path::Path::new(SERVER).exists() {
-        bail!("installed docker-registry, but {SERVER} is still missing");
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(&missing);
+    apt(&install)?;
+    for (package, file) in TEST_PACKAGES {
+        if !std::path::Path::new(file).exists() {
+            bail!("installed {package}, but {file} is still missing");
+        }
     }
     Ok(())
 }
@@ -147,7 +164,7 @@ fn ensure_registry_server() -> anyhow::Result<()> {
 /// Runs every test: the plugins' logic, then the workspace (which uses the
 /// built plugins and a real registry server).
 fn test(extra: &[String]) -> anyhow::Result<()> {
-    ensure_registry_server()?;
+    ensure_test_packages()?;
     plugins()?;
     let root = root();
     run(cargo().current_dir(&root).args([
