@@ -11,7 +11,8 @@
 //!   credentials, namespace → registry mapping.
 //! - [`limits`], [`notice`]: caps and deadline on what a registry sends;
 //!   what the caller is told without failing (the library never prints).
-//! - [`ops`]: publish and fetch.
+//! - [`ops`]: publish and fetch; [`pinned`]: a pipeline's registry stages
+//!   through its lockfile.
 //! - [`referrers`]: OCI 1.1 referrers (signatures as artifacts about a
 //!   manifest), through the referrers API or the tag schema.
 //!
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod lock;
 pub mod notice;
 pub mod ops;
+pub mod pinned;
 pub mod reference;
 pub mod referrers;
 pub mod remote;
@@ -43,5 +45,6 @@ pub use notice::{Notice, Notices};
 pub use ops::{
     Context, FetchOptions, Fetched, PublishReport, PublishRequest, PublishStatus, fetch, publish,
 };
+pub use pinned::{PinError, PinRequest, Pinned, PinnedStage, fetch_pinned};
 pub use remote::Transport;
 pub use store::Progress;

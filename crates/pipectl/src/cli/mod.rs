@@ -3,4 +3,8 @@
 pub mod keys;
 pub mod opts;
 pub mod output;
+pub mod plugin_output;
+pub mod registry;
+pub mod run_request;
+pub mod stages;
 pub mod test_report;

@@ -149,6 +149,22 @@ pub struct ComposeArgs {
 /// How to reach registries.
 #[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
+    #[command(flatten)]
+    pub access: RegistryAccessArgs,
+    /// The cache folder (default: `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Give up a publish or a fetch (each registry stage, for `compose`)
+    /// that takes longer than this, retries included, e.g. `5m`.
+    #[arg(long, value_name = "DURATION", default_value = "300s",
+          value_parser = pipectl_manifest::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// Which registries to trust and how to sign in: what `run` shares with
+/// the registry commands (its `--cache-dir` and `--timeout` are its own).
+#[derive(Debug, Args, Clone)]
+pub struct RegistryAccessArgs {
     /// Allow plain HTTP to this registry (`host[:port]`); loopback
     /// registries are always allowed. Repeatable.
     #[arg(long, value_name = "HOST")]
@@ -163,9 +179,6 @@ pub struct RegistryArgs {
     /// `$PIPECTL_CONFIG` or `~/.config/wasm-pkg/config.toml`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The cache folder (default: `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
     /// Send a request again this many times when it failed for a transient
     /// reason (connection failed or broke off, HTTP 5xx or 429), waiting
     /// 250 ms and twice as long each next time.
@@ -186,27 +199,15 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "SIZE", default_value = "4MiB",
           value_parser = pipectl_manifest::parse_size)]
     pub max_manifest_size: u64,
-    /// Give up a publish or a fetch (each registry stage, for `compose`)
-    /// that takes longer than this, retries included, e.g. `5m`.
-    #[arg(long, value_name = "DURATION", default_value = "300s",
-          value_parser = pipectl_manifest::parse_duration)]
-    pub timeout: std::time::Duration,
 }
 
-impl Default for RegistryArgs {
-    fn default() -> Self {
-        let limits = pipectl_registry::Limits::default();
+impl RegistryArgs {
+    /// `run`'s registry flags, with the default cache folder and timeout.
+    pub fn from_access(access: RegistryAccessArgs) -> Self {
         Self {
-            insecure: Vec::new(),
-            username: None,
-            password_stdin: false,
-            config: None,
+            access,
             cache_dir: None,
-            retries: pipectl_registry::Transport::default().retries,
-            registry: None,
-            max_blob_size: limits.max_blob_size,
-            max_manifest_size: limits.max_manifest_size,
-            timeout: limits.timeout,
+            timeout: pipectl_registry::Limits::default().timeout,
         }
     }
 }
@@ -388,6 +389,9 @@ pub struct RunArgs {
     /// Registry stages of a manifest: fail when `pipectl.lock` would change.
     #[arg(long)]
     pub locked: bool,
+    /// How to reach the registries of a manifest's registry stages.
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
     /// Say how each stage was loaded (compiled, or from the cache).
     #[arg(short, long)]
     pub verbose: bool,

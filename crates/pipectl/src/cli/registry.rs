@@ -1,5 +1,5 @@
-//! What `publish`, `fetch` and `compose` share: the registry context from
-//! the command line.
+//! What `publish`, `fetch`, `compose` and `run` share: the registry
+//! context from the command line.
 
 use std::io::{IsTerminal as _, Read as _};
 
@@ -16,7 +16,8 @@ use crate::cli::opts::RegistryArgs;
 /// plain-HTTP allowances, caps and deadline, progress bars on a terminal
 /// only, notices on stderr.
 pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
-    let explicit = match (&args.username, args.password_stdin) {
+    let access = &args.access;
+    let explicit = match (&access.username, access.password_stdin) {
         (Some(username), true) => {
             let mut password = String::new();
             std::io::stdin()
@@ -30,17 +31,17 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
         _ => None,
     };
     let mut credentials = CredentialSources::all(explicit);
-    credentials.registry = args.registry.clone();
+    credentials.registry = access.registry.clone();
     Ok(Context {
-        config: RegistryConfig::load(args.config.as_deref())?,
+        config: RegistryConfig::load(access.config.as_deref())?,
         cache: Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)),
         credentials,
         transport: Transport {
-            insecure: args.insecure.clone(),
-            retries: args.retries,
+            insecure: access.insecure.clone(),
+            retries: access.retries,
             limits: Limits {
-                max_blob_size: args.max_blob_size,
-                max_manifest_size: args.max_manifest_size,
+                max_blob_size: access.max_blob_size,
+                max_manifest_size: access.max_manifest_size,
                 timeout: args.timeout,
                 ..Limits::default()
             },

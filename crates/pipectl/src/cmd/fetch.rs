@@ -41,7 +41,7 @@ fn default_output(entry: &pipectl_registry::LockEntry) -> anyhow::Result<PathBuf
 /// Runs `pipectl fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     crate::cli::output::allow_replacing_links(args.force);
-    let mut ctx = super::registry::context(&args.registry)?;
+    let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     let mut lock = Lockfile::load(&args.lockfile)?;
     let fetched = pipectl_registry::fetch(

@@ -12,11 +12,12 @@ use crate::cli::output::{Format, print_json, print_text};
 
 /// Runs `pipectl publish`.
 pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
-    let mut ctx = super::registry::context(&args.registry)?;
+    let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     // A regular file no larger than a layer may be: a FIFO or a device
     // is refused, not read forever.
-    let bytes = pipectl_io::read_regular(&args.file, args.registry.max_blob_size, "component")?;
+    let bytes =
+        pipectl_io::read_regular(&args.file, args.registry.access.max_blob_size, "component")?;
     let mut ann = BTreeMap::new();
     let mut world = args.world.clone();
     if let Some(path) = &args.manifest {

@@ -11,4 +11,5 @@ mod registry;
 mod registry_edges;
 mod run;
 mod run_edges;
+mod run_registry;
 mod support;
