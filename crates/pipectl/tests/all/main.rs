@@ -13,3 +13,4 @@ mod run;
 mod run_edges;
 mod run_registry;
 mod support;
+mod trust;

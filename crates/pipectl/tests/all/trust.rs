@@ -1,0 +1,472 @@
+//! `pipectl sign` and `pipectl verify` against the embedded OCI layout and a
+//! real registry without the referrers API (CNCF distribution 2.8: the
+//! referrers tag schema): sign → verify, wrong key, a tampered bundle, a
+//! signature moved onto another artifact, two keys side by side, signing
+//! twice, and an independent check of the signature with openssl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pipectl_testkit::{RegistryServer, plugin};
+use serde_json::{Value, json};
+
+const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A scratch home with three key pairs: `a`, `b` and `c`.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let home = Home {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for name in ["a", "b", "c"] {
+            expect(&home.run(&["key", "generate", "--name", name]), 0);
+        }
+        home
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_pipectl"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.dir.path())
+            .env("PIPECTL_CACHE_DIR", self.path("cache"))
+            .env_remove("PIPECTL_CONFIG")
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .expect("pipectl runs")
+    }
+
+    fn fingerprint(&self, key: &str) -> String {
+        let out = self.run(&["key", "public", "--key", key, "--format", "json"]);
+        let v: Value = serde_json::from_slice(&expect(&out, 0).stdout).unwrap();
+        v["fingerprint"].as_str().unwrap().to_string()
+    }
+
+    fn sign(&self, reference: &str, key: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["sign", reference, "--key", key, "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&expect(&self.run(&args), 0).stdout).unwrap()
+    }
+
+    /// `verify … --format json`, expecting exit `code`.
+    fn verify(&self, reference: &str, keys: &[&str], code: i32) -> Value {
+        let mut args = vec!["verify", reference, "--format", "json"];
+        for k in keys {
+            args.extend_from_slice(&["--key", k]);
+        }
+        serde_json::from_slice(&expect(&self.run(&args), code).stdout).unwrap()
+    }
+
+    /// Runs openssl in the home; whether it succeeded.
+    fn openssl(&self, args: &[&str]) -> bool {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+fn expect(o: &Output, code: i32) -> &Output {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn publish(home: &Home, plugin_name: &str, reference: &str) -> String {
+    let out = home.run(&[
+        "publish",
+        plugin(plugin_name).to_str().unwrap(),
+        reference,
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&expect(&out, 0).stdout).unwrap();
+    v["manifest"].as_str().unwrap().to_string()
+}
+
+fn hex(digest: &str) -> &str {
+    digest.trim_start_matches("sha256:")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    pipectl_io::Digest::sha256(bytes).to_string()
+}
+
+fn signers(report: &Value) -> Vec<String> {
+    let mut found: Vec<String> = report["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .map(|s| s["signer"].as_str().unwrap().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+fn errors(report: &Value) -> String {
+    report["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["error"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The independent check: openssl verifies the message signature of
+/// `bundle` over `manifest` with `public`, the DSSE one over its PAE.
+fn openssl_verifies(home: &Home, bundle: &[u8], manifest: &[u8], public: &str) -> bool {
+    let bundle: Value = serde_json::from_slice(bundle).unwrap();
+    let decode = |b64: &str, out: &str| {
+        std::fs::write(home.path("b64.txt"), b64).unwrap();
+        assert!(home.openssl(&["base64", "-d", "-A", "-in", "b64.txt", "-out", out]));
+        std::fs::read(home.path(out)).unwrap()
+    };
+    let signed = if let Some(m) = bundle.get("messageSignature") {
+        decode(m["signature"].as_str().unwrap(), "sig.der");
+        manifest.to_vec()
+    } else {
+        let env = &bundle["dsseEnvelope"];
+        decode(env["signatures"][0]["sig"].as_str().unwrap(), "sig.der");
+        let payload = decode(env["payload"].as_str().unwrap(), "payload.json");
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            statement["subject"][0]["digest"]["sha256"]
+                .as_str()
+                .unwrap(),
+            hex(&sha256(manifest)),
+            "the statement is about the manifest"
+        );
+        let kind = env["payloadType"].as_str().unwrap();
+        let mut pae = format!("DSSEv1 {} {kind} {} ", kind.len(), payload.len()).into_bytes();
+        pae.extend_from_slice(&payload);
+        pae
+    };
+    std::fs::write(home.path("signed.bin"), signed).unwrap();
+    home.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        public,
+        "-signature",
+        "sig.der",
+        "signed.bin",
+    ])
+}
+
+/// The layout's `index.json`, and its untagged (referrer) entries.
+fn layout_index(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+}
+
+fn layout_referrers(dir: &Path) -> Vec<Value> {
+    layout_index(dir)["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("annotations").is_none())
+        .cloned()
+        .collect()
+}
+
+fn layout_blob(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("blobs/sha256").join(hex(digest))
+}
+
+/// Writes `manifest` into the layout as a new untagged entry (what another
+/// tool writing referrers into the layout would do).
+fn layout_add(dir: &Path, manifest: &Value) -> String {
+    let bytes = serde_json::to_vec(manifest).unwrap();
+    let digest = sha256(&bytes);
+    std::fs::write(layout_blob(dir, &digest), &bytes).unwrap();
+    let mut index = layout_index(dir);
+    index["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": BUNDLE,
+        "digest": digest,
+        "size": bytes.len(),
+    }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
+#[test]
+fn layout_signatures_verify_and_refuse_what_they_must() {
+    let home = Home::new();
+    let store = home.path("store");
+    let (fa, fb) = (home.fingerprint("a.pub"), home.fingerprint("b.pub"));
+    let one = "oci-layout:store:0.1.0";
+    let two = "oci-layout:store:0.2.0";
+    let manifest_one = publish(&home, "normalizer", one);
+    let manifest_two = publish(&home, "counter", two);
+
+    // Could not run: exit 2, naming what is missing.
+    let out = home.run(&["verify", "oci-layout:store:9.9.9", "--key", "a.pub"]);
+    let err = String::from_utf8_lossy(&expect(&out, 2).stderr).into_owned();
+    assert!(err.contains("version 9.9.9 does not exist"), "{err}");
+    let out = home.run(&["verify", one, "--key", "missing.pub"]);
+    let err = String::from_utf8_lossy(&expect(&out, 2).stderr).into_owned();
+    assert!(err.contains("missing.pub"), "{err}");
+    let out = home.run(&["sign", one, "--key", "a.pub"]);
+    let err = String::from_utf8_lossy(&expect(&out, 2).stderr).into_owned();
+    assert!(err.contains("a.pub is not a P-256 private key"), "{err}");
+    assert!(layout_referrers(&store).is_empty());
+
+    // Unsigned: not verified.
+    let r = home.verify(one, &["a.pub"], 1);
+    assert_eq!(r["verified"], false);
+    assert_eq!(r["signatures"].as_array().unwrap().len(), 0);
+
+    // Signed by `a`: verifies with `a` (the private key works too), not
+    // with `c`.
+    let signed = home.sign(one, "a.key", &[]);
+    assert_eq!(signed["status"], "signed");
+    assert_eq!(signed["manifest"], manifest_one.as_str());
+    let r = home.verify(one, &["a.pub"], 0);
+    assert_eq!(signers(&r), vec![fa.clone()]);
+    assert_eq!(r["manifest"], manifest_one.as_str());
+    home.verify(one, &["a.key"], 0);
+    let r = home.verify(one, &["c.pub"], 1);
+    assert!(errors(&r).contains("no trusted key"), "{r}");
+    let human = home.run(&["verify", one, "--key", "a.pub"]);
+    let text = String::from_utf8_lossy(&expect(&human, 0).stdout).into_owned();
+    assert!(
+        text.starts_with("verified: ") && text.contains(&fa),
+        "{text}"
+    );
+
+    // Independent: openssl verifies the signature over the manifest bytes
+    // with `a`, and not with `b`.
+    let manifest_bytes = std::fs::read(layout_blob(&store, &manifest_one)).unwrap();
+    let bundle = std::fs::read(layout_blob(&store, signed["bundle"].as_str().unwrap())).unwrap();
+    assert!(openssl_verifies(&home, &bundle, &manifest_bytes, "a.pub"));
+    assert!(!openssl_verifies(&home, &bundle, &manifest_bytes, "b.pub"));
+
+    // Signing again does not duplicate; a second key (DSSE) is added; both
+    // verify; nothing is dropped.
+    assert_eq!(home.sign(one, "a.key", &[])["status"], "unchanged");
+    assert_eq!(layout_referrers(&store).len(), 1);
+    let dsse = home.sign(one, "b.key", &["--dsse"]);
+    assert_eq!(dsse["kind"], "dsse");
+    assert_eq!(home.sign(one, "a.key", &[])["status"], "unchanged");
+    assert_eq!(layout_referrers(&store).len(), 2);
+    let r = home.verify(one, &["a.pub", "b.pub"], 0);
+    let mut both = vec![fa.clone(), fb.clone()];
+    both.sort();
+    assert_eq!(signers(&r), both);
+    let bundle_b = std::fs::read(layout_blob(&store, dsse["bundle"].as_str().unwrap())).unwrap();
+    assert!(openssl_verifies(&home, &bundle_b, &manifest_bytes, "b.pub"));
+    // A later publish keeps the referrers.
+    publish(&home, "validator", "oci-layout:store:0.3.0");
+    home.verify(one, &["a.pub", "b.pub"], 0);
+
+    // `a`'s signature of 0.1.0 moved onto 0.2.0: refused there.
+    let referrer: Value = serde_json::from_slice(
+        &std::fs::read(layout_blob(&store, signed["referrer"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let mut moved = referrer.clone();
+    let size_two = std::fs::metadata(layout_blob(&store, &manifest_two))
+        .unwrap()
+        .len();
+    moved["subject"] = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_two,
+        "size": size_two,
+    });
+    layout_add(&store, &moved);
+    let r = home.verify(two, &["a.pub"], 1);
+    assert_eq!(r["signatures"].as_array().unwrap().len(), 1, "{r}");
+    assert!(
+        errors(&r).contains(&format!("covers {manifest_one}, not {manifest_two}")),
+        "{r}"
+    );
+
+    // A bundle with one byte changed (repacked so every digest matches):
+    // the signature fails.
+    let mut text = String::from_utf8(bundle.clone()).unwrap();
+    let at = text.find("\"signature\":\"").unwrap() + 20;
+    let old = text.as_bytes()[at];
+    let new = if old == b'A' { "B" } else { "A" };
+    text.replace_range(at..at + 1, new);
+    let tampered = text.into_bytes();
+    std::fs::write(layout_blob(&store, &sha256(&tampered)), &tampered).unwrap();
+    let mut forged = referrer.clone();
+    forged["layers"][0]["digest"] = json!(sha256(&tampered));
+    forged["annotations"] = json!({"forged": "yes"});
+    let forged_digest = layout_add(&store, &forged);
+    let r = home.verify(one, &["a.pub"], 0);
+    let bad: Vec<&Value> = r["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["referrer"] == forged_digest.as_str())
+        .collect();
+    assert_eq!(bad.len(), 1, "{r}");
+    assert_eq!(bad[0]["verified"], false);
+    assert!(
+        bad[0]["error"].as_str().unwrap().contains("no trusted key"),
+        "{r}"
+    );
+    // Alone (the genuine signature's bundle blob altered on disk, one
+    // byte), nothing verifies with `a`: exit 1.
+    let genuine = layout_blob(&store, signed["bundle"].as_str().unwrap());
+    let mut bytes = std::fs::read(&genuine).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&genuine, &bytes).unwrap();
+    let r = home.verify(one, &["a.pub"], 1);
+    assert!(errors(&r).contains("digest mismatch"), "{r}");
+    // `b`'s signature is untouched and still verifies.
+    home.verify(one, &["b.pub"], 0);
+}
+
+/// `curl` against the test registry.
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "-f"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tag_index(registry: &RegistryServer, repo: &str, manifest: &str) -> Value {
+    let out = curl(&[
+        "-H",
+        &format!("Accept: {INDEX}"),
+        &format!(
+            "http://{}/v2/{repo}/manifests/sha256-{}",
+            registry.addr,
+            hex(manifest)
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn registry_signatures_use_the_referrers_tag_schema() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let (fa, fb) = (home.fingerprint("a.pub"), home.fingerprint("b.pub"));
+    let repo = "plugins/signed";
+    let one = format!("{}/{repo}:0.1.0", registry.addr);
+    let two = format!("{}/{repo}:0.2.0", registry.addr);
+    let manifest_one = publish(&home, "normalizer", &one);
+    let manifest_two = publish(&home, "counter", &two);
+
+    // The registry has no referrers API (the tag schema is needed).
+    let api = curl(&[&format!(
+        "http://{}/v2/{repo}/referrers/{manifest_one}",
+        registry.addr
+    )]);
+    assert!(!api.status.success());
+
+    home.verify(&one, &["a.pub"], 1);
+    let signed = home.sign(&one, "a.key", &[]);
+    assert_eq!(signed["status"], "signed");
+    let index = tag_index(&registry, repo, &manifest_one);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(index["manifests"][0]["artifactType"], BUNDLE);
+    assert_eq!(index["manifests"][0]["digest"], signed["referrer"]);
+    let r = home.verify(&one, &["a.pub"], 0);
+    assert_eq!(signers(&r), vec![fa.clone()]);
+    // By digest too.
+    home.verify(
+        &format!("{}/{repo}@{manifest_one}", registry.addr),
+        &["a.pub"],
+        0,
+    );
+    home.verify(&one, &["c.pub"], 1);
+
+    // Independent: openssl, over the manifest bytes the registry serves.
+    let manifest_bytes = std::fs::read(registry.blob_file(&manifest_one)).unwrap();
+    assert_eq!(sha256(&manifest_bytes), manifest_one);
+    let bundle_file = registry.blob_file(signed["bundle"].as_str().unwrap());
+    let bundle = std::fs::read(&bundle_file).unwrap();
+    assert!(openssl_verifies(&home, &bundle, &manifest_bytes, "a.pub"));
+    assert!(!openssl_verifies(&home, &bundle, &manifest_bytes, "c.pub"));
+
+    // Twice: not duplicated; a second key: added, the first kept.
+    assert_eq!(home.sign(&one, "a.key", &[])["status"], "unchanged");
+    let dsse = home.sign(&one, "b.key", &["--dsse"]);
+    assert_eq!(dsse["status"], "signed");
+    assert_eq!(home.sign(&one, "a.key", &[])["status"], "unchanged");
+    let index = tag_index(&registry, repo, &manifest_one);
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            signed["referrer"].as_str().unwrap(),
+            dsse["referrer"].as_str().unwrap()
+        ]
+    );
+    let r = home.verify(&one, &["a.pub", "b.pub"], 0);
+    let mut both = vec![fa.clone(), fb.clone()];
+    both.sort();
+    assert_eq!(signers(&r), both);
+    let bundle_b = std::fs::read(registry.blob_file(dsse["bundle"].as_str().unwrap())).unwrap();
+    assert!(openssl_verifies(&home, &bundle_b, &manifest_bytes, "b.pub"));
+
+    // The referrers of 0.1.0 copied under 0.2.0's referrers tag: they are
+    // about another manifest, refused.
+    std::fs::write(home.path("moved.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let put = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {INDEX}"),
+        "--data-binary",
+        &format!("@{}", home.path("moved.json").display()),
+        &format!(
+            "http://{}/v2/{repo}/manifests/sha256-{}",
+            registry.addr,
+            hex(&manifest_two)
+        ),
+    ]);
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let r = home.verify(&two, &["a.pub", "b.pub"], 1);
+    assert_eq!(r["signatures"].as_array().unwrap().len(), 2, "{r}");
+    assert!(errors(&r).contains("is a referrer of"), "{r}");
+
+    // One byte of `a`'s bundle changed on the registry's disk: `a`'s
+    // signature fails (the registry does not check; pipectl does).
+    let mut bytes = bundle.clone();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&bundle_file, &bytes).unwrap();
+    let r = home.verify(&one, &["a.pub"], 1);
+    assert!(errors(&r).contains("digest mismatch"), "{r}");
+    home.verify(&one, &["b.pub"], 0);
+}
