@@ -294,6 +294,8 @@ pub(crate) enum Entry {
         constructor: ComponentExportIndex,
         method: ComponentExportIndex,
     },
+    /// No entry point: exports are called by name ([`Host::load_exports`]).
+    ByName,
 }
 
 /// A store's data: WASI state (used only by granted plugins) and the
@@ -672,6 +674,29 @@ impl Host {
         grants: &Grants,
         call: &CallSpec,
     ) -> Result<Plugin, LoadError> {
+        self.load_with(name, bytes, grants, Some(call))
+    }
+
+    /// As [`Host::load`], for a component whose exports are called by name
+    /// (`pipectl test`): it needs no `transform` or resource entry point, and
+    /// a [`StageRunner`](crate::stage::StageRunner) cannot run it.
+    pub fn load_exports(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &Grants,
+    ) -> Result<Plugin, LoadError> {
+        self.load_with(name, bytes, grants, None)
+    }
+
+    fn load_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        grants: &Grants,
+        entry_call: Option<&CallSpec>,
+    ) -> Result<Plugin, LoadError> {
+        let call = entry_call.unwrap_or(&CallSpec::Transform);
         // Refuse what is not granted before compiling: a large component
         // (a JavaScript or Python runtime) takes seconds to compile.
         // WAT text is compiled to a binary first (binaries pass through).
@@ -730,24 +755,26 @@ impl Host {
             stage: name.to_string(),
             message,
         })?;
-        let entry = find_entry(&self.engine, &component, call)
-            .map_err(|mut e| {
+        let entry = match entry_call {
+            None => Some(Entry::ByName),
+            Some(call) => find_entry(&self.engine, &component, call).map_err(|mut e| {
                 if let LoadError::Signature { stage, .. } = &mut e {
                     *stage = name.to_string();
                 }
                 e
-            })?
-            .ok_or_else(|| LoadError::MissingExport {
-                stage: name.to_string(),
-                what: match call {
-                    CallSpec::Transform => {
-                        "a `transform` function in an exported interface".to_string()
-                    }
-                    CallSpec::Method { resource, method } => format!(
-                        "a resource `{resource}` with a constructor and a method `{method}`"
-                    ),
-                },
-            })?;
+            })?,
+        };
+        let entry = entry.ok_or_else(|| LoadError::MissingExport {
+            stage: name.to_string(),
+            what: match call {
+                CallSpec::Transform => {
+                    "a `transform` function in an exported interface".to_string()
+                }
+                CallSpec::Method { resource, method } => {
+                    format!("a resource `{resource}` with a constructor and a method `{method}`")
+                }
+            },
+        })?;
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -295,6 +295,11 @@ impl StageRunner {
                     .ok_or_else(|| err(wasmtime::format_err!("the method is not a function")))?;
                 (func, Some(resource))
             }
+            Entry::ByName => {
+                return Err(err(wasmtime::format_err!(
+                    "the component was loaded to call its exports by name, not as a stage"
+                )));
+            }
         };
         Ok(Live {
             store,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use pipectl_manifest::{Grants, Limits};
-use pipectl_run::{CallSpec, CaseFile, Host, HostConfig, Plugin};
+use pipectl_run::{CaseFile, Host, HostConfig, Plugin};
 
 use crate::Outcome;
 use crate::cli::opts::{GrantArg, TestArgs, TestFormat};
@@ -39,7 +39,7 @@ fn load(host: &Host, path: &Path, grants: &Grants) -> anyhow::Result<Plugin> {
     let name = path
         .file_stem()
         .map_or_else(|| "component".into(), |s| s.to_string_lossy().into_owned());
-    host.load(&name, &bytes, grants, &CallSpec::Transform)
+    host.load_exports(&name, &bytes, grants)
         .with_context(|| format!("failed to load component {}", path.display()))
 }
 

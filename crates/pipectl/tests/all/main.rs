@@ -4,6 +4,7 @@
 mod cli;
 mod cli_check;
 mod compose;
+mod conformance;
 mod hostile_registry;
 mod keys;
 mod outputs;

@@ -1,0 +1,302 @@
+//! `pipectl test` (#14): the conformance case files in `tests/conformance/`
+//! pass against the three example plugins and the pipeline composed from
+//! them; a wrong expectation fails with exit 1 and says expected vs found;
+//! a malformed case file exits 2 naming the file, the case and the reason
+//! before anything runs.
+
+use pipectl_testkit::{plugin, root};
+
+use crate::support::{Sandbox, fails, json, ok};
+
+fn cases(name: &str) -> String {
+    root()
+        .join("tests/conformance")
+        .join(format!("{name}.toml"))
+        .display()
+        .to_string()
+}
+
+fn wasm(name: &str) -> String {
+    plugin(name).display().to_string()
+}
+
+/// Composes the example pipeline (the repository's `pipeline.toml` with
+/// absolute paths) with the CLI, into the sandbox.
+fn composed(sb: &Sandbox) -> String {
+    let manifest = std::fs::read_to_string(root().join("pipeline.toml"))
+        .unwrap()
+        .replace(
+            "\"target/plugins/",
+            &format!("\"{}/target/plugins/", root().display()),
+        )
+        .replace("\"wit/", &format!("\"{}/wit/", root().display()));
+    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
+    ok(&sb.run(&["compose", "pipeline.toml", "-o", "pipeline.wasm"]));
+    sb.path("pipeline.wasm").display().to_string()
+}
+
+#[test]
+fn example_cases_pass_against_the_plugins_and_the_composed_pipeline() {
+    let sb = Sandbox::with_workdir();
+    let contract = cases("text-transform");
+    for name in ["normalizer", "validator", "counter"] {
+        let own = cases(name);
+        let stdout = ok(&sb.run(&["test", &contract, &own, "--component", &wasm(name)]));
+        assert!(!stdout.contains('✗'), "{name}:\n{stdout}");
+        assert!(stdout.contains("✓ never traps on eight words"), "{stdout}");
+    }
+    // The composed pipeline: the contract, the pipeline's own cases, and
+    // the counter's resource, which the composition re-exports.
+    let p = composed(&sb);
+    let report = json(&sb.run(&[
+        "test",
+        &contract,
+        &cases("pipeline"),
+        &cases("counter"),
+        "--component",
+        &p,
+        "--tag",
+        "smoke",
+        "--tag",
+        "stateful",
+        "--tag",
+        "qualified",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["failed"], 0, "{report:#}");
+    // --tag selects: one qualified contract case, one pipeline case, two
+    // stateful counter cases.
+    assert_eq!(report["passed"], 4, "{report:#}");
+    let stateful = &report["suites"][2]["cases"][0];
+    assert_eq!(
+        stateful["name"],
+        "the running total is the sum of the counts"
+    );
+    assert_eq!(stateful["steps"][3]["found"], "5", "{stateful:#}");
+    // All the pipeline's cases, untagged.
+    ok(&sb.run(&["test", &contract, &cases("pipeline"), "--component", &p]));
+}
+
+#[test]
+fn the_same_cases_run_against_several_components() {
+    let sb = Sandbox::new();
+    let out = sb.run(&[
+        "test",
+        &cases("text-transform"),
+        "--component",
+        &wasm("normalizer"),
+        "--component",
+        &wasm("validator"),
+        "--format",
+        "junit",
+    ]);
+    let xml = ok(&out);
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert!(xml.contains("tests=\"12\" failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_exit_1_and_shows_expected_and_found() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path("wrong.toml"),
+        r#"
+[[case]]
+name = "right"
+invoke = 'transform("a b c")'
+expect-contains = "Words: 3,"
+
+[[case]]
+name = "wrong error case"
+invoke = 'transform("two words")'
+expect = 'err(processing-failed(_))'
+
+[[case]]
+name = "wrong total"
+resource = "running-counter"
+[[case.step]]
+invoke = 'count("a b")'
+expect-contains = "Running total: 2"
+[[case.step]]
+invoke = 'total-words()'
+expect = '3'
+
+[[case]]
+name = "expects a trap"
+invoke = 'transform("a")'
+expect-trap = true
+"#,
+    )
+    .unwrap();
+    // The validator has no counter; the counter's transform never refuses.
+    let out = sb.run(&["test", "wrong.toml", "--component", &wasm("counter")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✓ right"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  ✗ wrong error case\n      call:     transform(\"two words\")\n      \
+             expected: err(processing-failed(_))\n      found:    ok(\"Words: 2, Lines: 1, Chars: 9\\n\\ntwo words\")\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  ✗ wrong total\n      step 2: total-words()\n      expected: 3\n      found:    2\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  ✗ expects a trap\n"), "{stdout}");
+    assert!(stdout.ends_with("1 passed, 3 failed\n"), "{stdout}");
+
+    // The same, as JUnit XML.
+    let out = sb.run(&[
+        "test",
+        "wrong.toml",
+        "--component",
+        &wasm("counter"),
+        "--format",
+        "junit",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        xml.contains("<testsuites name=\"pipectl test\" tests=\"4\" failures=\"3\">"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"expected 3, found 2\">"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_trap_in_one_case_does_not_affect_the_next() {
+    let sb = Sandbox::new();
+    // A tiny component whose `boom` traps and whose `add` adds.
+    std::fs::write(
+        sb.path("traps.wat"),
+        r#"(component
+  (core module $m
+    (func (export "boom") unreachable)
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func (export "boom") (canon lift (core func $i "boom")))
+  (func (export "add") (param "a" u32) (param "b" u32) (result u32)
+    (canon lift (core func $i "add"))))"#,
+    )
+    .unwrap();
+    std::fs::write(
+        sb.path("traps.toml"),
+        r#"
+[[case]]
+name = "traps"
+invoke = 'boom()'
+expect-trap = true
+
+[[case]]
+name = "adds after a trap"
+invoke = 'add(2, 40)'
+expect = '42'
+"#,
+    )
+    .unwrap();
+    let report = json(&sb.run(&[
+        "test",
+        "traps.toml",
+        "--component",
+        "traps.wat",
+        "--format",
+        "json",
+        "--jobs",
+        "1",
+    ]));
+    assert_eq!(report["passed"], 2, "{report:#}");
+    let found = report["suites"][0]["cases"][0]["steps"][0]["found"]
+        .as_str()
+        .unwrap();
+    assert!(found.starts_with("trap: "), "{found}");
+}
+
+#[test]
+fn a_malformed_case_file_exits_2_naming_the_case_before_anything_runs() {
+    let sb = Sandbox::new();
+    let check = |name: &str, invoke: &str, expect: &str, reason: &str| {
+        let file = format!("{name}.toml");
+        std::fs::write(
+            sb.path(&file),
+            format!(
+                "[[case]]\nname = \"fine\"\ninvoke = 'transform(\"a b c\")'\nexpect = '_'\n\n\
+                 [[case]]\nname = \"{name}\"\ninvoke = '{invoke}'\nexpect = '{expect}'\n"
+            ),
+        )
+        .unwrap();
+        let err = fails(&sb.run(&["test", &file, "--component", &wasm("validator")]));
+        let out = sb.run(&["test", &file, "--component", &wasm("validator")]);
+        assert!(
+            out.stdout.is_empty(),
+            "nothing ran: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            err.contains(&format!("{file}: case `{name}`: {reason}")),
+            "{err}"
+        );
+    };
+    check(
+        "unknown",
+        "frobnicate(\"x\")",
+        "_",
+        "the component exports no function `frobnicate`",
+    );
+    check(
+        "arity",
+        "transform(\"a\", \"b\")",
+        "_",
+        "the arguments of `transform(\"a\", \"b\")` do not fit `transform`",
+    );
+    check(
+        "argtype",
+        "transform(42)",
+        "_",
+        "the arguments of `transform(42)` do not fit `transform`",
+    );
+    check(
+        "valuetype",
+        "transform(\"x\")",
+        "ok(42)",
+        "`expect`: `ok(42)` does not fit the type",
+    );
+    check(
+        "nocase",
+        "transform(\"x\")",
+        "err(nope(_))",
+        "`expect`: `nope(_)` does not fit the type: no case `nope`",
+    );
+
+    // Shape errors: no expectation, two expectations.
+    std::fs::write(
+        sb.path("shape.toml"),
+        "[[case]]\nname = \"bare\"\ninvoke = 'transform(\"x\")'\n",
+    )
+    .unwrap();
+    let err = fails(&sb.run(&["test", "shape.toml", "--component", &wasm("validator")]));
+    assert!(
+        err.contains("shape.toml: case `bare`: no expectation: give `expect`, `expect-trap` or `expect-contains`"),
+        "{err}"
+    );
+    // A stateful case over a resource the component does not export.
+    std::fs::write(
+        sb.path("res.toml"),
+        "[[case]]\nname = \"needs a counter\"\nresource = \"running-counter\"\n[[case.step]]\ninvoke = 'total-words()'\nexpect = '0'\n",
+    )
+    .unwrap();
+    let err = fails(&sb.run(&["test", "res.toml", "--component", &wasm("validator")]));
+    assert!(
+        err.contains(
+            "res.toml: case `needs a counter`: the component exports no resource `running-counter`"
+        ),
+        "{err}"
+    );
+}
