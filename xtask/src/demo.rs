@@ -86,6 +86,17 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     println!("{}", String::from_utf8_lossy(&output.stdout));
+    step("conformance cases of the contract and the pipeline (pipectl test)");
+    run_cmd(
+        pipectl(&bin)
+            .arg("test")
+            .args([
+                "tests/conformance/text-transform.toml",
+                "tests/conformance/pipeline.toml",
+                "--component",
+            ])
+            .arg(&composed),
+    )?;
     step("a rejected input: the stage and error case, exit code 1");
     let output = pipe(pipectl(&bin).arg("run").arg(&composed), "buy spam now")?;
     eprint!("{}", String::from_utf8_lossy(&output.stderr));
