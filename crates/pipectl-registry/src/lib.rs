@@ -47,4 +47,4 @@ pub use ops::{
 };
 pub use pinned::{PinError, PinRequest, Pinned, PinnedStage, fetch_pinned};
 pub use remote::Transport;
-pub use store::Progress;
+pub use store::{Progress, Transfer, TransferObserver};

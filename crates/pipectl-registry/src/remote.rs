@@ -666,7 +666,7 @@ impl RemoteStore {
         &self,
         desc: &Descriptor,
         out: &mut BlobWriter<'_>,
-        bar: &indicatif::ProgressBar,
+        bar: &dyn crate::store::Transfer,
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("blobs/{}", desc.digest));
         let shown = format!("{}/{}@{}", self.registry, self.repository, desc.digest);
@@ -1023,8 +1023,8 @@ impl Store for RemoteStore {
         let mut out = BlobWriter::new(desc, shown, tmp_dir)?;
         let bar = progress.bar("fetch", desc.size);
         let this = &*self;
-        let result = this.block(this.get_blob(desc, &mut out, &bar));
-        bar.finish_and_clear();
+        let result = this.block(this.get_blob(desc, &mut out, &*bar));
+        bar.finish();
         result?;
         out.finish()
     }
@@ -1066,7 +1066,7 @@ impl Store for RemoteStore {
                 let fut = this.client.push_blob(&reference, bytes.clone(), &digest);
                 async { fut.await.map_err(|e| this.oci_failed(&shown, e)) }
             }));
-            bar.finish_and_clear();
+            bar.finish();
             pushed?;
         }
         // Registries have no compare-and-swap: look again just before

@@ -5,7 +5,6 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use pipectl_io::Digest;
 use sha2::Digest as _;
 
@@ -155,22 +154,54 @@ impl<'a> BlobWriter<'a> {
     }
 }
 
-/// What the user sees while an operation runs: progress bars for
-/// transfers (on a terminal only) and [`Notice`]s, handed to the caller's
-/// sink as they happen.
+/// Someone shown transfers as they go (the binary draws bars); the
+/// library never draws.
+pub trait TransferObserver: Send + Sync {
+    /// A transfer of `len` bytes named `what` (`fetch`, `config`, `layer`,
+    /// `manifest`) starts.
+    fn start(&self, what: &str, len: u64) -> Box<dyn Transfer>;
+}
+
+/// One transfer as it goes.
+pub trait Transfer: Send + Sync {
+    /// `bytes` have gone so far (back to 0 when a retry starts over).
+    fn set_position(&self, bytes: u64);
+    /// It ended, either way.
+    fn finish(&self);
+}
+
+/// A transfer nobody watches.
+struct Unwatched;
+
+impl Transfer for Unwatched {
+    fn set_position(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// What the caller is told while an operation runs: transfers, to its
+/// [`TransferObserver`], and [`Notice`]s, to its sink, as they happen.
 pub struct Progress {
     enabled: bool,
+    observer: Option<std::sync::Arc<dyn TransferObserver>>,
     notices: Notices,
 }
 
 impl Progress {
-    /// Shows bars only when `enabled` (the caller checks for a terminal);
+    /// Reports transfers only when `enabled` (the caller checks for a
+    /// terminal) and an observer is given ([`Self::with_transfers`]);
     /// notices are dropped until [`Self::with_notices`].
     pub fn new(enabled: bool) -> Self {
         Self {
             enabled,
+            observer: None,
             notices: Notices::none(),
         }
+    }
+
+    /// Shows transfers to `observer`.
+    pub fn with_transfers(mut self, observer: std::sync::Arc<dyn TransferObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Hands notices to `notices`.
@@ -189,21 +220,12 @@ impl Progress {
         self.notices.emit(notice);
     }
 
-    /// A bar for a transfer of `len` bytes named `what`.
-    pub fn bar(&self, what: &str, len: u64) -> ProgressBar {
-        if !self.enabled {
-            return ProgressBar::hidden();
+    /// A transfer of `len` bytes named `what` starts.
+    pub fn bar(&self, what: &str, len: u64) -> Box<dyn Transfer> {
+        match &self.observer {
+            Some(observer) if self.enabled => observer.start(what, len),
+            _ => Box::new(Unwatched),
         }
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(what.to_string());
-        bar
     }
 }
 

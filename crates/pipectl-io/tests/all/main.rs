@@ -1,6 +1,9 @@
-//! The architecture's invariants that a reading of the source can check:
-//! libraries never print, and the crates that read untrusted files read
-//! them only through `pipectl_io::read_regular`.
+//! The architecture's invariants that a reading of the source can check
+//! (a tidy test): libraries never print and know neither clap nor
+//! indicatif; the crates that read untrusted files read them only through
+//! `pipectl_io::read_regular`; each `cmd/*.rs` of the binary is a thin
+//! layer (at most 200 lines, importing no other `cmd` module); every `.rs`
+//! file opens with a `//!` line.
 
 use std::path::{Path, PathBuf};
 
@@ -48,7 +51,8 @@ fn library_lines(crate_name: &str) -> Vec<(String, usize, String)> {
     lines
 }
 
-const LIBRARIES: [&str; 7] = [
+const LIBRARIES: [&str; 8] = [
+    "pipectl-trust",
     "pipectl-io",
     "pipectl-wit",
     "pipectl-diff",
@@ -102,6 +106,95 @@ fn untrusted_files_are_read_only_through_read_regular() {
     assert!(
         offenders.is_empty(),
         "files read without `pipectl_io::read_regular`:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn libraries_know_neither_clap_nor_indicatif() {
+    let mut offenders = Vec::new();
+    for krate in LIBRARIES {
+        for (file, n, line) in library_lines(krate) {
+            if ["clap", "indicatif"].iter().any(|m| line.contains(m)) {
+                offenders.push(format!("{file}:{n}: {}", line.trim()));
+            }
+        }
+        let manifest = root().join("crates").join(krate).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+            if name == "clap" || name == "indicatif" {
+                offenders.push(format!("{}:{}: {line}", manifest.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "libraries that know the terminal:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn subcommands_are_thin_and_independent() {
+    let dir = root().join("crates/pipectl/src/cmd");
+    let mut offenders = Vec::new();
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    assert!(files.len() > 5, "the subcommands are in {}", dir.display());
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines = text.lines().count();
+        if lines > 200 {
+            offenders.push(format!("{}: {lines} lines (at most 200)", file.display()));
+        }
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//")
+                && (code.contains("crate::cmd::") || code.contains("super::"))
+            {
+                offenders.push(format!("{}:{}: {code}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "subcommands that hold logic or reach into each other (shared helpers go to `cli/`):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn every_rust_file_opens_with_a_doc_line() {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let krate = entry.unwrap().path();
+        for sub in ["src", "tests", "benches", "examples"] {
+            if krate.join(sub).is_dir() {
+                rust_files(&krate.join(sub), &mut files);
+            }
+        }
+    }
+    rust_files(&root().join("xtask/src"), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .next()
+                .is_some_and(|l| l.starts_with("//!"))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        files.len() > 50,
+        "found the sources under {}",
+        root().display()
+    );
+    assert!(
+        offenders.is_empty(),
+        "files without a `//!` first line:\n{}",
         offenders.join("\n")
     );
 }

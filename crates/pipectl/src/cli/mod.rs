@@ -1,5 +1,6 @@
 //! Argument structs and output helpers shared by the subcommands.
 
+pub mod bars;
 pub mod keys;
 pub mod opts;
 pub mod output;

@@ -48,8 +48,10 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
         },
         // The library never prints: its notices (a request sent again, a
         // cache entry ignored) are printed here, as they happen.
-        progress: Progress::new(std::io::stderr().is_terminal()).with_notices(Notices::new(
-            |notice| crate::cli::output::warn(&format!("pipectl: {notice}")),
-        )),
+        progress: Progress::new(std::io::stderr().is_terminal())
+            .with_transfers(std::sync::Arc::new(crate::cli::bars::Bars))
+            .with_notices(Notices::new(|notice| {
+                crate::cli::output::warn(&format!("pipectl: {notice}"))
+            })),
     })
 }
