@@ -9,3 +9,4 @@ pub mod registry;
 pub mod run_request;
 pub mod stages;
 pub mod test_report;
+pub mod trust;

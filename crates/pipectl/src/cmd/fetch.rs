@@ -53,6 +53,25 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             locked: args.locked,
         },
     )?;
+    // A policy that requires signatures: checked before anything is
+    // written.
+    if let Some(policy) = crate::cli::trust::Policy::load(std::path::Path::new("."))? {
+        anyhow::ensure!(
+            !args.offline,
+            "`{}`: {} requires a signature, and --offline cannot look for one",
+            fetched.entry.name,
+            crate::cli::trust::POLICY_FILE
+        );
+        let location = ctx.resolve(&args.reference, true)?.reference.location;
+        let deadline = std::time::Instant::now() + ctx.limits().timeout;
+        let mut store = ctx.open(&location, deadline)?;
+        policy.require(
+            &ctx,
+            store.as_mut(),
+            &fetched.entry.name,
+            &fetched.entry.manifest,
+        )?;
+    }
     let output = match &args.output {
         Some(path) => path.clone(),
         None => default_output(&fetched.entry)?,

@@ -5,31 +5,13 @@
 use std::fmt::Write as _;
 
 use pipectl_registry::referrers;
-use pipectl_trust::{BUNDLE_MEDIA_TYPE, Bundle, PublicKey};
+use pipectl_trust::PublicKey;
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::opts::VerifyArgs;
 use crate::cli::output::{Format, print_json, print_text};
-
-#[derive(Serialize)]
-struct Signature {
-    /// The referrer manifest's digest.
-    referrer: String,
-    verified: bool,
-    /// The key that verified it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signer: Option<String>,
-    /// `message-signature` or `dsse`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    /// For a DSSE envelope: the statement's predicate type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    predicate_type: Option<String>,
-    /// Why it does not verify.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
+use crate::cli::trust::{Checked, check_all};
 
 #[derive(Serialize)]
 struct Report {
@@ -37,7 +19,7 @@ struct Report {
     reference: String,
     manifest: String,
     keys: Vec<String>,
-    signatures: Vec<Signature>,
+    signatures: Vec<Checked>,
 }
 
 /// Runs `pipectl verify`.
@@ -50,14 +32,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
-    let found = subject.store.referrers(&subject.digest)?;
-    let mut signatures = Vec::new();
-    for desc in found
-        .iter()
-        .filter(|d| d.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE))
-    {
-        signatures.push(check(&mut subject, &ctx, desc, &keys));
-    }
+    let signatures = check_all(&ctx, subject.store.as_mut(), &subject.digest, &keys)?;
     let report = Report {
         verified: signatures.iter().any(|s| s.verified),
         reference: subject.shown.clone(),
@@ -74,49 +49,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
-}
-
-/// Reads and verifies one referrer; every failure is this signature's
-/// finding, not an error of the run.
-fn check(
-    subject: &mut referrers::Subject,
-    ctx: &pipectl_registry::Context,
-    desc: &referrers::ReferrerDescriptor,
-    keys: &[PublicKey],
-) -> Signature {
-    let mut sig = Signature {
-        referrer: desc.digest.to_string(),
-        verified: false,
-        signer: None,
-        kind: None,
-        predicate_type: None,
-        error: None,
-    };
-    let payload = referrers::read_payload(subject.store.as_mut(), ctx, &subject.digest, desc);
-    let bundle = payload
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| Bundle::from_json(&bytes).map_err(|e| e.to_string()));
-    let bundle = match bundle {
-        Ok(b) => b,
-        Err(e) => {
-            sig.error = Some(e);
-            return sig;
-        }
-    };
-    sig.kind = Some(if bundle.dsse_envelope.is_some() {
-        "dsse"
-    } else {
-        "message-signature"
-    });
-    match bundle.verify(&subject.digest, keys) {
-        Ok(v) => {
-            sig.verified = true;
-            sig.signer = Some(v.key);
-            sig.predicate_type = v.predicate_type;
-        }
-        Err(e) => sig.error = Some(e.to_string()),
-    }
-    sig
 }
 
 fn human(report: &Report) -> String {

@@ -470,3 +470,82 @@ fn registry_signatures_use_the_referrers_tag_schema() {
     assert!(errors(&r).contains("digest mismatch"), "{r}");
     home.verify(&one, &["b.pub"], 0);
 }
+
+#[test]
+fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let repo = format!("{}/plugins/policed", registry.addr);
+    let tag = format!("{repo}:0.1.0");
+    publish(&home, "normalizer", &tag);
+    home.sign(&tag, "a.key", &[]);
+    let policy = |keys: &str| {
+        std::fs::write(
+            home.path("pipectl.toml"),
+            format!("[trust]\nrequire = \"signature\"\n{keys}"),
+        )
+        .unwrap();
+    };
+    let fetch = |out: &str| home.run(&["fetch", &tag, "-o", out]);
+
+    // Signed by the trusted key: fetched and locked.
+    policy(&format!(
+        "[[trust.key]]\npath = \"a.pub\"\nrepositories = [\"{}/plugins/*\"]\n",
+        registry.addr
+    ));
+    expect(&fetch("signed.wasm"), 0);
+    assert_eq!(
+        std::fs::read(home.path("signed.wasm")).unwrap(),
+        std::fs::read(plugin("normalizer")).unwrap()
+    );
+    let lock = std::fs::read_to_string(home.path("pipectl.lock")).unwrap();
+
+    // Only another key trusted: refused, nothing written.
+    policy("[[trust.key]]\npath = \"b.pub\"\n");
+    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 2).stderr).into_owned();
+    assert!(
+        err.contains("plugins/policed") && err.contains("no trusted key"),
+        "{err}"
+    );
+    assert!(!home.path("other.wasm").exists());
+    // A key trusted for other repositories only: refused.
+    policy("[[trust.key]]\npath = \"a.pub\"\nrepositories = [\"elsewhere/*\"]\n");
+    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 2).stderr).into_owned();
+    assert!(err.contains("trusts no key for this repository"), "{err}");
+
+    // The same tag re-pointed at other bytes (unsigned): refused, the
+    // lockfile and the earlier output untouched.
+    policy("[[trust.key]]\npath = \"a.pub\"\n");
+    let forced = home.run(&[
+        "publish",
+        plugin("counter").to_str().unwrap(),
+        &tag,
+        "--force",
+    ]);
+    expect(&forced, 0);
+    // (The old lockfile still pins the signed manifest: that fetch works.)
+    expect(&fetch("pinned.wasm"), 0);
+    let fresh = [
+        "fetch",
+        &tag,
+        "-o",
+        "retagged.wasm",
+        "--lockfile",
+        "fresh.lock",
+    ];
+    let err = String::from_utf8_lossy(&expect(&home.run(&fresh), 2).stderr).into_owned();
+    assert!(err.contains("it has no signature"), "{err}");
+    assert!(!home.path("retagged.wasm").exists());
+    assert!(!home.path("fresh.lock").exists());
+    assert_eq!(
+        std::fs::read_to_string(home.path("pipectl.lock")).unwrap(),
+        lock
+    );
+    // Without the policy, the same fetch works (the refusal was the policy's).
+    std::fs::remove_file(home.path("pipectl.toml")).unwrap();
+    expect(&home.run(&fresh), 0);
+    assert_eq!(
+        std::fs::read(home.path("retagged.wasm")).unwrap(),
+        std::fs::read(plugin("counter")).unwrap()
+    );
+}

@@ -1,0 +1,249 @@
+//! Signatures as the binary checks them: every bundle referrer of a
+//! manifest against trusted keys (`verify`, and `fetch` under a policy),
+//! and the trust policy: `[trust]` in `pipectl.toml` in the working folder.
+//!
+//! ```toml
+//! [trust]
+//! require = "signature"          # or "none" (the default)
+//! [[trust.key]]
+//! path = "keys/pipectl.pub"      # relative to pipectl.toml
+//! repositories = ["localhost:5000/plugins/*"]   # default: every one
+//! ```
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use pipectl_io::Digest;
+use pipectl_registry::referrers::{self, ReferrerDescriptor};
+use pipectl_registry::store::Store;
+use pipectl_registry::{Context, RegistryError};
+use pipectl_trust::{BUNDLE_MEDIA_TYPE, Bundle, PublicKey};
+use serde::{Deserialize, Serialize};
+
+/// One signature found, and what came of checking it.
+#[derive(Debug, Serialize)]
+pub struct Checked {
+    /// The referrer manifest's digest.
+    pub referrer: String,
+    /// Whether a trusted key made it, over exactly this manifest.
+    pub verified: bool,
+    /// The key that verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// `message-signature` or `dsse`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// For a DSSE envelope: the statement's predicate type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// Why it does not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Checks every bundle referrer of `subject` in `store` against `keys`.
+/// Listing the referrers failing is an error; a referrer that cannot be
+/// read or does not verify is a finding.
+pub fn check_all(
+    ctx: &Context,
+    store: &mut dyn Store,
+    subject: &Digest,
+    keys: &[PublicKey],
+) -> Result<Vec<Checked>, RegistryError> {
+    let found = store.referrers(subject)?;
+    Ok(found
+        .iter()
+        .filter(|d| d.artifact_type.as_deref() == Some(BUNDLE_MEDIA_TYPE))
+        .map(|desc| check(ctx, store, subject, desc, keys))
+        .collect())
+}
+
+fn check(
+    ctx: &Context,
+    store: &mut dyn Store,
+    subject: &Digest,
+    desc: &ReferrerDescriptor,
+    keys: &[PublicKey],
+) -> Checked {
+    let mut sig = Checked {
+        referrer: desc.digest.to_string(),
+        verified: false,
+        signer: None,
+        kind: None,
+        predicate_type: None,
+        error: None,
+    };
+    let bundle = referrers::read_payload(store, ctx, subject, desc)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Bundle::from_json(&bytes).map_err(|e| e.to_string()));
+    let bundle = match bundle {
+        Ok(b) => b,
+        Err(e) => {
+            sig.error = Some(e);
+            return sig;
+        }
+    };
+    sig.kind = Some(if bundle.dsse_envelope.is_some() {
+        "dsse"
+    } else {
+        "message-signature"
+    });
+    match bundle.verify(subject, keys) {
+        Ok(v) => {
+            sig.verified = true;
+            sig.signer = Some(v.key);
+            sig.predicate_type = v.predicate_type;
+        }
+        Err(e) => sig.error = Some(e.to_string()),
+    }
+    sig
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    trust: Option<TrustTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustTable {
+    #[serde(default)]
+    require: Require,
+    #[serde(default)]
+    key: Vec<KeyEntry>,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Require {
+    #[default]
+    None,
+    Signature,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyEntry {
+    path: String,
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+/// The trust policy.
+pub struct Policy {
+    file: String,
+    keys: Vec<(Vec<String>, PublicKey)>,
+}
+
+/// The policy file's name, in the working folder.
+pub const POLICY_FILE: &str = "pipectl.toml";
+
+impl Policy {
+    /// The policy of `dir/pipectl.toml`, when it requires signatures.
+    pub fn load(dir: &Path) -> anyhow::Result<Option<Policy>> {
+        let path = dir.join(POLICY_FILE);
+        let text = match pipectl_io::read_regular_to_string(&path, 1 << 20, "trust policy") {
+            Ok(text) => text,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let file: File = toml::from_str(&text)
+            .with_context(|| format!("`{}` is not a valid trust policy", path.display()))?;
+        let Some(trust) = file.trust.filter(|t| t.require == Require::Signature) else {
+            return Ok(None);
+        };
+        let mut keys = Vec::new();
+        for entry in trust.key {
+            let spec = dir.join(&entry.path);
+            let key = super::keys::load_key(&spec.display().to_string())
+                .with_context(|| format!("`{}`: `[[trust.key]]`", path.display()))?;
+            keys.push((entry.repositories, key));
+        }
+        Ok(Some(Policy {
+            file: path.display().to_string(),
+            keys,
+        }))
+    }
+
+    /// The keys trusted for the repository `name` (`host/repo`,
+    /// `oci-layout:<dir>`, or a package name).
+    pub fn keys_for(&self, name: &str) -> Vec<PublicKey> {
+        self.keys
+            .iter()
+            .filter(|(globs, _)| globs.is_empty() || globs.iter().any(|g| glob(g, name)))
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Fails (exit 2) unless a key trusted for `name` signed `digest`.
+    pub fn require(
+        &self,
+        ctx: &Context,
+        store: &mut dyn Store,
+        name: &str,
+        digest: &Digest,
+    ) -> anyhow::Result<String> {
+        let keys = self.keys_for(name);
+        if keys.is_empty() {
+            bail!(
+                "`{name}`: {} requires a signature, and trusts no key for this repository",
+                self.file
+            );
+        }
+        let checked = check_all(ctx, store, digest, &keys)?;
+        if let Some(ok) = checked.iter().find(|c| c.verified) {
+            return Ok(ok.signer.clone().unwrap_or_default());
+        }
+        let why = if checked.is_empty() {
+            "it has no signature".to_string()
+        } else {
+            checked
+                .iter()
+                .map(|c| format!("{}: {}", c.referrer, c.error.as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        bail!(
+            "`{name}` ({digest}) is not signed by a key {} trusts: {why}",
+            self.file
+        )
+    }
+}
+
+/// `*` matches any run of characters (`/` included); everything else is
+/// itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn globs_match_repositories() {
+        use super::glob;
+        assert!(glob("*", "localhost:5000/a/b"));
+        assert!(glob("localhost:5000/plugins/*", "localhost:5000/plugins/x"));
+        assert!(!glob("localhost:5000/plugins/*", "localhost:5000/other/x"));
+        assert!(glob("oci-layout:*", "oci-layout:store"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxc"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+    }
+}
