@@ -389,6 +389,17 @@ fn run_one(host: &Host, plugin: &Plugin, p: &Prepared<'_>, defaults: Limits) -> 
             passed = false;
             break;
         }
+        if result.is_err() && steps.len() < p.calls.len() {
+            // A trapped instance cannot be entered again.
+            steps.push(StepOutcome {
+                invoke: p.case.steps[steps.len()].invoke.clone(),
+                expected: "to run".into(),
+                found: "not run: an earlier step trapped; a trap ends a case".into(),
+                passed: false,
+            });
+            passed = false;
+            break;
+        }
     }
     CaseOutcome {
         name: p.case.name.clone(),

@@ -196,13 +196,22 @@ invoke = 'boom()'
 expect-trap = true
 
 [[case]]
+name = "a trap ends a case"
+[[case.step]]
+invoke = 'boom()'
+expect-trap = true
+[[case.step]]
+invoke = 'add(1, 1)'
+expect = '2'
+
+[[case]]
 name = "adds after a trap"
 invoke = 'add(2, 40)'
 expect = '42'
 "#,
     )
     .unwrap();
-    let report = json(&sb.run(&[
+    let out = sb.run(&[
         "test",
         "traps.toml",
         "--component",
@@ -211,12 +220,21 @@ expect = '42'
         "json",
         "--jobs",
         "1",
-    ]));
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["passed"], 2, "{report:#}");
-    let found = report["suites"][0]["cases"][0]["steps"][0]["found"]
-        .as_str()
-        .unwrap();
+    assert_eq!(report["failed"], 1, "{report:#}");
+    let cases = &report["suites"][0]["cases"];
+    let found = cases[0]["steps"][0]["found"].as_str().unwrap();
     assert!(found.starts_with("trap: "), "{found}");
+    let ended = &cases[1]["steps"][1];
+    assert_eq!(ended["invoke"], "add(1, 1)", "{ended:#}");
+    assert_eq!(
+        ended["found"],
+        "not run: an earlier step trapped; a trap ends a case"
+    );
+    assert_eq!(cases[2]["passed"], true, "{:#}", cases[2]);
 }
 
 #[test]
