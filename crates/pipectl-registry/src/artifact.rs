@@ -60,6 +60,9 @@ pub struct Descriptor {
     pub digest: Digest,
     /// Its size in bytes.
     pub size: u64,
+    /// An artifact's type (kept as read: a layout's referrer entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
@@ -151,12 +154,14 @@ impl Artifact {
                 media_type: CONFIG_MEDIA_TYPE.to_string(),
                 digest: Digest::sha256(&config_bytes),
                 size: config_bytes.len() as u64,
+                artifact_type: None,
                 annotations: BTreeMap::new(),
             },
             layers: vec![Descriptor {
                 media_type: LAYER_MEDIA_TYPE.to_string(),
                 digest: layer_digest,
                 size: component.len() as u64,
+                artifact_type: None,
                 annotations: BTreeMap::from([(annotations::TITLE.to_string(), title.to_string())]),
             }],
             annotations,

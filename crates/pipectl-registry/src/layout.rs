@@ -235,6 +235,7 @@ impl Store for LayoutStore {
             media_type: MANIFEST_MEDIA_TYPE.to_string(),
             digest: artifact.manifest_digest.clone(),
             size: artifact.manifest.len() as u64,
+            artifact_type: None,
             annotations: [(annotations::REF_NAME.to_string(), tag.to_string())].into(),
         });
         let path = self.dir.join("index.json");

@@ -249,6 +249,7 @@ pub fn read_payload(
         media_type: layer.media_type.clone(),
         digest: layer.digest.clone(),
         size: layer.size,
+        artifact_type: None,
         annotations: BTreeMap::new(),
     };
     let tmp = ctx.cache.tmp_dir()?;

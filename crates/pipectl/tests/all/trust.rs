@@ -274,8 +274,11 @@ fn layout_signatures_verify_and_refuse_what_they_must() {
     assert_eq!(signers(&r), both);
     let bundle_b = std::fs::read(layout_blob(&store, dsse["bundle"].as_str().unwrap())).unwrap();
     assert!(openssl_verifies(&home, &bundle_b, &manifest_bytes, "b.pub"));
-    // A later publish keeps the referrers.
+    // A later publish keeps the referrers, as they were listed.
     publish(&home, "validator", "oci-layout:store:0.3.0");
+    let kept = layout_referrers(&store);
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().all(|m| m["artifactType"] == BUNDLE), "{kept:?}");
     home.verify(one, &["a.pub", "b.pub"], 0);
 
     // `a`'s signature of 0.1.0 moved onto 0.2.0: refused there.
