@@ -55,11 +55,48 @@ pub fn human(suites: &[SuiteReport]) -> String {
                 }
                 let _ = writeln!(out, "      expected: {}", step.expected);
                 let _ = writeln!(out, "      found:    {}", step.found);
+                if let Some(hint) = first_difference(&step.expected, &step.found) {
+                    let _ = writeln!(out, "      {hint}");
+                }
             }
         }
     }
     let _ = writeln!(out, "{passed} passed, {failed} failed");
     out
+}
+
+/// For long values, where the expected and the found text first differ,
+/// with a little context on each side.
+fn first_difference(expected: &str, found: &str) -> Option<String> {
+    const LONG: usize = 60;
+    const CONTEXT: usize = 20;
+    if expected.chars().count() < LONG && found.chars().count() < LONG {
+        return None;
+    }
+    let e: Vec<char> = expected.chars().collect();
+    let f: Vec<char> = found.chars().collect();
+    let at = e.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    if at == e.len() && at == f.len() {
+        return None;
+    }
+    let around = |v: &[char]| -> String {
+        let start = at.saturating_sub(CONTEXT);
+        let end = (at + CONTEXT).min(v.len());
+        let mut s: String = v[start..end].iter().collect();
+        if start > 0 {
+            s.insert(0, '…');
+        }
+        if end < v.len() {
+            s.push('…');
+        }
+        s
+    };
+    Some(format!(
+        "first difference at character {}: expected `{}`, found `{}`",
+        at + 1,
+        around(&e),
+        around(&f)
+    ))
 }
 
 /// The JSON report.

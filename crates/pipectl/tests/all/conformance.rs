@@ -126,6 +126,11 @@ expect = '3'
 name = "expects a trap"
 invoke = 'transform("a")'
 expect-trap = true
+
+[[case]]
+name = "long output"
+invoke = 'transform("the quick brown fox jumps over the lazy dog")'
+expect = 'ok("Words: 9, Lines: 1, Chars: 43\n\nthe quick brown fox jumps over the lazy cat")'
 "#,
     )
     .unwrap();
@@ -148,7 +153,15 @@ expect-trap = true
         "{stdout}"
     );
     assert!(stdout.contains("  ✗ expects a trap\n"), "{stdout}");
-    assert!(stdout.ends_with("1 passed, 3 failed\n"), "{stdout}");
+    // A long value says where it first differs.
+    assert!(
+        stdout.contains(
+            "      first difference at character 78: expected `…jumps over the lazy cat\")`, \
+             found `…jumps over the lazy dog\")`\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("1 passed, 4 failed\n"), "{stdout}");
 
     // The same, as JUnit XML.
     let out = sb.run(&[
@@ -162,7 +175,7 @@ expect-trap = true
     assert_eq!(out.status.code(), Some(1));
     let xml = String::from_utf8_lossy(&out.stdout);
     assert!(
-        xml.contains("<testsuites name=\"pipectl test\" tests=\"4\" failures=\"3\">"),
+        xml.contains("<testsuites name=\"pipectl test\" tests=\"5\" failures=\"4\">"),
         "{xml}"
     );
     assert!(
