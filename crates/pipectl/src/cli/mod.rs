@@ -1,6 +1,7 @@
 //! Argument structs and output helpers shared by the subcommands.
 
 pub mod bars;
+pub mod contract;
 pub mod keys;
 pub mod opts;
 pub mod output;

@@ -71,8 +71,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         .map(|p| load(&host, p, &grants))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Every case file against every component, before anything runs.
-    for plugin in &plugins {
+    for (plugin, path) in plugins.iter().zip(&args.component) {
         for file in &files {
+            crate::cli::contract::check(file, path)?;
             pipectl_run::check_cases(&host, plugin, file)
                 .with_context(|| format!("against component `{}`", plugin.name))?;
         }

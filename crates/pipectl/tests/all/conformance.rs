@@ -330,4 +330,16 @@ fn a_malformed_case_file_exits_2_naming_the_case_before_anything_runs() {
         ),
         "{err}"
     );
+    // A case file whose `[contract]` world the component does not implement.
+    let err = fails(&sb.run(&[
+        "test",
+        &cases("counter"),
+        "--component",
+        &wasm("normalizer"),
+    ]));
+    assert!(
+        err.contains("counter.toml: component ")
+            && err.contains("does not implement the contract's world `example:text-transform/counter-plugin@0.2.0`"),
+        "{err}"
+    );
 }
