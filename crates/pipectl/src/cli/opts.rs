@@ -244,6 +244,12 @@ pub struct PublishArgs {
     /// Replace a version that holds different bytes.
     #[arg(long)]
     pub force: bool,
+    /// Sign the published manifest (as `pipectl sign` does) with `--key`.
+    #[arg(long, requires = "key")]
+    pub sign: bool,
+    /// The private key for `--sign`: a PEM file, `env:VAR`, or `-`.
+    #[arg(long, value_name = "KEY", requires = "sign")]
+    pub key: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Output format.

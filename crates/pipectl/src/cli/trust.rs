@@ -15,9 +15,11 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use pipectl_io::Digest;
 use pipectl_registry::referrers::{self, ReferrerDescriptor};
+use pipectl_registry::referrers::{Referrer, Subject};
 use pipectl_registry::store::Store;
 use pipectl_registry::{Context, RegistryError};
-use pipectl_trust::{BUNDLE_MEDIA_TYPE, Bundle, PublicKey};
+use pipectl_trust::statement::SIGN_PREDICATE_TYPE;
+use pipectl_trust::{BUNDLE_MEDIA_TYPE, Bundle, PublicKey, SigningKey, Statement};
 use serde::{Deserialize, Serialize};
 
 /// One signature found, and what came of checking it.
@@ -39,6 +41,77 @@ pub struct Checked {
     /// Why it does not verify.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// What signing did.
+#[derive(Debug, Serialize)]
+pub struct Signed {
+    /// The signed reference, as resolved.
+    pub reference: String,
+    /// The signed manifest's digest.
+    pub manifest: String,
+    /// `signed`, or `unchanged` when this signature was already there.
+    pub status: &'static str,
+    /// `message-signature` or `dsse`.
+    pub kind: &'static str,
+    /// The referrer manifest's digest.
+    pub referrer: String,
+    /// The bundle's digest (the referrer's one layer).
+    pub bundle: String,
+    /// The signing key's fingerprint.
+    pub fingerprint: String,
+}
+
+/// Signs `subject`'s manifest with `key` (its bytes, or with `dsse` an
+/// in-toto statement about its digest) and pushes the bundle as its
+/// referrer, unless that very referrer is there already (ECDSA signatures
+/// here are deterministic, RFC 6979: the same key over the same manifest
+/// makes the same referrer).
+pub fn sign(
+    ctx: &Context,
+    subject: &mut Subject,
+    key: &SigningKey,
+    dsse: bool,
+) -> Result<Signed, RegistryError> {
+    let (bundle, kind) = if dsse {
+        let statement = Statement::about(
+            &subject.shown,
+            &subject.digest,
+            SIGN_PREDICATE_TYPE,
+            serde_json::json!({}),
+        );
+        (Bundle::sign_statement(key, &statement), "dsse")
+    } else {
+        (
+            Bundle::sign_message(key, &subject.manifest),
+            "message-signature",
+        )
+    };
+    let referrer = Referrer::build(
+        &subject.digest,
+        subject.manifest.len() as u64,
+        BUNDLE_MEDIA_TYPE,
+        BUNDLE_MEDIA_TYPE,
+        bundle.to_json(),
+    );
+    let digest = referrer.digest();
+    let present = subject
+        .store
+        .referrers(&subject.digest)?
+        .iter()
+        .any(|d| d.digest == digest);
+    if !present {
+        subject.store.push_referrer(&referrer, &ctx.progress)?;
+    }
+    Ok(Signed {
+        reference: subject.shown.clone(),
+        manifest: subject.digest.to_string(),
+        status: if present { "unchanged" } else { "signed" },
+        kind,
+        referrer: digest.to_string(),
+        bundle: referrer.parsed.layers[0].digest.to_string(),
+        fingerprint: key.public().fingerprint(),
+    })
 }
 
 /// Checks every bundle referrer of `subject` in `store` against `keys`.

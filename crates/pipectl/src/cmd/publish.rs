@@ -4,14 +4,28 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use pipectl_registry::artifact::annotations;
-use pipectl_registry::{PublishRequest, PublishStatus};
+use pipectl_registry::{PublishRequest, PublishStatus, referrers};
+use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::opts::PublishArgs;
 use crate::cli::output::{Format, print_json, print_text};
 
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    report: &'a pipectl_registry::PublishReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a crate::cli::trust::Signed>,
+}
+
 /// Runs `pipectl publish`.
 pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
+    // A bad key is refused before anything is published.
+    let key = match &args.key {
+        Some(spec) => Some(crate::cli::keys::load_signing_key(spec)?),
+        None => None,
+    };
     let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     // A regular file no larger than a layer may be: a FIFO or a device
@@ -68,8 +82,24 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
             force: args.force,
         },
     )?;
+    let signed = match &key {
+        Some(key) => {
+            let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
+            anyhow::ensure!(
+                subject.digest == report.manifest,
+                "`{}` moved to {} after it was published; it is not signed",
+                report.reference,
+                subject.digest
+            );
+            Some(crate::cli::trust::sign(&ctx, &mut subject, key, false)?)
+        }
+        None => None,
+    };
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(&Report {
+            report: &report,
+            signature: signed.as_ref(),
+        })?,
         Format::Human => {
             let mut out = String::new();
             let what = match report.status {
@@ -80,6 +110,10 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
             let _ = writeln!(out, "{} {what}", report.reference);
             let _ = writeln!(out, "  manifest: {}", report.manifest);
             let _ = writeln!(out, "  layer:    {} ({} bytes)", report.layer, report.size);
+            if let Some(signed) = &signed {
+                let _ = writeln!(out, "  signer:   {}", signed.fingerprint);
+                let _ = writeln!(out, "  referrer: {} ({})", signed.referrer, signed.status);
+            }
             print_text(&out)?;
         }
     }

@@ -281,6 +281,35 @@ fn layout_signatures_verify_and_refuse_what_they_must() {
     assert!(kept.iter().all(|m| m["artifactType"] == BUNDLE), "{kept:?}");
     home.verify(one, &["a.pub", "b.pub"], 0);
 
+    // publish --sign: published and signed in one go; a bad key is refused
+    // before anything is published.
+    let out = home.run(&[
+        "publish",
+        plugin("counter").to_str().unwrap(),
+        "oci-layout:store:0.4.0",
+        "--sign",
+        "--key",
+        "a.key",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&expect(&out, 0).stdout).unwrap();
+    assert_eq!(v["signature"]["status"], "signed");
+    assert_eq!(v["signature"]["manifest"], v["manifest"]);
+    home.verify("oci-layout:store:0.4.0", &["a.pub"], 0);
+    let out = home.run(&[
+        "publish",
+        plugin("counter").to_str().unwrap(),
+        "oci-layout:store:0.5.0",
+        "--sign",
+        "--key",
+        "b.pub",
+    ]);
+    let err = String::from_utf8_lossy(&expect(&out, 2).stderr).into_owned();
+    assert!(err.contains("b.pub is not a P-256 private key"), "{err}");
+    let index = String::from_utf8(std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    assert!(!index.contains("0.5.0"), "{index}");
+
     // `a`'s signature of 0.1.0 moved onto 0.2.0: refused there.
     let referrer: Value = serde_json::from_slice(
         &std::fs::read(layout_blob(&store, signed["referrer"].as_str().unwrap())).unwrap(),
