@@ -198,3 +198,44 @@ fn every_rust_file_opens_with_a_doc_line() {
         offenders.join("\n")
     );
 }
+
+/// The crates (`crates/*`, `xtask`) whose Cargo.toml names one of `deps`.
+fn crates_depending_on(deps: &[&str]) -> Vec<String> {
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("Cargo.toml"))
+        .filter(|p| p.is_file())
+        .collect();
+    manifests.push(root().join("xtask/Cargo.toml"));
+    let mut found: Vec<String> = manifests
+        .iter()
+        .filter(|m| {
+            std::fs::read_to_string(m).unwrap().lines().any(|line| {
+                let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+                deps.contains(&name)
+            })
+        })
+        .map(|m| {
+            let dir = m.parent().unwrap();
+            dir.file_name().unwrap().to_string_lossy().into_owned()
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn only_the_run_crate_and_xtask_link_wasmtime() {
+    assert_eq!(
+        crates_depending_on(&["wasmtime", "wasmtime-wasi", "wasmtime-wasi-http"]),
+        ["pipectl-run", "xtask"]
+    );
+}
+
+#[test]
+fn only_the_registry_crate_has_an_http_client() {
+    assert_eq!(
+        crates_depending_on(&["reqwest", "oci-client", "hyper", "ureq"]),
+        ["pipectl-registry"]
+    );
+}
