@@ -65,19 +65,6 @@ impl Cache {
         }
     }
 
-    /// `$PIPECTL_CACHE_DIR`, else `$XDG_CACHE_HOME/pipectl`, else
-    /// `~/.cache/pipectl`; plus `/oci`.
-    pub fn default_dir() -> PathBuf {
-        let base = std::env::var_os("PIPECTL_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("pipectl"))
-            })
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pipectl")))
-            .unwrap_or_else(|| PathBuf::from(".pipectl-cache"));
-        base.join("oci")
-    }
-
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir

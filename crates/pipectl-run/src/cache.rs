@@ -137,20 +137,6 @@ impl ArtifactCache {
         Ok(Self::new(dir, SealKey::load_or_create(&path)?))
     }
 
-    /// The default location: `$PIPECTL_CACHE_DIR`, else
-    /// `$XDG_CACHE_HOME/pipectl`, else `~/.cache/pipectl`; plus `/compiled`.
-    pub fn default_dir() -> Option<PathBuf> {
-        let base = std::env::var_os("PIPECTL_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("pipectl"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pipectl"))
-            })?;
-        Some(base.join("compiled"))
-    }
-
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -5,6 +5,7 @@ pub mod contract;
 pub mod keys;
 pub mod opts;
 pub mod output;
+pub mod paths;
 pub mod plugin_output;
 pub mod registry;
 pub mod run_request;

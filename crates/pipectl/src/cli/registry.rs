@@ -34,7 +34,11 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
     credentials.registry = access.registry.clone();
     Ok(Context {
         config: RegistryConfig::load(access.config.as_deref())?,
-        cache: Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)),
+        cache: Cache::new(
+            args.cache_dir
+                .clone()
+                .unwrap_or_else(crate::cli::paths::registry_cache),
+        ),
         credentials,
         transport: Transport {
             insecure: access.insecure.clone(),

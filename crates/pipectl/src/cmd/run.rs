@@ -163,7 +163,10 @@ fn artifact_cache(args: &RunArgs) -> Option<ArtifactCache> {
     if args.no_cache {
         return None;
     }
-    let dir = args.cache_dir.clone().or_else(ArtifactCache::default_dir)?;
+    let dir = args
+        .cache_dir
+        .clone()
+        .or_else(crate::cli::paths::compiled_cache)?;
     ArtifactCache::open(dir)
         .map_err(|e| {
             warn(&format!(
