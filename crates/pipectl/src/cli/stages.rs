@@ -56,7 +56,16 @@ pub fn load_stages(
         }
     }
     let lock_path = manifest.base_dir().join("pipectl.lock");
+    let policy = crate::cli::trust::Policy::load(manifest.base_dir())?;
     let mut pinned = pipectl_registry::fetch_pinned(ctx.as_ref(), &lock_path, &requests, opts)?;
+    // A trust policy next to the manifest: every registry stage signed.
+    if let (Some(policy), Some(ctx)) = (&policy, &ctx) {
+        for (request, stage) in requests.iter().zip(&pinned.stages) {
+            policy
+                .require_stage(ctx, &request.reference, &stage.origin, opts.offline)
+                .with_context(|| format!("stage `{}`", request.stage))?;
+        }
+    }
     let mut files = files.into_iter();
     let mut fetched = std::mem::take(&mut pinned.stages).into_iter();
     let inputs = manifest

@@ -581,3 +581,51 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
         std::fs::read(plugin("counter")).unwrap()
     );
 }
+
+#[test]
+fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let tag = format!("{}/plugins/validator:0.2.0", registry.addr);
+    publish(&home, "validator", &tag);
+    std::fs::write(
+        home.path("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"p\"\nversion = \"1.0.0\"\n\
+             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{wit}\"\n\n\
+             [[stage]]\nname = \"validator\"\noci = \"{addr}/plugins/validator\"\nversion = \"^0.2\"\n",
+            wit = pipectl_testkit::root()
+                .join("wit/text-transform/0.2.0")
+                .display(),
+            addr = registry.addr
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path("pipectl.toml"),
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n",
+    )
+    .unwrap();
+    std::fs::write(home.path("input.txt"), "one two three").unwrap();
+    let run = ["run", "pipeline.toml", "--input", "input.txt"];
+
+    // Unsigned: run and compose refuse the stage (2), naming it.
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
+    assert!(
+        err.contains("stage `validator`") && err.contains("it has no signature"),
+        "{err}"
+    );
+    let compose = ["compose", "pipeline.toml", "-o", "p.wasm"];
+    let err = String::from_utf8_lossy(&expect(&home.run(&compose), 2).stderr).into_owned();
+    assert!(err.contains("stage `validator`"), "{err}");
+    assert!(!home.path("p.wasm").exists());
+
+    // Signed by another key: still refused; by the trusted key: runs.
+    home.sign(&tag, "b.key", &[]);
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
+    assert!(err.contains("no trusted key"), "{err}");
+    home.sign(&tag, "a.key", &[]);
+    expect(&home.run(&run), 0);
+    expect(&home.run(&compose), 0);
+    assert!(home.path("p.wasm").exists());
+}
