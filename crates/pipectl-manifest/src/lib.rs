@@ -387,114 +387,8 @@ impl Manifest {
         }
         let mut stages: Vec<Stage> = Vec::with_capacity(raw.stages.len());
         for (i, s) in raw.stages.into_iter().enumerate() {
-            let item = format!("stage {} (`{}`)", i + 1, s.name);
-            if !is_label(&s.name) {
-                return Err(invalid(
-                    item,
-                    "stage names must be kebab-case: lowercase words of letters and digits, \
-                     each starting with a letter, joined by `-`"
-                        .into(),
-                ));
-            }
-            if stages.iter().any(|other| other.name == s.name) {
-                return Err(invalid(
-                    item,
-                    format!(
-                        "duplicate stage name `{}`: stage names must be unique",
-                        s.name
-                    ),
-                ));
-            }
-            let requirement = |v: Option<String>| -> Result<VersionReq, ManifestError> {
-                let v = v.ok_or_else(|| {
-                    invalid(
-                        item.clone(),
-                        "a registry stage needs `version` (e.g. \"^0.2\")".into(),
-                    )
-                })?;
-                VersionReq::parse(&v).map_err(|e| {
-                    invalid(
-                        item.clone(),
-                        format!("`version = \"{v}\"` is not a semver requirement: {e}"),
-                    )
-                })
-            };
-            let source = match (s.path, s.oci, s.package) {
-                (Some(path), None, None) => {
-                    if s.version.is_some() {
-                        return Err(invalid(
-                            item,
-                            "`version` applies to `oci` and `package` stages, not to `path`".into(),
-                        ));
-                    }
-                    StageSource::Path(base.join(path))
-                }
-                (None, Some(reference), None) => StageSource::Oci {
-                    reference: match reference.strip_prefix("oci-layout:") {
-                        Some(dir) => format!("oci-layout:{}", base.join(dir).display()),
-                        None => reference,
-                    },
-                    version: requirement(s.version)?,
-                },
-                (None, None, Some(name)) => {
-                    let valid = name
-                        .split_once(':')
-                        .is_some_and(|(ns, n)| is_label(ns) && is_label(n));
-                    if !valid {
-                        return Err(invalid(
-                            item,
-                            format!(
-                                "`package = \"{name}\"` is not a `namespace:name` package name"
-                            ),
-                        ));
-                    }
-                    StageSource::Package {
-                        name,
-                        version: requirement(s.version)?,
-                    }
-                }
-                (None, None, None) => {
-                    return Err(invalid(
-                        item,
-                        "a stage needs one of `path`, `oci` or `package`".into(),
-                    ));
-                }
-                _ => {
-                    return Err(invalid(
-                        item,
-                        "a stage takes only one of `path`, `oci` and `package`".into(),
-                    ));
-                }
-            };
-            let stage_limits = parse_limits(s.limits).map_err(|r| invalid(item.clone(), r))?;
-            let runtime = s.grants.runtime;
-            let grants = Grants {
-                clocks: s.grants.clocks || runtime,
-                random: s.grants.random || runtime,
-                stdio: s.grants.stdio || runtime,
-                env: s.grants.env,
-                dirs: s
-                    .grants
-                    .dirs
-                    .into_iter()
-                    .map(|d| DirGrant {
-                        host: base.join(d.host),
-                        guest: d.guest,
-                        writable: matches!(d.mode, DirMode::ReadWrite),
-                    })
-                    .collect(),
-                sockets: s.grants.sockets || runtime,
-                http: s.grants.http || runtime,
-                filesystem: s.grants.filesystem || runtime,
-            };
-            stages.push(Stage {
-                name: s.name,
-                source,
-                allow_imports: s.allow_imports,
-                limits: stage_limits,
-                grants,
-                call: s.call,
-            });
+            let stage = parse_stage(path, i, s, &stages)?;
+            stages.push(stage);
         }
         Ok(Manifest {
             path: path.to_owned(),
@@ -513,6 +407,133 @@ impl Manifest {
     /// The folder relative paths in the manifest resolve against.
     pub fn base_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new(""))
+    }
+}
+
+/// Stage `i` (from 0) of a manifest at `path`, validated; `earlier` are the
+/// stages before it.
+fn parse_stage(
+    path: &Path,
+    i: usize,
+    s: RawStage,
+    earlier: &[Stage],
+) -> Result<Stage, ManifestError> {
+    let base = path.parent().unwrap_or(Path::new(""));
+    let invalid = |item: String, reason: String| ManifestError::Invalid {
+        path: path.to_owned(),
+        item,
+        reason,
+    };
+    let item = format!("stage {} (`{}`)", i + 1, s.name);
+    if !is_label(&s.name) {
+        return Err(invalid(
+            item,
+            "stage names must be kebab-case: lowercase words of letters and digits, \
+             each starting with a letter, joined by `-`"
+                .into(),
+        ));
+    }
+    if earlier.iter().any(|other| other.name == s.name) {
+        return Err(invalid(
+            item,
+            format!(
+                "duplicate stage name `{}`: stage names must be unique",
+                s.name
+            ),
+        ));
+    }
+    let requirement = |v: Option<String>| -> Result<VersionReq, ManifestError> {
+        let v = v.ok_or_else(|| {
+            invalid(
+                item.clone(),
+                "a registry stage needs `version` (e.g. \"^0.2\")".into(),
+            )
+        })?;
+        VersionReq::parse(&v).map_err(|e| {
+            invalid(
+                item.clone(),
+                format!("`version = \"{v}\"` is not a semver requirement: {e}"),
+            )
+        })
+    };
+    let source = match (s.path, s.oci, s.package) {
+        (Some(path), None, None) => {
+            if s.version.is_some() {
+                return Err(invalid(
+                    item,
+                    "`version` applies to `oci` and `package` stages, not to `path`".into(),
+                ));
+            }
+            StageSource::Path(base.join(path))
+        }
+        (None, Some(reference), None) => StageSource::Oci {
+            reference: match reference.strip_prefix("oci-layout:") {
+                Some(dir) => format!("oci-layout:{}", base.join(dir).display()),
+                None => reference,
+            },
+            version: requirement(s.version)?,
+        },
+        (None, None, Some(name)) => {
+            let valid = name
+                .split_once(':')
+                .is_some_and(|(ns, n)| is_label(ns) && is_label(n));
+            if !valid {
+                return Err(invalid(
+                    item,
+                    format!("`package = \"{name}\"` is not a `namespace:name` package name"),
+                ));
+            }
+            StageSource::Package {
+                name,
+                version: requirement(s.version)?,
+            }
+        }
+        (None, None, None) => {
+            return Err(invalid(
+                item,
+                "a stage needs one of `path`, `oci` or `package`".into(),
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                item,
+                "a stage takes only one of `path`, `oci` and `package`".into(),
+            ));
+        }
+    };
+    let stage_limits = parse_limits(s.limits).map_err(|r| invalid(item.clone(), r))?;
+    let grants = stage_grants(s.grants, base);
+    Ok(Stage {
+        name: s.name,
+        source,
+        allow_imports: s.allow_imports,
+        limits: stage_limits,
+        grants,
+        call: s.call,
+    })
+}
+
+/// A stage's grants: `runtime` is every inert grant at once; directories
+/// resolve against `base`.
+fn stage_grants(raw: RawGrants, base: &Path) -> Grants {
+    let runtime = raw.runtime;
+    Grants {
+        clocks: raw.clocks || runtime,
+        random: raw.random || runtime,
+        stdio: raw.stdio || runtime,
+        env: raw.env,
+        dirs: raw
+            .dirs
+            .into_iter()
+            .map(|d| DirGrant {
+                host: base.join(d.host),
+                guest: d.guest,
+                writable: matches!(d.mode, DirMode::ReadWrite),
+            })
+            .collect(),
+        sockets: raw.sockets || runtime,
+        http: raw.http || runtime,
+        filesystem: raw.filesystem || runtime,
     }
 }
 

@@ -299,62 +299,15 @@ pub fn fetch_resolved(
     };
 
     // 1. The manifest: pinned by the lockfile, or resolved now.
-    // The version: the tag resolved here, or the locked one; a manifest's
-    // own annotation is only a fallback (fetches by digest).
-    let mut resolved_tag: Option<String> = None;
-    let (manifest_bytes, manifest_digest) = match &locked {
-        Some(entry) => {
-            let bytes = match ctx.cache.blob(&entry.manifest, limits.max_manifest_size) {
-                Some(b) => b,
-                None => {
-                    let s = store.get(ctx, location)?;
-                    s.manifest_by_digest(&entry.manifest).map_err(|e| match e {
-                        RegistryError::NotFound { reference, .. } => RegistryError::Lock {
-                            path: lock.path().to_owned(),
-                            message: format!(
-                                "{reference}: the locked manifest {} is no longer served; the lockfile is not updated silently",
-                                entry.manifest
-                            ),
-                        },
-                        other => other,
-                    })?
-                }
-            };
-            (bytes, entry.manifest.clone())
-        }
-        None => match &resolved.reference.selector {
-            Selector::Digest(d) => match ctx.cache.blob(d, limits.max_manifest_size) {
-                Some(b) => (b, d.clone()),
-                None => (store.get(ctx, location)?.manifest_by_digest(d)?, d.clone()),
-            },
-            Selector::Tag(v) => {
-                resolved_tag = Some(v.to_string());
-                tag_manifest(ctx, &mut store, location, &v.to_string())?
-            }
-            Selector::Requirement(req) => {
-                let tags: Vec<String> = if opts.offline {
-                    ctx.cache
-                        .refs(location, notices)
-                        .into_iter()
-                        .map(|(t, _)| t)
-                        .collect()
-                } else {
-                    store.get(ctx, location)?.tags()?
-                };
-                let best = tags
-                    .iter()
-                    .filter_map(|t| Version::parse(t).ok())
-                    .filter(|v| req.matches(v))
-                    .max()
-                    .ok_or_else(|| RegistryError::NotFound {
-                        reference: shown.clone(),
-                        what: format!("no version matches `{req}` (versions: {})", list(&tags)),
-                    })?;
-                resolved_tag = Some(best.to_string());
-                tag_manifest(ctx, &mut store, location, &best.to_string())?
-            }
-        },
-    };
+    let (manifest_bytes, manifest_digest, resolved_tag) = fetch_manifest(
+        ctx,
+        &mut store,
+        resolved,
+        locked.as_ref(),
+        lock,
+        opts,
+        &shown,
+    )?;
     let manifest = parse_manifest(&manifest_bytes).map_err(|source| RegistryError::Verify {
         reference: shown.clone(),
         reason: source,
@@ -370,26 +323,7 @@ pub fn fetch_resolved(
             hint: "`--max-blob-size` raises the cap".to_string(),
         });
     }
-    let version = match (&resolved_tag, &locked) {
-        (Some(tag), _) => tag.clone(),
-        (None, Some(entry)) => entry.version.clone(),
-        (None, None) => match manifest.annotations.get(annotations::VERSION) {
-            Some(v) => {
-                // The registry's word: it names `pipectl fetch`'s output.
-                pipectl_io::name::check_component("version", v).map_err(|error| {
-                    RegistryError::UnsafeName {
-                        origin: format!(
-                            "`{shown}`: the manifest's `{}` annotation",
-                            annotations::VERSION
-                        ),
-                        error,
-                    }
-                })?;
-                v.clone()
-            }
-            None => "unversioned".to_string(),
-        },
-    };
+    let version = entry_version(resolved_tag.as_ref(), locked.as_ref(), &manifest, &shown)?;
     if let Some(entry) = &locked
         && entry.layer != layer.digest
     {
@@ -404,30 +338,8 @@ pub fn fetch_resolved(
 
     // 2. The layer: from the cache, else streamed from the store into a
     // temporary file in the cache folder; verified either way.
-    let not_wasm = || RegistryError::Verify {
-        reference: shown.clone(),
-        reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
-    };
-    let cached = ctx.cache.blob(&layer.digest, layer.size);
-    let from_cache = cached.is_some();
-    let download = match cached {
-        Some(bytes) if !bytes.starts_with(b"\0asm") => return Err(not_wasm()),
-        Some(_) => None,
-        None => {
-            let tmp_dir = ctx.cache.tmp_dir()?;
-            let file = store
-                .get(ctx, location)?
-                .blob(&layer, &tmp_dir, &ctx.progress)?;
-            let mut magic = [0u8; 4];
-            let read = file
-                .reopen()
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
-            if read.is_err() || &magic != b"\0asm" {
-                return Err(not_wasm());
-            }
-            Some(file)
-        }
-    };
+    let download = fetch_layer(ctx, &mut store, location, &layer, &shown)?;
+    let from_cache = download.is_none();
 
     // 3. The lockfile entry; with --locked it must not change.
     let entry = LockEntry {
@@ -481,6 +393,145 @@ pub fn fetch_resolved(
         from_cache,
         lock_changed,
     })
+}
+
+/// The version a lockfile entry records: the tag resolved here, or the
+/// locked one; the manifest's own annotation only as a fallback (fetches by
+/// digest), checked as a file-name component.
+fn entry_version(
+    resolved_tag: Option<&String>,
+    locked: Option<&LockEntry>,
+    manifest: &artifact::Manifest,
+    shown: &str,
+) -> Result<String, RegistryError> {
+    Ok(match (resolved_tag, locked) {
+        (Some(tag), _) => tag.clone(),
+        (None, Some(entry)) => entry.version.clone(),
+        (None, None) => match manifest.annotations.get(annotations::VERSION) {
+            Some(v) => {
+                // The registry's word: it names `pipectl fetch`'s output.
+                pipectl_io::name::check_component("version", v).map_err(|error| {
+                    RegistryError::UnsafeName {
+                        origin: format!(
+                            "`{shown}`: the manifest's `{}` annotation",
+                            annotations::VERSION
+                        ),
+                        error,
+                    }
+                })?;
+                v.clone()
+            }
+            None => "unversioned".to_string(),
+        },
+    })
+}
+
+/// Step 2 of [`fetch_resolved`]: the layer from the cache (`None`), else
+/// streamed from the store into a temporary file in the cache folder; it
+/// must be WebAssembly either way.
+fn fetch_layer(
+    ctx: &Context,
+    store: &mut LazyStore,
+    location: &Location,
+    layer: &artifact::Descriptor,
+    shown: &str,
+) -> Result<Option<tempfile::NamedTempFile>, RegistryError> {
+    let not_wasm = || RegistryError::Verify {
+        reference: shown.to_string(),
+        reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
+    };
+    Ok(match ctx.cache.blob(&layer.digest, layer.size) {
+        Some(bytes) if !bytes.starts_with(b"\0asm") => return Err(not_wasm()),
+        Some(_) => None,
+        None => {
+            let tmp_dir = ctx.cache.tmp_dir()?;
+            let file = store
+                .get(ctx, location)?
+                .blob(layer, &tmp_dir, &ctx.progress)?;
+            let mut magic = [0u8; 4];
+            let read = file
+                .reopen()
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+            if read.is_err() || &magic != b"\0asm" {
+                return Err(not_wasm());
+            }
+            Some(file)
+        }
+    })
+}
+
+/// Step 1 of [`fetch_resolved`]: the manifest, pinned by the lockfile or
+/// resolved now, its digest, and the tag resolved here (if any).
+fn fetch_manifest(
+    ctx: &Context,
+    store: &mut LazyStore,
+    resolved: &Resolved,
+    locked: Option<&LockEntry>,
+    lock: &Lockfile,
+    opts: FetchOptions,
+    shown: &str,
+) -> Result<(Vec<u8>, Digest, Option<String>), RegistryError> {
+    let limits = ctx.limits();
+    let notices = ctx.progress.notices();
+    let location = &resolved.reference.location;
+    // 1. The manifest: pinned by the lockfile, or resolved now.
+    // The version: the tag resolved here, or the locked one; a manifest's
+    // own annotation is only a fallback (fetches by digest).
+    let mut resolved_tag: Option<String> = None;
+    let (bytes, digest) = match locked {
+        Some(entry) => {
+            let bytes = match ctx.cache.blob(&entry.manifest, limits.max_manifest_size) {
+                Some(b) => b,
+                None => {
+                    let s = store.get(ctx, location)?;
+                    s.manifest_by_digest(&entry.manifest).map_err(|e| match e {
+                        RegistryError::NotFound { reference, .. } => RegistryError::Lock {
+                            path: lock.path().to_owned(),
+                            message: format!(
+                                "{reference}: the locked manifest {} is no longer served; the lockfile is not updated silently",
+                                entry.manifest
+                            ),
+                        },
+                        other => other,
+                    })?
+                }
+            };
+            (bytes, entry.manifest.clone())
+        }
+        None => match &resolved.reference.selector {
+            Selector::Digest(d) => match ctx.cache.blob(d, limits.max_manifest_size) {
+                Some(b) => (b, d.clone()),
+                None => (store.get(ctx, location)?.manifest_by_digest(d)?, d.clone()),
+            },
+            Selector::Tag(v) => {
+                resolved_tag = Some(v.to_string());
+                tag_manifest(ctx, store, location, &v.to_string())?
+            }
+            Selector::Requirement(req) => {
+                let tags: Vec<String> = if opts.offline {
+                    ctx.cache
+                        .refs(location, notices)
+                        .into_iter()
+                        .map(|(t, _)| t)
+                        .collect()
+                } else {
+                    store.get(ctx, location)?.tags()?
+                };
+                let best = tags
+                    .iter()
+                    .filter_map(|t| Version::parse(t).ok())
+                    .filter(|v| req.matches(v))
+                    .max()
+                    .ok_or_else(|| RegistryError::NotFound {
+                        reference: shown.to_string(),
+                        what: format!("no version matches `{req}` (versions: {})", list(&tags)),
+                    })?;
+                resolved_tag = Some(best.to_string());
+                tag_manifest(ctx, store, location, &best.to_string())?
+            }
+        },
+    };
+    Ok((bytes, digest, resolved_tag))
 }
 
 /// Tags for a message: cleaned, at most 20, and how many more.
