@@ -1,7 +1,7 @@
 //! Publishes and fetches components through OCI registries and image-layout
 //! stores, with a content-addressed cache and `pipectl.lock`.
 //!
-//! - [`reference`]: `host/repo:tag`, `oci-layout:<dir>:tag`, `ns:name@req`.
+//! - [`reference`](mod@reference): `host/repo:tag`, `oci-layout:<dir>:tag`, `ns:name@req`.
 //! - [`artifact`]: the CNCF Wasm OCI artifact (config, one layer, manifest)
 //!   and verification of fetched bytes.
 //! - [`store`]: what a place that holds artifacts offers;

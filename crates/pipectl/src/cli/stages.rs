@@ -22,7 +22,7 @@ fn stage_reference(source: &StageSource) -> Option<String> {
 /// Reads each stage's component as the manifest names it. The registry
 /// context is built only when a stage names a registry: credentials are
 /// never scoped to a registry the manifest names, only to `--registry`,
-/// PIPECTL_REGISTRY_HOST, or the host in a PIPECTL_REGISTRY_<HOST>_*
+/// `PIPECTL_REGISTRY_HOST`, or the host in a `PIPECTL_REGISTRY_<HOST>_*`
 /// variable's name. The returned pins are saved with
 /// [`Pinned::save_lock`] once the stages served.
 pub fn load_stages(
