@@ -95,13 +95,8 @@ pub(crate) struct QuickContract<'w> {
 
 /// `ns:pkg/iface@version` split up; `None` for plain names.
 pub(crate) fn split_name(name: &str) -> Option<(&str, &str, &str, Option<semver::Version>)> {
-    let (path, version) = match name.split_once('@') {
-        Some((p, v)) => (p, Some(semver::Version::parse(v).ok()?)),
-        None => (name, None),
-    };
-    let (pkg, iface) = path.split_once('/')?;
-    let (ns, pkg) = pkg.split_once(':')?;
-    Some((ns, pkg, iface, version))
+    let q = pipectl_wit::QualifiedName::parse(name).ok()?;
+    Some((q.namespace, q.package, q.item, q.version))
 }
 
 impl<'w> QuickContract<'w> {

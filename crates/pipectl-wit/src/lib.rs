@@ -16,6 +16,7 @@
 pub mod check;
 pub mod component;
 pub mod load;
+pub mod name;
 pub mod policy;
 pub mod read;
 pub mod source;
@@ -24,5 +25,6 @@ pub mod types;
 pub use check::{CheckReport, Finding, FindingKind, Target};
 pub use component::{ComponentBytes, ComponentError, DecodedComponent};
 pub use load::{WitError, WitSet};
+pub use name::{NameError, QualifiedName};
 pub use policy::{ImportPolicy, PolicyError};
 pub use read::FileError;

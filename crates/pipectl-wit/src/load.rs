@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use wit_parser::{PackageId, Resolve, WorldId};
 
+use crate::name::NameError;
 use crate::read::{self, FileError, PushError};
 
 /// Why WIT could not be loaded or a world not found.
@@ -255,24 +256,20 @@ impl WorldSpec {
             spec: spec.to_string(),
             reason: reason.to_string(),
         };
-        let (rest, version) = match spec.split_once('@') {
-            Some((rest, v)) => (
-                rest,
-                Some(Version::parse(v).map_err(|e| bad(&format!("version `{v}`: {e}")))?),
+        let (package, world, version) = match crate::name::QualifiedName::parse(spec) {
+            Ok(q) => (
+                Some((q.namespace.to_string(), q.package.to_string())),
+                q.item.to_string(),
+                q.version,
             ),
-            None => (spec, None),
-        };
-        let (package, world) = match rest.split_once('/') {
-            Some((pkg, world)) => {
-                let (ns, name) = pkg
-                    .split_once(':')
-                    .ok_or_else(|| bad("expected `namespace:package/world`"))?;
-                (Some((ns.to_string(), name.to_string())), world)
+            Err(NameError::Version { text, reason }) => {
+                return Err(bad(&format!("version `{text}`: {reason}")));
             }
-            None if rest.contains(':') => {
+            Err(NameError::NoNamespace) => return Err(bad("expected `namespace:package/world`")),
+            Err(NameError::NoItem { path, .. }) if path.contains(':') => {
                 return Err(bad("expected `namespace:package/world`, found no `/world`"));
             }
-            None => (None, rest),
+            Err(NameError::NoItem { path, version }) => (None, path, version),
         };
         if world.is_empty() {
             return Err(bad("the world name is empty"));
@@ -284,7 +281,7 @@ impl WorldSpec {
         }
         Ok(Self {
             package,
-            world: world.to_string(),
+            world,
             version,
         })
     }
