@@ -189,6 +189,68 @@ pub struct Grants {
     pub http: bool,
 }
 
+/// One capability granted by name: a manifest's `grants` key or the
+/// operator's `--grant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// `wasi:clocks/*`.
+    Clocks,
+    /// `wasi:random/*`.
+    Random,
+    /// `wasi:cli` stdout and stderr.
+    Stdio,
+    /// `wasi:filesystem/*` linked with no directory.
+    Filesystem,
+    /// `wasi:sockets/*` linked, every address refused.
+    Sockets,
+    /// `wasi:http/*` linked, every request refused.
+    Http,
+    /// What language runtimes import: all of the above, each inert where it
+    /// touches the outside.
+    Runtime,
+}
+
+impl Grant {
+    /// Adds this capability to `grants`.
+    pub fn apply(self, grants: &mut Grants) {
+        match self {
+            Grant::Clocks => grants.clocks = true,
+            Grant::Random => grants.random = true,
+            Grant::Stdio => grants.stdio = true,
+            Grant::Filesystem => grants.filesystem = true,
+            Grant::Sockets => grants.sockets = true,
+            Grant::Http => grants.http = true,
+            Grant::Runtime => {
+                for g in [
+                    Grant::Clocks,
+                    Grant::Random,
+                    Grant::Stdio,
+                    Grant::Filesystem,
+                    Grant::Sockets,
+                    Grant::Http,
+                ] {
+                    g.apply(grants);
+                }
+            }
+        }
+    }
+}
+
+impl Grants {
+    /// Adds the capabilities of `extra` (a union).
+    pub fn merge(&mut self, extra: &Grants) {
+        self.clocks |= extra.clocks;
+        self.random |= extra.random;
+        self.stdio |= extra.stdio;
+        self.filesystem |= extra.filesystem;
+        self.sockets |= extra.sockets;
+        self.http |= extra.http;
+        self.dirs.extend(extra.dirs.iter().cloned());
+        self.env
+            .extend(extra.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
 /// A host directory preopened for a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirGrant {
@@ -516,11 +578,10 @@ fn parse_stage(
 /// A stage's grants: `runtime` is every inert grant at once; directories
 /// resolve against `base`.
 fn stage_grants(raw: RawGrants, base: &Path) -> Grants {
-    let runtime = raw.runtime;
-    Grants {
-        clocks: raw.clocks || runtime,
-        random: raw.random || runtime,
-        stdio: raw.stdio || runtime,
+    let mut grants = Grants {
+        clocks: raw.clocks,
+        random: raw.random,
+        stdio: raw.stdio,
         env: raw.env,
         dirs: raw
             .dirs
@@ -531,10 +592,14 @@ fn stage_grants(raw: RawGrants, base: &Path) -> Grants {
                 writable: matches!(d.mode, DirMode::ReadWrite),
             })
             .collect(),
-        sockets: raw.sockets || runtime,
-        http: raw.http || runtime,
-        filesystem: raw.filesystem || runtime,
+        sockets: raw.sockets,
+        http: raw.http,
+        filesystem: raw.filesystem,
+    };
+    if raw.runtime {
+        Grant::Runtime.apply(&mut grants);
     }
+    grants
 }
 
 fn parse_limits(raw: RawLimits) -> Result<Limits, String> {

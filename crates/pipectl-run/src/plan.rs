@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use pipectl_manifest::Grant;
 use pipectl_manifest::{Grants, Limits};
 
 use crate::{
@@ -23,66 +24,6 @@ pub const DEFAULT_LIMITS: Limits = Limits {
     max_memory: Some(256 * 1024 * 1024),
     max_output: Some(64 * 1024 * 1024),
 };
-
-/// One capability the operator grants every stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grant {
-    /// `wasi:clocks/*`.
-    Clocks,
-    /// `wasi:random/*`.
-    Random,
-    /// `wasi:cli` stdout and stderr.
-    Stdio,
-    /// `wasi:filesystem/*` linked with no directory.
-    Filesystem,
-    /// `wasi:sockets/*` linked, every address refused.
-    Sockets,
-    /// `wasi:http/*` linked, every request refused.
-    Http,
-    /// What language runtimes import: all of the above, each inert where it
-    /// touches the outside.
-    Runtime,
-}
-
-impl Grant {
-    /// Adds this capability to `grants`.
-    pub fn apply(self, grants: &mut Grants) {
-        match self {
-            Grant::Clocks => grants.clocks = true,
-            Grant::Random => grants.random = true,
-            Grant::Stdio => grants.stdio = true,
-            Grant::Filesystem => grants.filesystem = true,
-            Grant::Sockets => grants.sockets = true,
-            Grant::Http => grants.http = true,
-            Grant::Runtime => {
-                for g in [
-                    Grant::Clocks,
-                    Grant::Random,
-                    Grant::Stdio,
-                    Grant::Filesystem,
-                    Grant::Sockets,
-                    Grant::Http,
-                ] {
-                    g.apply(grants);
-                }
-            }
-        }
-    }
-}
-
-/// Adds the capabilities of `extra` to `grants` (a union).
-pub fn merge_grants(grants: &mut Grants, extra: &Grants) {
-    grants.clocks |= extra.clocks;
-    grants.random |= extra.random;
-    grants.stdio |= extra.stdio;
-    grants.filesystem |= extra.filesystem;
-    grants.sockets |= extra.sockets;
-    grants.http |= extra.http;
-    grants.dirs.extend(extra.dirs.iter().cloned());
-    grants
-        .env
-        .extend(extra.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-}
 
 /// The capabilities `grants` gives, in words.
 pub fn describe_grants(grants: &Grants) -> Vec<String> {
@@ -258,7 +199,7 @@ impl RunPlan {
                     Grants::default()
                 }
             };
-            merge_grants(&mut grants, &req.grants);
+            grants.merge(&req.grants);
             let (limits, asked) = effective_limits(req.limits, raw.limits, req.trust);
             if !asked.is_empty() {
                 notices.push(PlanNotice::LimitsLowered {
