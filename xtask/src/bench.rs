@@ -341,13 +341,13 @@ fn registry() -> anyhow::Result<()> {
         let fetched =
             pipectl_registry::fetch(&fetch_ctx, &reference, &lock, FetchOptions::default())?;
         let fetch_time = start.elapsed();
-        anyhow::ensure!(fetched.bytes == bytes, "fetched bytes differ");
+        anyhow::ensure!(fetched.read()? == bytes, "fetched bytes differ");
         lock.upsert(fetched.entry);
         let before = server.requests("GET", "/v2/") + server.requests("HEAD", "/v2/");
         let start = Instant::now();
         let warm = pipectl_registry::fetch(&fetch_ctx, &reference, &lock, FetchOptions::default())?;
         let warm_time = start.elapsed();
-        anyhow::ensure!(warm.from_cache && warm.bytes == bytes);
+        anyhow::ensure!(warm.from_cache && warm.read()? == bytes);
         let requests = server.requests("GET", "/v2/") + server.requests("HEAD", "/v2/") - before;
         let rate = |d: Duration| format!("{:.0} MB/s", size_mb / d.as_secs_f64());
         println!(

@@ -115,11 +115,12 @@ pub const FIXTURES: [&str; 6] = [
 ];
 
 /// Debian packages the tests use, by the file each installs: the registry
-/// server they start, and openssl, the independent check of pipectl's keys
-/// and signatures.
-const TEST_PACKAGES: [(&str, &str); 2] = [
+/// server they start, openssl (the independent check of pipectl's keys and
+/// signatures) and GNU time (peak memory of a pipectl process).
+const TEST_PACKAGES: [(&str, &str); 3] = [
     ("docker-registry", "/usr/bin/docker-registry"),
     ("openssl", "/usr/bin/openssl"),
+    ("time", "/usr/bin/time"),
 ];
 
 /// Makes sure the Debian packages the tests need are installed.

@@ -43,6 +43,23 @@ impl Digest {
         }
     }
 
+    /// The digest and length of everything `reader` yields, read in
+    /// chunks (memory stays flat whatever the size).
+    pub fn sha256_reader(mut reader: impl std::io::Read) -> std::io::Result<(Self, u64)> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut len = 0u64;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok((Self::from_hasher(hasher), len))
+    }
+
     /// Parses `sha256:<64 lowercase hex>`.
     pub fn parse(value: &str) -> Result<Self, DigestError> {
         let err = |reason| DigestError {
@@ -134,6 +151,13 @@ mod tests {
         ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hashes_a_stream_like_the_bytes() {
+        let data = vec![7u8; 200_000];
+        let (d, len) = Digest::sha256_reader(&data[..]).unwrap();
+        assert_eq!((d, len), (Digest::sha256(&data), 200_000));
     }
 
     #[test]

@@ -185,15 +185,27 @@ pub enum WriteError {
     },
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// folder, synced, renamed into place. Readers see the old file or the new
+/// Writes `bytes` to `path` atomically: see [`write_atomic_with`].
+pub fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> Result<(), WriteError> {
+    write_atomic_with(path, options, |out| out.write_all(bytes))
+}
+
+/// Writes whatever `fill` writes to `path` atomically: a temporary file in
+/// the same folder, synced, renamed into place. Readers see the old file or the new
 /// one, never half of one; a failure leaves the old file as it was and no
 /// temporary file behind.
 ///
 /// A new file gets `mode & !umask` (0o666 by default), an existing one keeps
 /// its mode; a symlink at `path` is refused unless
 /// [`WriteOptions::replace_symlink`].
-pub fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> Result<(), WriteError> {
+///
+/// `fill` may stream (memory stays flat) and may refuse: an error from it
+/// leaves nothing at `path` and no temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    options: WriteOptions,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
     let io = |source| WriteError::Io {
         path: path.to_path_buf(),
         source,
@@ -232,7 +244,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> Result<
         ));
     }
     let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, tmp.as_file_mut());
+        fill(&mut out).map_err(io)?;
+        out.flush().map_err(io)?;
+    }
     #[cfg(unix)]
     if let Some(meta) = &existing {
         tmp.as_file()

@@ -23,6 +23,7 @@ pub mod text;
 pub use digest::{Digest, DigestError};
 pub use file::{
     ReadError, WriteError, WriteOptions, read_regular, read_regular_to_string, write_atomic,
+    write_atomic_with,
 };
 pub use name::NameError;
 pub use seal::SealKey;

@@ -82,6 +82,19 @@ impl Cache {
         digest.matches(&bytes).then_some(bytes)
     }
 
+    /// The path of the blob with this digest, if cached, a regular file of
+    /// exactly `size` bytes, and intact; hashed as a stream, so memory stays
+    /// flat whatever its size.
+    pub fn blob_file(&self, digest: &Digest, size: u64) -> Option<PathBuf> {
+        let path = self.blob_path(digest);
+        let (file, len) = pipectl_io::file::open_regular(&path, "cache entry").ok()?;
+        if len != size {
+            return None;
+        }
+        let (found, read) = Digest::sha256_reader(std::io::Read::take(file, size)).ok()?;
+        (read == size && found == *digest).then_some(path)
+    }
+
     /// Stores verified bytes under their digest.
     pub fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
         debug_assert!(digest.matches(bytes));

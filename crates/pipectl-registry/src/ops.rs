@@ -10,6 +10,7 @@
 //! ([`Limits::timeout`]).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use pipectl_io::Digest;
@@ -245,11 +246,12 @@ pub struct FetchOptions {
     pub locked: bool,
 }
 
-/// A fetched, verified component.
+/// A fetched, verified component, kept in the cache: [`Fetched::read`]
+/// takes it into memory, [`Fetched::copy_to`] streams it to a file.
 #[derive(Debug, Clone)]
 pub struct Fetched {
-    /// The component.
-    pub bytes: Vec<u8>,
+    /// The verified layer in the cache.
+    pub blob: PathBuf,
     /// Its lockfile entry.
     pub entry: LockEntry,
     /// Whether the layer came from the cache.
@@ -377,10 +379,11 @@ pub fn fetch_resolved(
         ctx.cache
             .put_ref(location, tag, &manifest_digest, notices)?;
     }
-    // Read back, and hashed again: what is returned is what was verified.
-    let bytes = ctx
+    // Hashed again where it now lies: what is returned is what was
+    // verified (and every reader of it checks once more).
+    let blob = ctx
         .cache
-        .blob(&layer.digest, layer.size)
+        .blob_file(&layer.digest, layer.size)
         .ok_or_else(|| RegistryError::Verify {
             reference: shown.clone(),
             reason: artifact::VerifyError::Shape(
@@ -388,11 +391,74 @@ pub fn fetch_resolved(
             ),
         })?;
     Ok(Fetched {
-        bytes,
+        blob,
         entry,
         from_cache,
         lock_changed,
     })
+}
+
+impl Fetched {
+    fn changed(&self) -> RegistryError {
+        RegistryError::Verify {
+            reference: self.entry.name.clone(),
+            reason: artifact::VerifyError::Shape(format!(
+                "the cached layer {} changed after it was verified",
+                self.blob.display()
+            )),
+        }
+    }
+
+    /// The component's bytes, read from the cache and checked against the
+    /// layer digest again.
+    pub fn read(&self) -> Result<Vec<u8>, RegistryError> {
+        let bytes = pipectl_io::read_regular(&self.blob, self.entry.size, "cache entry")?;
+        if !self.entry.layer.matches(&bytes) {
+            return Err(self.changed());
+        }
+        Ok(bytes)
+    }
+
+    /// Streams the component into `out` (memory stays flat), failing if
+    /// what was read does not hash to the layer digest: a caller writing a
+    /// file through [`pipectl_io::write_atomic_with`] then keeps nothing.
+    pub fn copy_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        struct Hashing<'a, W: ?Sized> {
+            out: &'a mut W,
+            hasher: sha2::Sha256,
+            len: u64,
+        }
+        impl<W: std::io::Write + ?Sized> std::io::Write for Hashing<'_, W> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let n = self.out.write(buf)?;
+                sha2::Digest::update(&mut self.hasher, &buf[..n]);
+                self.len += n as u64;
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.out.flush()
+            }
+        }
+        let (file, _) = pipectl_io::file::open_regular(&self.blob, "cache entry")
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut hashing = Hashing {
+            out,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            len: 0,
+        };
+        std::io::copy(
+            &mut std::io::Read::take(file, self.entry.size),
+            &mut hashing,
+        )?;
+        let (len, hasher) = (hashing.len, hashing.hasher);
+        if len != self.entry.size || Digest::from_hasher(hasher) != self.entry.layer {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                self.changed().to_string(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The version a lockfile entry records: the tag resolved here, or the
@@ -440,8 +506,16 @@ fn fetch_layer(
         reference: shown.to_string(),
         reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
     };
-    Ok(match ctx.cache.blob(&layer.digest, layer.size) {
-        Some(bytes) if !bytes.starts_with(b"\0asm") => return Err(not_wasm()),
+    let starts_as_wasm = |path: &std::path::Path| {
+        let mut magic = [0u8; 4];
+        pipectl_io::file::open_regular(path, "cache entry")
+            .ok()
+            .and_then(|(mut f, _)| std::io::Read::read_exact(&mut f, &mut magic).ok())
+            .is_some()
+            && &magic == b"\0asm"
+    };
+    Ok(match ctx.cache.blob_file(&layer.digest, layer.size) {
+        Some(path) if !starts_as_wasm(&path) => return Err(not_wasm()),
         Some(_) => None,
         None => {
             let tmp_dir = ctx.cache.tmp_dir()?;

@@ -94,11 +94,13 @@ pub fn fetch_pinned(
                 source: Box::new(source),
             })?;
         let origin = format!("{}@{}", fetched.entry.name, fetched.entry.manifest);
+        let bytes = fetched.read().map_err(|source| PinError::Fetch {
+            stage: req.stage.clone(),
+            reference: crate::reference::redact(&req.reference),
+            source: Box::new(source),
+        })?;
         lock.upsert(fetched.entry);
-        stages.push(PinnedStage {
-            bytes: fetched.bytes,
-            origin,
-        });
+        stages.push(PinnedStage { bytes, origin });
     }
     Ok(Pinned {
         stages,

@@ -71,6 +71,20 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// [`write_atomic`] of whatever `fill` streams; an error from `fill`
+/// leaves nothing behind.
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let options = pipectl_io::WriteOptions {
+        replace_symlink: REPLACE_LINKS.load(std::sync::atomic::Ordering::Relaxed),
+        mode: None,
+    };
+    pipectl_io::write_atomic_with(path, options, fill)?;
+    Ok(())
+}
+
 /// Writes a line to stderr, ignoring a closed or failing stderr: a warning
 /// must never turn into a panic (what `eprintln!` does on a closed pipe).
 pub fn warn(line: &str) {

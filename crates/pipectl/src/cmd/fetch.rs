@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::opts::FetchArgs;
-use crate::cli::output::{Format, print_json, print_text, write_atomic};
+use crate::cli::output::{Format, print_json, print_text};
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -78,7 +78,9 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     };
     // The component first, the lockfile after: a failure leaves the
     // lockfile as it was.
-    write_atomic(&output, &fetched.bytes)?;
+    // Streamed from the verified cache entry, hashed again on the way: a
+    // layer of any size passes through in 64 KiB pieces.
+    crate::cli::output::write_atomic_with(&output, |out| fetched.copy_to(out))?;
     let mut lock_updated = false;
     if !args.no_lock && lock.upsert(fetched.entry.clone()) {
         lock.save()?;

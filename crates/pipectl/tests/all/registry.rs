@@ -660,3 +660,51 @@ version = "^0.2"
         std::fs::read(sb.path("out.wasm")).unwrap()
     );
 }
+
+/// Peak RSS in KiB of `pipectl ARGS` in `sb`, measured by GNU time.
+fn peak_rss_kib(sb: &Sandbox, args: &[&str]) -> u64 {
+    let report = sb.path("time.txt");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-v")
+        .arg("-o")
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_pipectl"))
+        .args(args)
+        .current_dir(sb.path(""));
+    crate::support::isolate(&mut cmd, &sb.path(""));
+    ok(&crate::support::output_within(
+        cmd,
+        crate::support::COMMAND_LIMIT,
+    ));
+    std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("GNU time reports the peak RSS")
+}
+
+#[test]
+fn a_large_layer_is_fetched_with_flat_memory() {
+    let sb = Sandbox::new();
+    let size = 256usize << 20;
+    let big = sb.path("big.wasm");
+    std::fs::write(&big, big_component(size)).unwrap();
+    ok(&sb.run(&["publish", big.to_str().unwrap(), "oci-layout:store:1.0.0"]));
+    // Cold (layout → cache → output) and warm (cache → output): the layer
+    // never sits in memory whole.
+    for (n, out) in ["cold.wasm", "warm.wasm"].iter().enumerate() {
+        let kib = peak_rss_kib(&sb, &["fetch", "oci-layout:store:1.0.0", "-o", out]);
+        assert!(
+            kib < 200 << 10,
+            "fetch #{n} of a {} MiB layer peaked at {} MiB",
+            size >> 20,
+            kib >> 10
+        );
+        assert_eq!(
+            pipectl_io::Digest::sha256(&std::fs::read(sb.path(out)).unwrap()),
+            pipectl_io::Digest::sha256(&std::fs::read(&big).unwrap()),
+            "{out} holds the published bytes"
+        );
+    }
+}
