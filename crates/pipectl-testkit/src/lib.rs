@@ -60,43 +60,59 @@ pub fn contract(version: &str) -> PathBuf {
     root().join("wit/text-transform").join(version)
 }
 
+/// The `wit/` folders of the crates a never-built manifest depends on:
+/// (crate name, crate version, folder), for every package that has one.
+/// `cargo metadata` downloads the crates into cargo's registry cache and
+/// says where they are; nothing is built.
+pub fn crate_wit_dirs(manifest: &Path) -> Vec<(String, String, PathBuf)> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed for {}: {}",
+        manifest.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|pkg| {
+            let dir = PathBuf::from(pkg["manifest_path"].as_str()?)
+                .parent()?
+                .join("wit");
+            dir.is_dir().then(|| {
+                (
+                    pkg["name"].as_str().unwrap_or_default().to_string(),
+                    pkg["version"].as_str().unwrap_or_default().to_string(),
+                    dir,
+                )
+            })
+        })
+        .collect()
+}
+
 /// Real WASI WIT trees: WASI version (`0.2.0`, `0.3.0`) → the `wit/` folder
 /// of a crate on crates.io that ships it. `tests/wasi-wit/{a,b}/Cargo.toml`
-/// list the crates (never built); `cargo metadata` downloads and locates
-/// them in cargo's registry cache.
+/// list the crates (never built).
 pub fn wasi_trees() -> BTreeMap<String, PathBuf> {
     let mut trees = BTreeMap::new();
     for set in ["a", "b"] {
         let manifest = root().join(format!("tests/wasi-wit/{set}/Cargo.toml"));
-        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--locked",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "cargo metadata failed for {}: {}",
-            manifest.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-        for pkg in meta["packages"].as_array().expect("packages") {
-            let version = pkg["version"].as_str().unwrap_or_default();
-            let Some((_, wasi)) = version.split_once("+wasi-") else {
-                continue;
-            };
-            let dir = PathBuf::from(pkg["manifest_path"].as_str().unwrap_or_default())
-                .parent()
-                .expect("a manifest has a folder")
-                .join("wit");
-            assert!(dir.is_dir(), "{} has no wit/ folder", dir.display());
-            trees.insert(wasi.to_string(), dir);
+        for (_, version, dir) in crate_wit_dirs(&manifest) {
+            if let Some((_, wasi)) = version.split_once("+wasi-") {
+                trees.insert(wasi.to_string(), dir);
+            }
         }
     }
     trees

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use pipectl_diff::{Bump, DiffOptions, DiffReport, FailOn, Policy, Side, diff_and_judge};
 use pipectl_testkit::root;
@@ -18,36 +17,11 @@ use pipectl_wit::source::LoadedWit;
 /// `spin-sdk` version → its `wit/` folder in cargo's registry cache.
 fn sdk_trees() -> BTreeMap<String, PathBuf> {
     let manifest = root().join("crates/pipectl-diff/tests/histories/Cargo.toml");
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--locked",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "cargo metadata failed for {}: {}",
-        manifest.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let mut trees = BTreeMap::new();
-    for pkg in meta["packages"].as_array().expect("packages") {
-        if pkg["name"] != "spin-sdk" {
-            continue;
-        }
-        let dir = PathBuf::from(pkg["manifest_path"].as_str().unwrap_or_default())
-            .parent()
-            .expect("a manifest has a folder")
-            .join("wit");
-        assert!(dir.is_dir(), "{} has no wit/ folder", dir.display());
-        trees.insert(pkg["version"].as_str().unwrap().to_string(), dir);
-    }
+    let trees: BTreeMap<String, PathBuf> = pipectl_testkit::crate_wit_dirs(&manifest)
+        .into_iter()
+        .filter(|(name, _, _)| name == "spin-sdk")
+        .map(|(_, version, dir)| (version, dir))
+        .collect();
     assert_eq!(trees.len(), 2, "spin-sdk releases found: {trees:?}");
     trees
 }
