@@ -33,22 +33,7 @@ pub const MAX_PAYLOAD: u64 = 4 << 20;
 pub const MAX_REFERRERS: usize = 1000;
 
 /// A descriptor as the referrers API and the tag schema list them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReferrerDescriptor {
-    /// The referrer manifest's media type.
-    pub media_type: String,
-    /// Its digest.
-    pub digest: Digest,
-    /// Its size.
-    pub size: u64,
-    /// What it is (e.g. a Sigstore bundle).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact_type: Option<String>,
-    /// Its annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
+pub type ReferrerDescriptor = crate::artifact::Descriptor;
 
 /// A plain content descriptor of a referrer manifest (config, layer,
 /// subject).
