@@ -30,6 +30,7 @@ tasks:
   bench     run the benchmarks and print ratios against baselines
   docs      regenerate docs/wit-diff-rules.md from the rule catalog
   fuzz      run the cargo-fuzz targets in fuzz/ ([--time SECS] [TARGET...])
+  man       write the man pages (clap_mangen) and the shell completions into target/man
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("docs") => docs::run(),
         Some("fuzz") => fuzz::run_fuzz(&args[1..]),
+        Some("man") => man(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -159,6 +161,33 @@ fn ensure_test_packages() -> anyhow::Result<()> {
             bail!("installed {package}, but {file} is still missing");
         }
     }
+    Ok(())
+}
+
+/// Builds pipectl and has it write its man pages (clap_mangen) and shell
+/// completions (clap_complete) into `target/man`.
+fn man() -> anyhow::Result<()> {
+    let root = root();
+    run(cargo()
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", "pipectl"]))?;
+    let bin = root.join("target/debug/pipectl");
+    let out = root.join("target/man");
+    run(std::process::Command::new(&bin)
+        .arg("man")
+        .arg("--out")
+        .arg(&out))?;
+    for shell in ["bash", "zsh", "fish"] {
+        let script = std::process::Command::new(&bin)
+            .args(["completions", shell])
+            .output()?;
+        anyhow::ensure!(
+            script.status.success(),
+            "pipectl completions {shell} failed"
+        );
+        fs_err::write(out.join(format!("pipectl.{shell}")), script.stdout)?;
+    }
+    println!("man pages and completions in {}", out.display());
     Ok(())
 }
 

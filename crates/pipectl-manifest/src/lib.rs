@@ -371,9 +371,14 @@ enum SizeValue {
     Text(String),
 }
 
-/// Parses a duration: `"500ms"`, `"2s"`, `"1m 30s"`.
+/// Parses a duration: `"500ms"`, `"2s"`, `"1m 30s"`; a bare number is
+/// milliseconds, as an integer in a manifest is.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}`: {e}"))
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e}"))
 }
 
 /// Parses a size: `"64MiB"`, `"10 MB"`, `"4096"`.

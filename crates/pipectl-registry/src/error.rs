@@ -76,6 +76,25 @@ pub enum RegistryError {
         /// What is wrong.
         message: String,
     },
+    /// `--locked`, and the lockfile would change: a gate outcome, not a
+    /// failure to run.
+    #[error("lockfile `{path}`: {message}")]
+    LockedDrift {
+        /// The lockfile.
+        path: PathBuf,
+        /// What would change.
+        message: String,
+    },
+    /// The version is published already, with other bytes: a gate outcome.
+    #[error(
+        "`{reference}` already exists with different content (layer {layer}); publish a new version, or pass --force to replace it"
+    )]
+    Exists {
+        /// The reference, `registry/repo:tag`.
+        reference: String,
+        /// The layer it holds.
+        layer: pipectl_io::Digest,
+    },
     /// The registry configuration is invalid.
     #[error("registry configuration: {0}")]
     Config(String),

@@ -217,11 +217,10 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
             });
         }
         if !req.force {
-            return Err(RegistryError::Refused(format!(
-                "`{}:{tag}` already exists with different content (layer {}); publish a new version, or pass --force to replace it",
-                store.describe(),
-                existing.layers[0].digest
-            )));
+            return Err(RegistryError::Exists {
+                reference: format!("{}:{tag}", store.describe()),
+                layer: existing.layers[0].digest.clone(),
+            });
         }
         status = PublishStatus::Replaced;
         expected = Some(digest);
@@ -356,7 +355,7 @@ pub fn fetch_resolved(
     };
     let lock_changed = locked.as_ref() != Some(&entry);
     if opts.locked && lock_changed {
-        return Err(RegistryError::Lock {
+        return Err(RegistryError::LockedDrift {
             path: lock.path().to_owned(),
             message: format!(
                 "{}: the lockfile would change ({}), and --locked forbids it",

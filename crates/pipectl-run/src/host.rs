@@ -21,6 +21,7 @@ mod grants;
 
 use checks::*;
 use deadline::*;
+pub use grants::Denied;
 use grants::*;
 
 /// How often the epoch advances; timeouts fire within one tick of their
@@ -47,23 +48,18 @@ pub enum LoadError {
         /// wasmtime's message.
         message: String,
     },
-    /// It imports a capability that was not granted.
+    /// It imports capabilities that were not granted: every one at once,
+    /// with the grant that covers them.
     #[error(
-        "stage `{stage}` imports `{import}`, which needs the `{capability}` capability; \
-         plugins get none by default: {hint}{}",
-        if others.is_empty() { String::new() } else { format!(" (also not granted: {})", others.join(", ")) }
+        "stage `{stage}` imports what it was not granted (plugins get no capability by default): {}; {}",
+        grants::describe_denied(denied),
+        grants::how_to_grant(denied)
     )]
     Capability {
         /// The stage.
         stage: String,
-        /// The import.
-        import: String,
-        /// The capability it needs.
-        capability: &'static str,
-        /// How to grant it, or why it cannot be.
-        hint: &'static str,
-        /// Every other import that was not granted.
-        others: Vec<String>,
+        /// Every import not granted, the most significant capability first.
+        denied: Vec<Denied>,
     },
     /// It has an import the host does not provide at all.
     #[error("stage `{stage}` imports `{import}`, which the host does not provide")]
@@ -606,9 +602,20 @@ mod tests {
             &Grants::default(),
         )
         .unwrap_err();
-        assert!(
-            matches!(&err, LoadError::Capability { capability: "http", others, .. } if others == &["wasi:clocks/wall-clock@0.2.0"]),
-            "{err}"
+        let LoadError::Capability { denied, .. } = &err else {
+            panic!("{err}")
+        };
+        let named: Vec<(&str, &str)> = denied
+            .iter()
+            .map(|d| (d.import.as_str(), d.capability))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("wasi:http/types@0.2.10", "http"),
+                ("wasi:clocks/wall-clock@0.2.0", "clocks")
+            ]
         );
+        assert!(err.to_string().contains("`--grant http,clocks`"), "{err}");
     }
 }

@@ -28,7 +28,7 @@ pub mod stats;
 
 pub use cache::{ArtifactCache, CacheError, CacheWarning, CompileSource, Compiled};
 pub use cases::{Case, CaseFile, CaseFileError, Expect, Step};
-pub use host::{CallSpec, Host, HostConfig, HostError, LoadError, Plugin};
+pub use host::{CallSpec, Denied, Host, HostConfig, HostError, LoadError, Plugin};
 pub use invoke::{CaseOutcome, StepOutcome, check_cases, run_cases};
 pub use output::{OutputSink, PluginOutput, StdStream};
 /// The key that seals cache entries (from `pipectl-io`).

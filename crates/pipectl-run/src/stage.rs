@@ -71,7 +71,7 @@ impl LimitKind {
 
 /// Why an input failed at a stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FailureKind {
     /// The stage returned its typed error.
     Rejected {
@@ -90,6 +90,7 @@ pub enum FailureKind {
         /// Which.
         limit: LimitKind,
         /// The limit and what happened.
+        #[serde(rename = "message")]
         detail: String,
     },
     /// The stage failed too many times in a row and was given up.

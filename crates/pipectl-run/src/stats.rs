@@ -69,7 +69,7 @@ impl StageStats {
         StageSummary {
             stage: self.name.clone(),
             invocations: self.invocations,
-            ok: self.ok,
+            succeeded: self.ok,
             rejected: self.rejected,
             traps: self.traps,
             trap_rate: self.traps as f64 / calls,
@@ -93,8 +93,8 @@ pub struct StageSummary {
     pub stage: String,
     /// Calls.
     pub invocations: u64,
-    /// `ok` results.
-    pub ok: u64,
+    /// Calls that returned `ok`.
+    pub succeeded: u64,
     /// Typed errors.
     pub rejected: u64,
     /// Traps.
@@ -118,17 +118,25 @@ pub fn table(rows: &[StageSummary]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>9} {:>9}",
-        "stage", "calls", "ok", "rejected", "traps", "trap rate", "limits", "p50 µs", "p95 µs"
+        "{:<16} {:>11} {:>9} {:>8} {:>6} {:>9} {:>8} {:>9} {:>9}",
+        "stage",
+        "invocations",
+        "succeeded",
+        "rejected",
+        "traps",
+        "trap rate",
+        "limits",
+        "p50 µs",
+        "p95 µs"
     );
     for r in rows {
         let limits: u64 = r.limit_hits.values().sum();
         let _ = writeln!(
             out,
-            "{:<16} {:>8} {:>8} {:>8} {:>6} {:>8.2}% {:>8} {:>9} {:>9}",
+            "{:<16} {:>11} {:>9} {:>8} {:>6} {:>8.2}% {:>8} {:>9} {:>9}",
             r.stage,
             r.invocations,
-            r.ok,
+            r.succeeded,
             r.rejected,
             r.traps,
             r.trap_rate * 100.0,

@@ -137,24 +137,110 @@ pub(crate) fn capability(
     if granted { Ok(()) } else { Err((cap, hint)) }
 }
 
-/// Refuses the first import (by the rank of its capability) that `grants`
-/// does not cover, naming every other one.
+/// An import whose capability was not granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// The import, e.g. `wasi:clocks/wall-clock@0.2.0`.
+    pub import: String,
+    /// The capability it needs: `clocks`, `random`, `filesystem`,
+    /// `environment`, `stdio`, `io`, `sockets` or `http`.
+    pub capability: &'static str,
+}
+
+/// The grant (a `--grant` value, a manifest `grants` key) that covers a
+/// capability.
+fn grant_for(capability: &str) -> &'static str {
+    match capability {
+        "clocks" => "clocks",
+        "random" => "random",
+        "filesystem" => "filesystem",
+        "sockets" => "sockets",
+        "http" => "http",
+        // environment, stdio and io come with stdio.
+        _ => "stdio",
+    }
+}
+
+/// The denied imports, by capability: `clocks: `wasi:clocks/…``, at most
+/// three imports named per capability.
+pub(crate) fn describe_denied(denied: &[Denied]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for d in denied {
+        match groups.iter_mut().find(|(cap, _)| *cap == d.capability) {
+            Some((_, imports)) => imports.push(&d.import),
+            None => groups.push((d.capability, vec![&d.import])),
+        }
+    }
+    let described: Vec<String> = groups
+        .iter()
+        .map(|(cap, imports)| {
+            let named: Vec<String> = imports.iter().take(3).map(|i| format!("`{i}`")).collect();
+            let more = match imports.len() {
+                n if n > 3 => format!(" and {} more", n - 3),
+                _ => String::new(),
+            };
+            format!("{cap} ({}{more})", named.join(", "))
+        })
+        .collect();
+    described.join("; ")
+}
+
+/// How to grant every denied capability at once.
+pub(crate) fn how_to_grant(denied: &[Denied]) -> String {
+    let mut flags: Vec<&str> = Vec::new();
+    for d in denied {
+        let grant = grant_for(d.capability);
+        if !flags.contains(&grant) {
+            flags.push(grant);
+        }
+    }
+    let keys: Vec<String> = flags.iter().map(|f| format!("{f} = true")).collect();
+    let mut how = format!(
+        "grant them with `--grant {}` (in a manifest: `grants = {{ {} }}`), or `--grant runtime` \
+         for a language runtime (componentize-py, jco) that imports them all",
+        flags.join(","),
+        keys.join(", ")
+    );
+    let has = |cap: &str| denied.iter().any(|d| d.capability == cap);
+    if has("filesystem") {
+        how.push_str("; a directory: `--dir HOST::GUEST` (`grants = { dirs = [...] }`)");
+    }
+    if has("environment") {
+        how.push_str("; variables: `--env NAME=VALUE` (`grants = { env = { ... } }`)");
+    }
+    if has("sockets") || has("http") {
+        how.push_str(
+            "; pipectl never gives plugins network access: sockets and http are linked \
+             with every address and request refused",
+        );
+    }
+    how
+}
+
+/// Refuses a stage whose imports `grants` does not cover, naming every
+/// such import at once, the capability that matters most first.
 pub(crate) fn check_capabilities<'a>(
     stage: &str,
     imports: impl Iterator<Item = &'a str>,
     grants: &Grants,
 ) -> Result<(), LoadError> {
-    let mut denied: Vec<(String, &'static str, &'static str)> = Vec::new();
+    let mut denied: Vec<Denied> = Vec::new();
     for import in imports {
         match capability(import, grants) {
             // Not WASI: decided once the import's type is known.
             Ok(()) | Err(("", _)) => {}
-            Err((capability, hint)) => denied.push((import.to_string(), capability, hint)),
+            Err((capability, _)) => {
+                if !denied.iter().any(|d| d.import == import) {
+                    denied.push(Denied {
+                        import: import.to_string(),
+                        capability,
+                    });
+                }
+            }
         }
     }
-    // Name the capability that matters most first: a plugin built with
-    // std imports stdio and io whatever it does, but its filesystem or
-    // network imports are what it is about.
+    // A plugin built with std imports stdio and io whatever it does, but
+    // its filesystem or network imports are what it is about.
     let rank = |cap: &str| {
         [
             "http",
@@ -170,19 +256,14 @@ pub(crate) fn check_capabilities<'a>(
         .position(|c| *c == cap)
         .unwrap_or(usize::MAX)
     };
-    denied.sort_by_key(|(_, cap, _)| rank(cap));
-    if let Some((import, capability, hint)) = denied.first().cloned() {
-        let mut others: Vec<&str> = denied[1..].iter().map(|(i, _, _)| i.as_str()).collect();
-        others.dedup();
-        return Err(LoadError::Capability {
-            stage: stage.to_string(),
-            import,
-            capability,
-            hint,
-            others: others.iter().map(|s| s.to_string()).collect(),
-        });
+    denied.sort_by_key(|d| rank(d.capability));
+    if denied.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(LoadError::Capability {
+        stage: stage.to_string(),
+        denied,
+    })
 }
 
 /// Whether `item` is an instance that exports types only (no functions,

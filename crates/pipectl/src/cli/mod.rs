@@ -2,13 +2,16 @@
 
 pub mod bars;
 pub mod contract;
+pub mod failure;
 pub mod keys;
 pub mod opts;
 pub mod output;
 pub mod paths;
 pub mod plugin_output;
 pub mod registry;
+pub mod run_output;
 pub mod run_request;
 pub mod stages;
 pub mod test_report;
 pub mod trust;
+pub mod version;

@@ -9,12 +9,30 @@ use super::output::Format;
 
 /// Check, diff, compose, publish and run WebAssembly component pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "pipectl", version, about, max_term_width = 100)]
+#[command(
+    name = "pipectl",
+    version = crate::cli::version::SHORT,
+    long_version = crate::cli::version::LONG,
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
+    /// Print only errors on stderr: no warnings, notices or progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr: how each stage was loaded, registry retries.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit codes, the footer of every `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 a gate said no (findings, drift, a rejected input or stage, \
+a denied capability, `--locked` drift, a refused re-publish, a failed verification or test); \
+2 pipectl could not run (usage, I/O, parse, network). With `--format json` every outcome, \
+errors included, is one JSON object on stdout with `ok` first; see docs/cli.md.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -44,6 +62,50 @@ pub enum Command {
     /// Verify an artifact's signatures against trusted keys (exit 1 when
     /// none verifies).
     Verify(VerifyArgs),
+    /// Print a shell completion script: `pipectl completions bash >
+    /// ~/.local/share/bash-completion/completions/pipectl`.
+    Completions(CompletionsArgs),
+    /// Write the man pages (roff): `pipectl.1` and one per subcommand.
+    Man(ManArgs),
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (errors then go to
+    /// stdout as a JSON envelope too).
+    pub fn json(&self) -> bool {
+        let f = |format: &Format| *format == Format::Json;
+        match self {
+            Command::Check(a) => f(&a.format),
+            Command::Wit(WitCommand::Diff(a)) => a.format == DiffFormat::Json,
+            Command::Compose(a) => f(&a.format),
+            Command::Run(a) => f(&a.format),
+            Command::Test(a) => a.format == TestFormat::Json,
+            Command::Publish(a) => f(&a.format),
+            Command::Fetch(a) => f(&a.format),
+            Command::Key(KeyCommand::Generate(a)) => f(&a.format),
+            Command::Key(KeyCommand::Public(a)) => f(&a.format),
+            Command::Sign(a) => f(&a.format),
+            Command::Verify(a) => f(&a.format),
+            Command::Completions(_) | Command::Man(_) => false,
+        }
+    }
+}
+
+/// `pipectl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `pipectl man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder to write the pages into (default: print `pipectl.1` to
+    /// stdout).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `pipectl key …`.
@@ -102,6 +164,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// With `--format json`: the shape of pipectl 0.1 (one object for one
+    /// component, an array for several, no envelope). Kept for one release.
+    #[arg(long)]
+    pub json_v1: bool,
 }
 
 /// What a plugin may import beyond its world (deny by default).
@@ -122,7 +188,8 @@ pub struct ComposeArgs {
     /// The pipeline manifest.
     #[arg(value_name = "PIPELINE.TOML")]
     pub manifest: PathBuf,
-    /// Where to write the composed component.
+    /// Where to write the composed component; `-` writes it to stdout
+    /// (the report then goes to stderr).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
     /// Also write the equivalent WAC source here (and the generated
@@ -264,7 +331,8 @@ pub struct FetchArgs {
     /// `oci-layout:<dir>:tag`, or `namespace:name@^0.2`.
     #[arg(value_name = "REF")]
     pub reference: String,
-    /// Where to write the component (default: `<name>-<version>.wasm`).
+    /// Where to write the component (default: `<name>-<version>.wasm`);
+    /// `-` writes it to stdout (the report then goes to stderr).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Use only the cache and the lockfile: no network.
@@ -321,10 +389,15 @@ pub struct RunArgs {
         required_unless_present = "plugins"
     )]
     pub target: Option<PathBuf>,
-    /// Run every component in this folder: in the order of its
-    /// `pipeline.toml` when it has one, otherwise by file name.
+    /// Run every component in this folder, in the order of its
+    /// `pipeline.toml`; a folder without one is refused unless
+    /// `--order-by-name`.
     #[arg(long, value_name = "DIR", conflicts_with = "target")]
     pub plugins: Option<PathBuf>,
+    /// With `--plugins` and no `pipeline.toml`: run the components in
+    /// file-name order.
+    #[arg(long, requires = "plugins")]
+    pub order_by_name: bool,
     /// With `--plugins`: apply the capability grants of the folder's
     /// `pipeline.toml` (by default they are ignored, with a warning: the
     /// folder's manifest is not the operator's word). Naming a manifest as
@@ -340,7 +413,9 @@ pub struct RunArgs {
     /// With `--input-dir`: write each result to a file of the same name here.
     #[arg(long, value_name = "DIR", requires = "input_dir")]
     pub output_dir: Option<PathBuf>,
-    /// Each line of the input is one input; each result is one line.
+    /// Each line of the input is one input; each result is one line: a
+    /// result's backslashes, line feeds and carriage returns are written as
+    /// `\\`, `\n` and `\r`, so one line is always one result.
     #[arg(long, conflicts_with = "input_dir")]
     pub lines: bool,
     /// Run every input and report every failure (default: stop at the first).
@@ -381,13 +456,18 @@ pub struct RunArgs {
     /// Write the per-stage statistics as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
-    /// Where precompiled components are cached (default:
-    /// `$PIPECTL_CACHE_DIR` or `~/.cache/pipectl`).
+    /// The download cache for a manifest's registry stages, as for
+    /// `compose` and `fetch` (default: `$PIPECTL_CACHE_DIR` or
+    /// `~/.cache/pipectl`).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Where precompiled components are cached (default: `compiled/` in
+    /// the cache folder).
+    #[arg(long, value_name = "DIR")]
+    pub compiled_cache: Option<PathBuf>,
     /// Do not read or write the precompiled-component cache.
-    #[arg(long, conflicts_with = "cache_dir")]
-    pub no_cache: bool,
+    #[arg(long, conflicts_with = "compiled_cache")]
+    pub no_compiled_cache: bool,
     /// Registry stages of a manifest: use only the download cache and
     /// `pipectl.lock`, no network.
     #[arg(long)]
@@ -398,16 +478,13 @@ pub struct RunArgs {
     /// How to reach the registries of a manifest's registry stages.
     #[command(flatten)]
     pub registry: RegistryAccessArgs,
-    /// Say how each stage was loaded (compiled, or from the cache).
-    #[arg(short, long)]
-    pub verbose: bool,
     /// Replace a symbolic link at an output path (`--output-dir` files,
     /// `--stats-json`): the link itself, never the file it points to;
     /// without it such an output is refused.
     #[arg(long)]
     pub force: bool,
-    /// `json`: print one result per input (output or failure, and time)
-    /// as a JSON array instead of the outputs.
+    /// `json`: one JSON object: `ok`, and one result per input (its
+    /// `output_text` or its `error`, and the time) instead of the outputs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -416,7 +493,8 @@ pub struct RunArgs {
 /// raise.
 #[derive(Debug, Args, Clone, Default)]
 pub struct LimitArgs {
-    /// Wall-clock time per call, e.g. `500ms`, `2s` (default 10s).
+    /// Wall-clock time per call, e.g. `500ms`, `2s`; a bare number is
+    /// milliseconds, as in a manifest (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = pipectl_manifest::parse_duration)]
     pub timeout: Option<std::time::Duration>,
     /// Fuel per call (roughly, wasm instructions); off by default.
@@ -585,16 +663,17 @@ pub struct TestArgs {
     /// Grant a capability to the components (deny by default).
     #[arg(long, value_enum)]
     pub grant: Vec<GrantArg>,
-    /// Wall-clock limit per call, in milliseconds (a case's `timeout-ms`
-    /// overrides it).
-    #[arg(long, default_value_t = 5000)]
-    pub timeout_ms: u64,
+    /// Wall-clock limit per call, e.g. `500ms`, `5s`; a bare number is
+    /// milliseconds (a case's `timeout-ms` overrides it).
+    #[arg(long, value_name = "DURATION", default_value = "5s",
+          value_parser = pipectl_manifest::parse_duration)]
+    pub timeout: std::time::Duration,
     /// Fuel per call (a case's `fuel` overrides it).
     #[arg(long)]
     pub fuel: Option<u64>,
-    /// Linear memory per instance, in bytes (a case's `max-memory`
-    /// overrides it).
-    #[arg(long)]
+    /// Linear memory per instance, e.g. `64MiB`; a bare number is bytes (a
+    /// case's `max-memory` overrides it).
+    #[arg(long, value_name = "SIZE", value_parser = pipectl_manifest::parse_size)]
     pub max_memory: Option<u64>,
     /// Cases run at once (default: one per core).
     #[arg(long)]

@@ -32,7 +32,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Writes `value` as pretty JSON and a newline to stdout.
-pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+fn write_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
@@ -41,10 +41,59 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a command's JSON result in the envelope every command shares:
+/// an object whose first field is `ok`, then the command's fields in the
+/// order its report declares them.
+pub fn print_json<T: serde::Serialize>(ok: bool, value: &T) -> anyhow::Result<()> {
+    write_json(&envelope(ok, serde_json::to_value(value)?))
+}
+
+/// `value`'s fields after `"ok": ok` (a value that is not an object is
+/// put under `result`).
+pub fn envelope(ok: bool, value: serde_json::Value) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    object.insert("ok".into(), ok.into());
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (k, v) in fields {
+                if k != "ok" {
+                    object.insert(k, v);
+                }
+            }
+        }
+        other => {
+            object.insert("result".into(), other);
+        }
+    }
+    serde_json::Value::Object(object)
+}
+
+/// Prints the envelope of a command that could not run or was refused:
+/// `{"ok": false, "error": {"kind", "message", "causes"}}`.
+pub fn print_json_error(kind: &str, err: &anyhow::Error) -> anyhow::Result<()> {
+    let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+    write_json(&serde_json::json!({
+        "ok": false,
+        "error": {
+            "kind": kind,
+            "message": format!("{err:#}"),
+            "causes": causes,
+        }
+    }))
+}
+
 /// Writes `text` to stdout as it is.
 pub fn print_text(text: &str) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes binary output (`-o -`) to stdout.
+pub fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
     out.flush()?;
     Ok(())
 }
@@ -85,9 +134,38 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// Writes a line to stderr, ignoring a closed or failing stderr: a warning
-/// must never turn into a panic (what `eprintln!` does on a closed pipe).
+/// `--quiet`: no warnings, notices or progress on stderr.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `--verbose`: say more on stderr.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets `--quiet` and `--verbose` for the whole run.
+pub fn set_verbosity(quiet: bool, verbose: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+    VERBOSE.store(verbose && !quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `--verbose` was given (and not `--quiet`).
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes a warning or notice to stderr, unless `--quiet`; a closed or
+/// failing stderr is ignored: a warning must never turn into a panic (what
+/// `eprintln!` does on a closed pipe).
 pub fn warn(line: &str) {
+    if !quiet() {
+        error(line);
+    }
+}
+
+/// Writes an error line to stderr, `--quiet` or not.
+pub fn error(line: &str) {
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "{line}");
 }

@@ -158,8 +158,22 @@ fn stages(args: &RunArgs) -> anyhow::Result<(Vec<RawStage>, Trust, Option<PathBu
         if files.is_empty() {
             bail!("`{}` holds no `.wasm` components", dir.display());
         }
+        if !args.order_by_name {
+            // The order of stages is the pipeline's meaning: never left to
+            // how files happen to be named.
+            let names: Vec<String> = files.iter().map(|f| stage_name(f)).collect();
+            return Err(crate::cli::failure::Usage(format!(
+                "`{}` has no pipeline.toml, so the order of its {} components is unknown; write one \
+                 (`name`, `version`, `world`, `wit`, then a `[[stage]]` with `name` and `path` \
+                 per component, in order: {}), or pass --order-by-name to run them in file-name order",
+                dir.display(),
+                files.len(),
+                names.join(", ")
+            ))
+            .into());
+        }
         warn(&format!(
-            "pipectl: warning: `{}` has no pipeline.toml; running its {} components in file-name order",
+            "pipectl: warning: `{}` has no pipeline.toml; running its {} components in file-name order (--order-by-name)",
             dir.display(),
             files.len()
         ));
@@ -193,7 +207,10 @@ fn manifest_stages(path: &Path, args: &RunArgs) -> anyhow::Result<Vec<RawStage>>
     let manifest = Manifest::load(path)?;
     let (inputs, pinned) = crate::cli::stages::load_stages(
         &manifest,
-        &RegistryArgs::from_access(args.registry.clone()),
+        &RegistryArgs {
+            cache_dir: args.cache_dir.clone(),
+            ..RegistryArgs::from_access(args.registry.clone())
+        },
         pipectl_registry::FetchOptions {
             offline: args.offline,
             locked: args.locked,

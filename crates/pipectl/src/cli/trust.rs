@@ -12,7 +12,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use crate::cli::failure::Gate;
+use anyhow::Context as _;
 use pipectl_io::Digest;
 use pipectl_registry::referrers::{self, ReferrerDescriptor};
 use pipectl_registry::referrers::{Referrer, Subject};
@@ -249,7 +250,7 @@ impl Policy {
             .collect()
     }
 
-    /// Fails (exit 2) unless a key trusted for `name` signed `digest`.
+    /// Refuses (exit 1) unless a key trusted for `name` signed `digest`.
     pub fn require(
         &self,
         ctx: &Context,
@@ -259,10 +260,14 @@ impl Policy {
     ) -> anyhow::Result<String> {
         let keys = self.keys_for(name);
         if keys.is_empty() {
-            bail!(
-                "`{name}`: {} requires a signature, and trusts no key for this repository",
-                self.file
-            );
+            return Err(Gate::new(
+                "signature_required",
+                format!(
+                    "`{name}`: {} requires a signature, and trusts no key for this repository",
+                    self.file
+                ),
+            )
+            .into());
         }
         let checked = check_all(ctx, store, digest, &keys)?;
         if let Some(ok) = checked.iter().find(|c| c.verified) {
@@ -277,10 +282,14 @@ impl Policy {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        bail!(
-            "`{name}` ({digest}) is not signed by a key {} trusts: {why}",
-            self.file
+        Err(Gate::new(
+            "signature_required",
+            format!(
+                "`{name}` ({digest}) is not signed by a key {} trusts: {why}",
+                self.file
+            ),
         )
+        .into())
     }
 }
 
@@ -299,10 +308,14 @@ impl Policy {
             .and_then(|(n, d)| Some((n, Digest::parse(d).ok()?)))
             .with_context(|| format!("`{origin}` names no manifest digest"))?;
         if offline {
-            bail!(
-                "`{name}`: {} requires a signature, and --offline cannot look for one",
-                self.file
-            );
+            return Err(Gate::new(
+                "signature_required",
+                format!(
+                    "`{name}`: {} requires a signature, and --offline cannot look for one",
+                    self.file
+                ),
+            )
+            .into());
         }
         let location = ctx.resolve(reference, true)?.reference.location;
         let deadline = std::time::Instant::now() + ctx.limits().timeout;

@@ -63,15 +63,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
         .any(|e| matches!(e, Entry::Report(r) if !r.ok));
 
     match args.format {
-        Format::Json if entries.len() == 1 => print_json(&entries[0])?,
-        Format::Json => print_json(&entries)?,
+        // The 0.1 shape, kept for one release.
+        Format::Json if args.json_v1 && entries.len() == 1 => print_v1(&entries[0])?,
+        Format::Json if args.json_v1 => print_v1(&entries)?,
+        Format::Json => print_json(
+            !failed && !could_not_run,
+            &serde_json::json!({ "components": entries }),
+        )?,
         Format::Human => {
             let mut text = String::new();
             for entry in &entries {
                 match entry {
                     Entry::Report(report) => human(report, &mut text),
                     Entry::Error { error, .. } => {
-                        crate::cli::output::warn(&format!("error: {error}"))
+                        crate::cli::output::error(&format!("error: {error}"))
                     }
                 }
             }
@@ -83,6 +88,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
         return Err(AlreadyReported.into());
     }
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}
+
+/// `value` as pretty JSON, with no envelope (`--json-v1`).
+fn print_v1<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    print_text(&text)
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

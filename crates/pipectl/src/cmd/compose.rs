@@ -13,9 +13,26 @@ use crate::cli::opts::ComposeArgs;
 use crate::cli::output::{Format, print_json, print_text, write_atomic};
 use crate::cli::stages::load_stages;
 
+/// The JSON report: where the component went, then the composition.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    /// The file written, or `-` for stdout.
+    output_file: String,
+    #[serde(flatten)]
+    composition: &'a Composition,
+}
+
 /// Runs `pipectl compose`.
 pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
     crate::cli::output::allow_replacing_links(args.force);
+    let to_stdout = args.output.as_os_str() == "-";
+    if to_stdout && args.format == Format::Json {
+        return Err(crate::cli::failure::Usage(
+            "`-o -` writes the component to stdout, where `--format json` writes its report; pick one"
+                .into(),
+        )
+        .into());
+    }
     let manifest = Manifest::load(&args.manifest)?;
     let wit = WitSet::load(&manifest.wit)?;
     let opts = pipectl_registry::FetchOptions {
@@ -39,15 +56,25 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
             write_atomic(&file, bytes)?;
         }
     }
-    write_atomic(&args.output, &composition.bytes)?;
+    if to_stdout {
+        crate::cli::output::print_bytes(&composition.bytes)?;
+    } else {
+        write_atomic(&args.output, &composition.bytes)?;
+    }
     // The lockfile records the registry stages' digests, once the
     // composition exists.
     pinned.save_lock()?;
     match args.format {
-        Format::Json => {
-            let mut value = serde_json::to_value(&composition)?;
-            value["output"] = args.output.display().to_string().into();
-            print_json(&value)?;
+        Format::Json => print_json(
+            true,
+            &Report {
+                output_file: args.output.display().to_string(),
+                composition: &composition,
+            },
+        )?,
+        // The component went to stdout: the report goes to stderr.
+        Format::Human if to_stdout => {
+            crate::cli::output::warn(human(&composition, &args.output).trim_end())
         }
         Format::Human => print_text(&human(&composition, &args.output))?,
     }

@@ -14,7 +14,8 @@ use crate::cli::output::{Format, print_json, print_text};
 
 #[derive(Serialize)]
 struct Report<'a> {
-    output: String,
+    /// The file written, or `-` for stdout.
+    output_file: String,
     from_cache: bool,
     lock_updated: bool,
     #[serde(flatten)]
@@ -41,6 +42,14 @@ fn default_output(entry: &pipectl_registry::LockEntry) -> anyhow::Result<PathBuf
 /// Runs `pipectl fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     crate::cli::output::allow_replacing_links(args.force);
+    let to_stdout = args.output.as_ref().is_some_and(|o| o.as_os_str() == "-");
+    if to_stdout && args.format == Format::Json {
+        return Err(crate::cli::failure::Usage(
+            "`-o -` writes the component to stdout, where `--format json` writes its report; pick one"
+                .into(),
+        )
+        .into());
+    }
     let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     let mut lock = Lockfile::load(&args.lockfile)?;
@@ -56,12 +65,17 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     // A policy that requires signatures: checked before anything is
     // written.
     if let Some(policy) = crate::cli::trust::Policy::load(std::path::Path::new("."))? {
-        anyhow::ensure!(
-            !args.offline,
-            "`{}`: {} requires a signature, and --offline cannot look for one",
-            fetched.entry.name,
-            crate::cli::trust::POLICY_FILE
-        );
+        if args.offline {
+            return Err(crate::cli::failure::Gate::new(
+                "signature_required",
+                format!(
+                    "`{}`: {} requires a signature, and --offline cannot look for one",
+                    fetched.entry.name,
+                    crate::cli::trust::POLICY_FILE
+                ),
+            )
+            .into());
+        }
         let location = ctx.resolve(&args.reference, true)?.reference.location;
         let deadline = std::time::Instant::now() + ctx.limits().timeout;
         let mut store = ctx.open(&location, deadline)?;
@@ -80,20 +94,26 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     // lockfile as it was.
     // Streamed from the verified cache entry, hashed again on the way: a
     // layer of any size passes through in 64 KiB pieces.
-    crate::cli::output::write_atomic_with(&output, |out| fetched.copy_to(out))?;
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        fetched.copy_to(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+    } else {
+        crate::cli::output::write_atomic_with(&output, |out| fetched.copy_to(out))?;
+    }
     let mut lock_updated = false;
     if !args.no_lock && lock.upsert(fetched.entry.clone()) {
         lock.save()?;
         lock_updated = true;
     }
     let report = Report {
-        output: output.display().to_string(),
+        output_file: output.display().to_string(),
         from_cache: fetched.from_cache,
         lock_updated,
         entry: &fetched.entry,
     };
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(true, &report)?,
         Format::Human => {
             let mut out = String::new();
             let _ = writeln!(
@@ -114,7 +134,11 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             if lock_updated {
                 let _ = writeln!(out, "  recorded in {}", args.lockfile.display());
             }
-            print_text(&out)?;
+            if to_stdout {
+                crate::cli::output::warn(out.trim_end());
+            } else {
+                print_text(&out)?;
+            }
         }
     }
     Ok(Outcome::Ok)

@@ -21,7 +21,6 @@ pub fn run(command: KeyCommand) -> anyhow::Result<Outcome> {
 
 #[derive(Serialize)]
 struct Generated {
-    ok: bool,
     private_key: String,
     public_key: String,
     fingerprint: String,
@@ -61,13 +60,12 @@ fn generate(args: KeyGenerateArgs) -> anyhow::Result<Outcome> {
         return Err(e.into());
     }
     let report = Generated {
-        ok: true,
         private_key: private.display().to_string(),
         public_key: public.display().to_string(),
         fingerprint: key.public().fingerprint(),
     };
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(true, &report)?,
         Format::Human => {
             let mut out = String::new();
             let _ = writeln!(out, "private key: {} (keep it secret)", report.private_key);
@@ -81,7 +79,6 @@ fn generate(args: KeyGenerateArgs) -> anyhow::Result<Outcome> {
 
 #[derive(Serialize)]
 struct Public {
-    ok: bool,
     fingerprint: String,
     public_key_pem: String,
 }
@@ -89,12 +86,11 @@ struct Public {
 fn public(args: KeyPublicArgs) -> anyhow::Result<Outcome> {
     let key = crate::cli::keys::load_key(&args.key)?;
     let report = Public {
-        ok: true,
         fingerprint: key.fingerprint(),
         public_key_pem: key.to_pem()?,
     };
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(true, &report)?,
         Format::Human => print_text(&format!(
             "{}fingerprint: {}\n",
             report.public_key_pem, report.fingerprint

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod compose;
+pub mod docs;
 pub mod fetch;
 pub mod key;
 pub mod publish;

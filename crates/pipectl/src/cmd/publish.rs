@@ -96,10 +96,13 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     match args.format {
-        Format::Json => print_json(&Report {
-            report: &report,
-            signature: signed.as_ref(),
-        })?,
+        Format::Json => print_json(
+            true,
+            &Report {
+                report: &report,
+                signature: signed.as_ref(),
+            },
+        )?,
         Format::Human => {
             let mut out = String::new();
             let what = match report.status {

@@ -19,9 +19,10 @@ use crate::cli::run_request::{render, request};
 /// trap, a component's reading by wasmtime) shown on the terminal.
 const MAX_MESSAGE_CHARS: usize = 2000;
 
-/// A message from (or quoting) a component, made safe for a terminal.
-fn cleaned(e: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{}", clean(&e.to_string(), MAX_MESSAGE_CHARS))
+/// A message from (or quoting) a component, made safe for a terminal; its
+/// classification (exit code, JSON `kind`) kept.
+fn cleaned(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    crate::cli::failure::Classified::rewrite(e.into(), |m| clean(m, MAX_MESSAGE_CHARS))
 }
 
 /// Runs `pipectl run`.
@@ -36,7 +37,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         ));
     }
     let host = Host::new(&plan.host_config(artifact_cache(&args)))?;
-    if args.verbose && !host.pooled() {
+    if crate::cli::output::verbose() && !host.pooled() {
         warn(&format!(
             "pipectl: {} live instances do not fit the pooling allocator's address space; allocating them on demand",
             plan.pool_instances
@@ -52,7 +53,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 plugin.name
             ));
         }
-        if args.verbose {
+        if crate::cli::output::verbose() {
             let how = match plugin.compile {
                 pipectl_run::CompileSource::Compiled => "compiled",
                 pipectl_run::CompileSource::Cache => "loaded precompiled from cache",
@@ -70,21 +71,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut failed = 0usize;
     let mut stdout = std::io::stdout().lock();
     let mut json_results = Vec::new();
+    let json = args.format == crate::cli::output::Format::Json;
     for ((input, result), elapsed) in inputs.iter().zip(&batch.results).zip(&batch.elapsed) {
-        if args.format == crate::cli::output::Format::Json {
-            failed += usize::from(matches!(result, Some(Err(_))));
-            json_results.push(match result {
-                None => serde_json::json!({"input": input.label, "ran": false}),
-                Some(Ok(output)) => serde_json::json!({
-                    "input": input.label, "ran": true, "ok": true,
-                    "output": output, "elapsed_us": elapsed.as_micros() as u64,
-                }),
-                Some(Err(failure)) => serde_json::json!({
-                    "input": input.label, "ran": true, "ok": false,
-                    "error": failure, "message": failure.to_string(),
-                    "elapsed_us": elapsed.as_micros() as u64,
-                }),
-            });
+        failed += usize::from(matches!(result, Some(Err(_))));
+        if json {
+            json_results.push(crate::cli::run_output::json_result(
+                &input.label,
+                result.as_ref(),
+                *elapsed,
+            ));
             continue;
         }
         match result {
@@ -95,24 +90,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 } else if args.input_dir.is_some() {
                     writeln!(stdout, "==> {} <==\n{output}", input.label)?;
                 } else if args.lines {
-                    writeln!(stdout, "{output}")?;
+                    writeln!(stdout, "{}", crate::cli::run_output::one_line(output))?;
                 } else {
                     stdout.write_all(output.as_bytes())?;
                 }
             }
-            Some(Err(failure)) => {
-                failed += 1;
-                report(&input.label, failure, inputs.len() > 1);
-            }
+            Some(Err(failure)) => report(&input.label, failure, inputs.len() > 1),
         }
     }
-    if args.format == crate::cli::output::Format::Json {
-        drop(stdout);
-        crate::cli::output::print_json(&json_results)?;
-        stdout = std::io::stdout().lock();
-    }
     stdout.flush()?;
+    drop(stdout);
     let not_run = batch.results.iter().filter(|r| r.is_none()).count();
+    if json {
+        crate::cli::output::print_json(
+            failed == 0 && not_run == 0,
+            &serde_json::json!({
+                "inputs": inputs.len(),
+                "failed": failed,
+                "not_run": not_run,
+                "results": json_results,
+            }),
+        )?;
+    }
     if not_run > 0 {
         warn(&format!(
             "pipectl: stopped at the first failure; {not_run} input{} not run (use --keep-going to run all)",
@@ -126,6 +125,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(path) = &args.stats_json {
         let json = serde_json::json!({
+            "ok": failed == 0 && not_run == 0,
             "inputs": inputs.len(),
             "failed": failed,
             "workers": batch.workers,
@@ -154,17 +154,17 @@ fn report(label: &str, failure: &StageFailure, several: bool) {
     } else {
         failure.to_string()
     };
-    warn(&format!("error: {}", clean(&line, MAX_MESSAGE_CHARS)));
+    crate::cli::output::error(&format!("error: {}", clean(&line, MAX_MESSAGE_CHARS)));
 }
 
 /// The precompiled cache, sealed with the user's key; without a usable
 /// key (or with `--no-cache`) the run compiles every stage.
 fn artifact_cache(args: &RunArgs) -> Option<ArtifactCache> {
-    if args.no_cache {
+    if args.no_compiled_cache {
         return None;
     }
     let dir = args
-        .cache_dir
+        .compiled_cache
         .clone()
         .or_else(crate::cli::paths::compiled_cache)?;
     ArtifactCache::open(dir)

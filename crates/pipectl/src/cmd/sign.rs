@@ -17,7 +17,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<Outcome> {
     let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
     let report = crate::cli::trust::sign(&ctx, &mut subject, &key, args.dsse)?;
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(true, &report)?,
         Format::Human => print_text(&human(&report))?,
     }
     Ok(Outcome::Ok)

@@ -79,7 +79,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         }
     }
     let defaults = Limits {
-        timeout: Some(std::time::Duration::from_millis(args.timeout_ms)),
+        timeout: Some(args.timeout),
         fuel: args.fuel,
         max_memory: args.max_memory,
         max_output: None,
@@ -102,7 +102,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     }
     match args.format {
         TestFormat::Human => print_text(&human(&suites))?,
-        TestFormat::Json => print_json(&json(&suites))?,
+        TestFormat::Json => print_json(!any_failed(&suites), &json(&suites))?,
         TestFormat::Junit => print_text(&junit(&suites))?,
     }
     Ok(if any_failed(&suites) {

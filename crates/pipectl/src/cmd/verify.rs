@@ -41,7 +41,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         signatures,
     };
     match args.format {
-        Format::Json => print_json(&report)?,
+        Format::Json => print_json(report.verified, &report)?,
         Format::Human => print_text(&human(&report))?,
     }
     Ok(if report.verified {

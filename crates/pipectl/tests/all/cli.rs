@@ -91,6 +91,52 @@ fn normalize(text: &str, tmp: &Path) -> String {
         }
     }
     out.push_str(rest);
+    sizes(&out)
+}
+
+/// Replaces byte counts, which change with the toolchain: `"size": N` and
+/// `N bytes` (with the padding before N) become `<size>`.
+fn sizes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut line = line.to_string();
+        if let Some(i) = line.find("\"size\": ") {
+            let start = i + "\"size\": ".len();
+            let digits = line[start..].bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                line.replace_range(start..start + digits, "<size>");
+            }
+        }
+        let mut from = 0;
+        while let Some(j) = line[from..].find(" bytes").map(|j| j + from) {
+            let digits = line[..j]
+                .bytes()
+                .rev()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            if digits == 0 {
+                from = j + 1;
+                continue;
+            }
+            let mut start = j - digits;
+            // Right-aligned columns pad before the number: two spaces and
+            // `<size>` stand for any padding.
+            let pad = line[..start]
+                .bytes()
+                .rev()
+                .take_while(|b| *b == b' ')
+                .count();
+            let replacement = if pad >= 2 {
+                start -= pad;
+                "  <size>"
+            } else {
+                "<size>"
+            };
+            line.replace_range(start..j, replacement);
+            from = start + replacement.len();
+        }
+        out.push_str(&line);
+    }
     out
 }
 

@@ -112,7 +112,9 @@ fn cli_check_refuses_fifos_devices_and_directories_as_components() {
         LIMIT,
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["ok"], false, "{report}");
+    let json = &report["components"];
     assert_eq!(json[0]["ok"], true, "{json}");
     assert_eq!(json[1]["component"], fifo_s);
     assert!(

@@ -6,7 +6,7 @@
 
 use pipectl_testkit::{Fault, FaultProxy, RegistryServer, plugin, root};
 
-use crate::support::{Sandbox, fails, json, ok};
+use crate::support::{Sandbox, fails, json, ok, refused};
 
 /// A valid component of about `size` bytes: the normalizer with a large
 /// custom section appended.
@@ -104,7 +104,8 @@ fn publish_then_fetch_by_tag_digest_and_range() {
     ]));
     assert_eq!(again["status"], "unchanged");
     assert_eq!(again["manifest"], manifest.as_str());
-    let refused = fails(&sb.run(&[
+    // A refused re-publish is a gate's no: exit 1.
+    let refused = refused(&sb.run(&[
         "publish",
         counter.to_str().unwrap(),
         &format!("{repo}:0.2.0"),
@@ -149,7 +150,8 @@ fn locked_fails_when_the_lockfile_would_change() {
     ok(&sb.run(&["fetch", &format!("{repo}:^0.2"), "-o", "v.wasm"]));
     let lock = std::fs::read_to_string(sb.path("pipectl.lock")).unwrap();
     // A requirement the lockfile does not pin: it would gain an entry.
-    let err = fails(&sb.run(&[
+    // `--locked` drift is a gate's no: exit 1.
+    let err = refused(&sb.run(&[
         "fetch",
         &format!("{repo}:0.2.0"),
         "-o",

@@ -86,7 +86,7 @@ fn a_planted_artifact_is_recompiled_with_a_warning_never_loaded() {
             &[
                 "run",
                 component.to_str().unwrap(),
-                "--cache-dir",
+                "--compiled-cache",
                 cache.to_str().unwrap(),
                 "--stats-json",
                 stats.to_str().unwrap(),
@@ -196,7 +196,7 @@ fn a_cache_folder_others_can_write_or_no_key_means_no_cache() {
     let args = [
         "run",
         normalizer.to_str().unwrap(),
-        "--cache-dir",
+        "--compiled-cache",
         cache.to_str().unwrap(),
         "--stats-json",
         stats.to_str().unwrap(),
@@ -251,10 +251,13 @@ fn a_plugins_folder_grants_nothing_unless_trusted() {
     // The folder's own manifest grants nothing: the reader is refused at
     // load, and the warning says what was ignored and how to accept it.
     let out = run_with(
-        pipectl(dir.path(), &["run", "--plugins", "plugins", "--no-cache"]),
+        pipectl(
+            dir.path(),
+            &["run", "--plugins", "plugins", "--no-compiled-cache"],
+        ),
         "/data/hello.txt",
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains(
@@ -264,7 +267,7 @@ fn a_plugins_folder_grants_nothing_unless_trusted() {
             && err.contains("pipectl run plugins/pipeline.toml"),
         "{err}"
     );
-    assert!(err.contains("`filesystem` capability"), "{err}");
+    assert!(err.contains("filesystem (`wasi:filesystem/"), "{err}");
     assert_eq!(stdout(&out), "");
 
     // `--trust-manifest`, or naming the manifest, applies them.
@@ -274,9 +277,9 @@ fn a_plugins_folder_grants_nothing_unless_trusted() {
             "--plugins",
             "plugins",
             "--trust-manifest",
-            "--no-cache",
+            "--no-compiled-cache",
         ][..],
-        &["run", manifest, "--no-cache"][..],
+        &["run", manifest, "--no-compiled-cache"][..],
     ] {
         let out = run_with(pipectl(dir.path(), args), "/data/hello.txt");
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -320,7 +323,7 @@ fn command_line_limits_are_ceilings_a_manifest_lowers_but_never_raises() {
                 "--keep-going",
                 "--format",
                 "json",
-                "--no-cache",
+                "--no-compiled-cache",
             ],
         ),
         "loop\ngrow\n",
@@ -331,13 +334,13 @@ fn command_line_limits_are_ceilings_a_manifest_lowers_but_never_raises() {
         started.elapsed()
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let results = crate::support::run_results(&out.stdout);
     assert_eq!(results[0]["error"]["limit"], "timeout", "{}", results[0]);
     let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(results[1]["error"]["limit"], "memory", "{}", results[1]);
     assert!(
-        results[1]["error"]["detail"]
+        results[1]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("33554432"),
@@ -363,12 +366,12 @@ fn command_line_limits_are_ceilings_a_manifest_lowers_but_never_raises() {
                 "5s",
                 "--format",
                 "json",
-                "--no-cache",
+                "--no-compiled-cache",
             ],
         ),
         "loop",
     );
-    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let results = crate::support::run_results(&out.stdout);
     assert_eq!(results[0]["error"]["limit"], "timeout");
     let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -395,7 +398,7 @@ fn huge_worker_counts_are_capped_and_never_overflow() {
                     "--workers",
                     workers,
                     "--lines",
-                    "--no-cache",
+                    "--no-compiled-cache",
                     "--stats-json",
                     stats.to_str().unwrap(),
                 ],
@@ -480,7 +483,7 @@ fn a_plugins_rejection_reaches_the_terminal_escaped_and_cut() {
                 fixture("sleeper").to_str().unwrap(),
                 "--grant",
                 "clocks,stdio",
-                "--no-cache",
+                "--no-compiled-cache",
             ],
         ),
         &hostile,
@@ -508,7 +511,7 @@ fn a_plugins_stdout_and_stderr_reach_the_terminal_escaped_and_bounded() {
         sleeper.to_str().unwrap(),
         "--grant",
         "clocks,stdio",
-        "--no-cache",
+        "--no-compiled-cache",
         "--input",
         "input.txt",
     ];
@@ -609,13 +612,13 @@ fn a_closed_stderr_never_panics() {
                 validator.to_str().unwrap(),
                 "--workers",
                 "5000",
-                "--no-cache",
+                "--no-compiled-cache",
                 "--stats",
             ],
             1,
         ),
         // An error that stops the run.
-        (vec!["run", "missing.wasm", "--no-cache"], 2),
+        (vec!["run", "missing.wasm", "--no-compiled-cache"], 2),
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);

@@ -190,3 +190,32 @@ pub fn fails(o: &Output) -> String {
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&ok(o)).unwrap()
 }
+
+/// The per-input results of `pipectl run --format json`: the envelope's
+/// `results`, after checking that `ok` says whether every input passed.
+pub fn run_results(stdout: &[u8]) -> Vec<serde_json::Value> {
+    let report: serde_json::Value = serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(stdout)));
+    let results = report["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `results` array: {report}"))
+        .clone();
+    let all_ok = results.iter().all(|r| r["ok"] == true);
+    assert_eq!(
+        report["ok"], all_ok,
+        "`ok` must say whether every input passed: {report}"
+    );
+    results
+}
+
+/// Asserts exit 1 (a gate said no); returns stderr.
+pub fn refused(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit 1:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

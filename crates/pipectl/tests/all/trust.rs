@@ -534,7 +534,7 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
 
     // Only another key trusted: refused, nothing written.
     policy("[[trust.key]]\npath = \"b.pub\"\n");
-    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 2).stderr).into_owned();
+    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 1).stderr).into_owned();
     assert!(
         err.contains("plugins/policed") && err.contains("no trusted key"),
         "{err}"
@@ -542,7 +542,7 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
     assert!(!home.path("other.wasm").exists());
     // A key trusted for other repositories only: refused.
     policy("[[trust.key]]\npath = \"a.pub\"\nrepositories = [\"elsewhere/*\"]\n");
-    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 2).stderr).into_owned();
+    let err = String::from_utf8_lossy(&expect(&fetch("other.wasm"), 1).stderr).into_owned();
     assert!(err.contains("trusts no key for this repository"), "{err}");
 
     // The same tag re-pointed at other bytes (unsigned): refused, the
@@ -565,7 +565,7 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
         "--lockfile",
         "fresh.lock",
     ];
-    let err = String::from_utf8_lossy(&expect(&home.run(&fresh), 2).stderr).into_owned();
+    let err = String::from_utf8_lossy(&expect(&home.run(&fresh), 1).stderr).into_owned();
     assert!(err.contains("it has no signature"), "{err}");
     assert!(!home.path("retagged.wasm").exists());
     assert!(!home.path("fresh.lock").exists());
@@ -609,20 +609,20 @@ fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     std::fs::write(home.path("input.txt"), "one two three").unwrap();
     let run = ["run", "pipeline.toml", "--input", "input.txt"];
 
-    // Unsigned: run and compose refuse the stage (2), naming it.
-    let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
+    // Unsigned: run and compose refuse the stage (the policy's no: 1), naming it.
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 1).stderr).into_owned();
     assert!(
         err.contains("stage `validator`") && err.contains("it has no signature"),
         "{err}"
     );
     let compose = ["compose", "pipeline.toml", "-o", "p.wasm"];
-    let err = String::from_utf8_lossy(&expect(&home.run(&compose), 2).stderr).into_owned();
+    let err = String::from_utf8_lossy(&expect(&home.run(&compose), 1).stderr).into_owned();
     assert!(err.contains("stage `validator`"), "{err}");
     assert!(!home.path("p.wasm").exists());
 
     // Signed by another key: still refused; by the trusted key: runs.
     home.sign(&tag, "b.key", &[]);
-    let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 1).stderr).into_owned();
     assert!(err.contains("no trusted key"), "{err}");
     home.sign(&tag, "a.key", &[]);
     expect(&home.run(&run), 0);
