@@ -52,7 +52,7 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
         },
         // The library never prints: its notices (a request sent again, a
         // cache entry ignored) are printed here, as they happen.
-        progress: Progress::new(std::io::stderr().is_terminal())
+        progress: Progress::new(std::io::stderr().is_terminal() && !crate::cli::output::quiet())
             .with_transfers(std::sync::Arc::new(crate::cli::bars::Bars))
             .with_notices(Notices::new(|notice| {
                 crate::cli::output::warn(&format!("pipectl: {notice}"))

@@ -5,6 +5,7 @@ mod cli;
 mod cli_check;
 mod compose;
 mod conformance;
+mod drift_gate;
 mod envelope;
 mod hostile_registry;
 mod keys;
