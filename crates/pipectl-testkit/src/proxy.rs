@@ -21,6 +21,13 @@ pub enum Fault {
     /// Like `CutResponseAfter`, but only the first time: a transient fault
     /// that a retry gets past.
     CutResponseOnceAfter(usize),
+    /// Forward this many bytes of a response, then forward nothing more and
+    /// keep the connection open until the server goes away (then close it):
+    /// a transfer caught in flight, for a test to stop the server during
+    /// it ([`FaultProxy::holding`] says when).
+    HoldResponseAfter(usize),
+    /// The same for a request: an upload caught in flight.
+    HoldRequestAfter(usize),
 }
 
 /// A running proxy.
@@ -29,6 +36,7 @@ pub struct FaultProxy {
     pub addr: String,
     stop: Arc<AtomicBool>,
     cuts: Arc<AtomicUsize>,
+    holds: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -38,8 +46,9 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let cuts = Arc::new(AtomicUsize::new(0));
+        let holds = Arc::new(AtomicUsize::new(0));
         let upstream = upstream.to_string();
-        let (stop2, cuts2) = (stop.clone(), cuts.clone());
+        let (stop2, cuts2, holds2) = (stop.clone(), cuts.clone(), holds.clone());
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
@@ -54,15 +63,23 @@ impl FaultProxy {
                             Fault::CutResponseAfter(n) | Fault::CutResponseOnceAfter(n) => {
                                 (usize::MAX, n)
                             }
-                            Fault::CutRequestAfter(n) => (n, usize::MAX),
+                            Fault::CutRequestAfter(n) | Fault::HoldRequestAfter(n) => {
+                                (n, usize::MAX)
+                            }
+                            Fault::HoldResponseAfter(n) => (usize::MAX, n),
                         };
                         let once = matches!(fault, Fault::CutResponseOnceAfter(_));
+                        let hold = matches!(
+                            fault,
+                            Fault::HoldResponseAfter(_) | Fault::HoldRequestAfter(_)
+                        );
                         pump(
                             client.try_clone().unwrap(),
                             server.try_clone().unwrap(),
                             Budget {
                                 bytes: up_budget,
                                 once,
+                                hold: hold.then(|| holds2.clone()),
                             },
                             cuts2.clone(),
                         );
@@ -72,6 +89,7 @@ impl FaultProxy {
                             Budget {
                                 bytes: down_budget,
                                 once,
+                                hold: hold.then(|| holds2.clone()),
                             },
                             cuts2.clone(),
                         );
@@ -80,7 +98,17 @@ impl FaultProxy {
                 }
             }
         });
-        FaultProxy { addr, stop, cuts }
+        FaultProxy {
+            addr,
+            stop,
+            cuts,
+            holds,
+        }
+    }
+
+    /// How many transfers are (or were) held in flight.
+    pub fn holding(&self) -> usize {
+        self.holds.load(Ordering::Relaxed)
     }
 
     /// How many connections were cut.
@@ -100,6 +128,8 @@ struct Budget {
     bytes: usize,
     /// Cut only while no connection has been cut yet.
     once: bool,
+    /// Hold instead of cutting, counting holds here.
+    hold: Option<Arc<AtomicUsize>>,
 }
 
 /// Copies `from` → `to` until EOF or until the budget has passed, then
@@ -113,17 +143,24 @@ fn pump(mut from: TcpStream, mut to: TcpStream, budget: Budget, cuts: Arc<Atomic
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let budget = if budget.once && cuts.load(Ordering::Relaxed) > 0 {
+            let limit = if budget.once && cuts.load(Ordering::Relaxed) > 0 {
                 usize::MAX
             } else {
                 budget.bytes
             };
-            let allowed = n.min(budget.saturating_sub(sent));
+            let allowed = n.min(limit.saturating_sub(sent));
             if allowed > 0 && to.write_all(&buf[..allowed]).is_err() {
                 break;
             }
             sent += allowed;
             if allowed < n {
+                if let Some(holds) = &budget.hold {
+                    // Held: nothing more goes through, and the connection
+                    // stays open until its sender goes away.
+                    holds.fetch_add(1, Ordering::Relaxed);
+                    while let Ok(1..) = from.read(&mut buf) {}
+                    break;
+                }
                 cuts.fetch_add(1, Ordering::Relaxed);
                 break;
             }

@@ -246,6 +246,98 @@ fn a_stopped_registry_is_a_clear_error_and_changes_nothing() {
     assert_eq!(sb.snapshot("pipectl.lock"), lock);
 }
 
+/// Waits until `proxy` holds a transfer in flight (an event, not a sleep
+/// of a guessed length); fails the test if none starts within the limit.
+fn wait_for_hold(proxy: &FaultProxy, child: &mut std::process::Child) {
+    let start = std::time::Instant::now();
+    while proxy.holding() == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pipectl ended before its transfer was caught in flight"
+        );
+        assert!(
+            start.elapsed() < crate::support::COMMAND_LIMIT,
+            "no transfer reached the proxy's hold point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn spawn(sb: &Sandbox, args: &[&str]) -> std::process::Child {
+    sb.cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_registry_stopped_during_a_transfer_loses_nothing_and_recovers_on_restart() {
+    let mut registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let validator = plugin("validator");
+    ok(&sb.run(&[
+        "publish",
+        validator.to_str().unwrap(),
+        &format!("{}/plugins/validator:0.2.0", registry.addr),
+    ]));
+    let (cache, lock) = (sb.snapshot("cache"), sb.snapshot("pipectl.lock"));
+
+    // A download caught after 8 KiB of the layer's connection, and the
+    // registry killed while it is in flight.
+    let proxy = FaultProxy::start(&registry.addr, Fault::HoldResponseAfter(8 * 1024));
+    let via = format!("{}/plugins/validator:0.2.0", proxy.addr);
+    let mut child = spawn(&sb, &["fetch", &via, "-o", "v.wasm", "--retries", "0"]);
+    wait_for_hold(&proxy, &mut child);
+    registry.stop();
+    let err = fails(&child.wait_with_output().unwrap());
+    assert!(err.contains(&proxy.addr), "{err}");
+    assert!(!sb.path("v.wasm").exists(), "no output");
+    assert_eq!(sb.snapshot("cache"), cache, "the cache as it was");
+    assert_eq!(sb.snapshot("pipectl.lock"), lock, "the lockfile as it was");
+
+    // An upload caught in flight, the registry killed: nothing is
+    // published under the tag.
+    registry.restart();
+    let up = FaultProxy::start(&registry.addr, Fault::HoldRequestAfter(8 * 1024));
+    let target = format!("{}/plugins/caught:0.1.0", up.addr);
+    let mut child = spawn(
+        &sb,
+        &[
+            "publish",
+            validator.to_str().unwrap(),
+            &target,
+            "--retries",
+            "0",
+        ],
+    );
+    wait_for_hold(&up, &mut child);
+    registry.stop();
+    fails(&child.wait_with_output().unwrap());
+
+    // Restarted on the same storage: what was published is served, what
+    // was caught is not, and both transfers succeed again.
+    registry.restart();
+    let direct = format!("{}/plugins/caught:0.1.0", registry.addr);
+    let err = fails(&sb.run(&["fetch", &direct, "-o", "c.wasm"]));
+    assert!(
+        err.contains("does not exist") || err.contains("not found"),
+        "{err}"
+    );
+    ok(&sb.run(&["publish", validator.to_str().unwrap(), &direct]));
+    ok(&sb.run(&["fetch", &direct, "-o", "c.wasm"]));
+    ok(&sb.run(&[
+        "fetch",
+        &format!("{}/plugins/validator:0.2.0", registry.addr),
+        "-o",
+        "v.wasm",
+    ]));
+    assert_eq!(
+        std::fs::read(sb.path("v.wasm")).unwrap(),
+        std::fs::read(&validator).unwrap()
+    );
+}
+
 #[test]
 fn a_download_cut_mid_transfer_leaves_nothing_half_written() {
     let registry = RegistryServer::start();
