@@ -117,3 +117,12 @@ pub fn wasi_trees() -> BTreeMap<String, PathBuf> {
     }
     trees
 }
+
+/// `sha256:<hex>` of `bytes`, computed here (not by pipectl) for tests to
+/// check pipectl's digests against.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

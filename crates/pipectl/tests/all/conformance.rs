@@ -6,7 +6,7 @@
 
 use pipectl_testkit::{plugin, root};
 
-use crate::support::{Sandbox, fails, json, ok};
+use crate::support::{Sandbox, composed, fails, json, ok};
 
 fn cases(name: &str) -> String {
     root()
@@ -18,21 +18,6 @@ fn cases(name: &str) -> String {
 
 fn wasm(name: &str) -> String {
     plugin(name).display().to_string()
-}
-
-/// Composes the example pipeline (the repository's `pipeline.toml` with
-/// absolute paths) with the CLI, into the sandbox.
-fn composed(sb: &Sandbox) -> String {
-    let manifest = std::fs::read_to_string(root().join("pipeline.toml"))
-        .unwrap()
-        .replace(
-            "\"target/plugins/",
-            &format!("\"{}/target/plugins/", root().display()),
-        )
-        .replace("\"wit/", &format!("\"{}/wit/", root().display()));
-    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
-    ok(&sb.run(&["compose", "pipeline.toml", "-o", "pipeline.wasm"]));
-    sb.path("pipeline.wasm").display().to_string()
 }
 
 #[test]

@@ -583,12 +583,10 @@ fn non_semver_tags_and_unknown_repositories_are_clear_errors() {
 #[test]
 fn the_manifest_matches_the_golden_wasm_artifact_shape() {
     let sb = Sandbox::new();
-    let composed = root().join("target/demo/pipeline.wasm");
-    let file = if composed.exists() {
-        composed
-    } else {
-        plugin("counter")
-    };
+    // Always the composed pipeline: its manifest names its stages.
+    let file = std::path::PathBuf::from(crate::support::composed(&sb));
+    let bytes = std::fs::read(&file).unwrap();
+    let meta = pipectl_compose::read_metadata(&bytes).expect("a composed pipeline");
     ok(&sb.run(&[
         "publish",
         file.to_str().unwrap(),
@@ -602,55 +600,87 @@ fn the_manifest_matches_the_golden_wasm_artifact_shape() {
         "--licenses",
         "Apache-2.0",
     ]));
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sb.path("layout/index.json")).unwrap()).unwrap();
-    let digest = index["manifests"][0]["digest"].as_str().unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
+    let blob = |digest: &str| -> Vec<u8> {
+        std::fs::read(
             sb.path("layout/blobs/sha256")
                 .join(digest.trim_start_matches("sha256:")),
         )
-        .unwrap(),
-    )
-    .unwrap();
+        .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.path("layout/index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest_bytes = blob(digest);
+    assert_eq!(pipectl_testkit::sha256(&manifest_bytes), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
     let golden: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("registry-fixtures/wasm-component-manifest.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(manifest["schemaVersion"], golden["schemaVersion"]);
-    assert_eq!(manifest["mediaType"], golden["mediaType"]);
+    // The CNCF Wasm OCI artifact layout, values as the spec writes them
+    // (not as pipectl once wrote them).
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     assert_eq!(
         manifest["config"]["mediaType"],
-        golden["config"]["mediaType"]
+        "application/vnd.wasm.config.v0+json"
     );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "exactly one layer");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    // The layer is the file: digest, size and title.
     assert_eq!(
-        manifest["layers"].as_array().unwrap().len(),
-        1,
-        "exactly one layer"
+        layers[0]["digest"],
+        pipectl_testkit::sha256(&bytes).as_str()
     );
+    assert_eq!(layers[0]["size"], bytes.len());
     assert_eq!(
-        manifest["layers"][0]["mediaType"],
-        golden["layers"][0]["mediaType"]
+        layers[0]["annotations"]["org.opencontainers.image.title"],
+        "pipeline.wasm"
     );
-    assert!(manifest["layers"][0]["annotations"]["org.opencontainers.image.title"].is_string());
-    for key in golden["annotations"].as_object().unwrap().keys() {
-        assert!(
-            manifest["annotations"].get(key).is_some(),
-            "annotation `{key}` missing: {manifest}"
-        );
+    // Every annotation as given, the version from the tag, the stages.
+    let ann = &manifest["annotations"];
+    for (key, value) in [
+        ("org.opencontainers.image.description", "a pipeline"),
+        (
+            "org.opencontainers.image.source",
+            "https://example.com/pipectl",
+        ),
+        ("org.opencontainers.image.revision", "abc123"),
+        ("org.opencontainers.image.licenses", "Apache-2.0"),
+        ("org.opencontainers.image.version", "0.1.0"),
+    ] {
+        assert_eq!(ann[key], value, "{key}: {manifest}");
     }
-    // The config describes the component.
+    let created = ann["org.opencontainers.image.created"].as_str().unwrap();
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "RFC 3339 UTC: {created}"
+    );
+    let stages: Vec<String> = meta
+        .stages
+        .iter()
+        .map(|s| format!("{}={}", s.name, s.digest))
+        .collect();
+    assert_eq!(ann["dev.pipectl.pipeline.stages"], stages.join(","));
+    // Same keys as the golden (a key added or dropped is a format change).
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(ann), keys(&golden["annotations"]), "{manifest}");
+    assert_eq!(keys(&manifest), keys(&golden));
+    // The config blob is what the manifest says, and describes the
+    // component.
     let config_digest = manifest["config"]["digest"].as_str().unwrap();
-    let config: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            sb.path("layout/blobs/sha256")
-                .join(config_digest.trim_start_matches("sha256:")),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let config_bytes = blob(config_digest);
+    assert_eq!(pipectl_testkit::sha256(&config_bytes), config_digest);
+    assert_eq!(manifest["config"]["size"], config_bytes.len());
+    let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap();
     assert_eq!(config["architecture"], "wasm");
     assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], layers[0]["digest"]);
     assert!(
         config["component"]["exports"]
             .as_array()

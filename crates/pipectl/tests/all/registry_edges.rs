@@ -465,3 +465,90 @@ fn the_lockfile_honours_the_umask() {
     ok(&sb.run(&["fetch", "oci-layout:store:^0.2", "-o", "y.wasm"]));
     assert_eq!(mode(&sb.path("pipectl.lock")), 0o640);
 }
+
+/// What a docker user already has: `~/.docker/config.json` with a static
+/// `auths` entry, or a credential helper (`credHelpers`) run from PATH;
+/// and the unscoped token variable, sent as a Bearer token only to the
+/// registry it is scoped to.
+#[test]
+fn credentials_come_from_docker_config_and_credential_helpers() {
+    use base64::Engine as _;
+    let registry = RegistryServer::start_with_auth("alice", "s3cret-pass");
+    let sb = Sandbox::new();
+    let normalizer = plugin("normalizer");
+    let reference = format!("{}/plugins/n:0.1.0", registry.addr);
+    // Nothing configured: refused, saying how to sign in.
+    let err = fails(&sb.run(&["publish", normalizer.to_str().unwrap(), &reference]));
+    assert!(err.contains("refused access"), "{err}");
+
+    // A static `auths` entry.
+    let docker = sb.top(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pass");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    ok(&sb.run(&["publish", normalizer.to_str().unwrap(), &reference]));
+    ok(&sb.run(&["fetch", &reference, "-o", "a.wasm"]));
+
+    // A credential helper, found on PATH as `docker-credential-<name>`.
+    let bin = sb.top("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let called = sb.top("helper.log");
+    let helper = bin.join("docker-credential-pipectl-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\necho \"$1 $server\" >> {}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"s3cret-pass\"}}' \"$server\"\n",
+            called.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"credHelpers": {{"{}": "pipectl-test"}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // A cold cache and no lockfile: the registry must be asked.
+    let cold = ["--cache-dir", "cold-cache", "--lockfile", "cold.lock"];
+    let mut cmd = sb.cmd(&[&["fetch", &reference, "-o", "b.wasm"][..], &cold].concat());
+    cmd.env("PATH", &path);
+    ok(&output_within(cmd, crate::support::COMMAND_LIMIT));
+    let log = std::fs::read_to_string(&called).unwrap_or_default();
+    assert!(
+        log.contains("get") && log.contains(&registry.addr),
+        "the helper was asked for the registry's credentials: {log:?}"
+    );
+    assert_eq!(
+        std::fs::read(sb.path("b.wasm")).unwrap(),
+        std::fs::read(&normalizer).unwrap()
+    );
+    // A helper that knows nothing of this registry: refused.
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n",
+    )
+    .unwrap();
+    let colder = ["--cache-dir", "colder", "--lockfile", "colder.lock"];
+    let mut cmd = sb.cmd(&[&["fetch", &reference, "-o", "c.wasm"][..], &colder].concat());
+    cmd.env("PATH", &path);
+    let out = output_within(cmd, crate::support::COMMAND_LIMIT);
+    let err = fails(&out);
+    assert!(err.contains(&registry.addr), "{err}");
+    assert!(!sb.path("c.wasm").exists());
+}

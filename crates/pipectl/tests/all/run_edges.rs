@@ -336,8 +336,9 @@ fn command_line_limits_are_ceilings_a_manifest_lowers_but_never_raises() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let results = crate::support::run_results(&out.stdout);
     assert_eq!(results[0]["error"]["limit"], "timeout", "{}", results[0]);
+    // The operator's 200 ms, not the manifest's 20 s.
     let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    crate::support::assert_deadline(took, Duration::from_millis(200));
     assert_eq!(results[1]["error"]["limit"], "memory", "{}", results[1]);
     assert!(
         results[1]["error"]["message"]
@@ -373,8 +374,9 @@ fn command_line_limits_are_ceilings_a_manifest_lowers_but_never_raises() {
     );
     let results = crate::support::run_results(&out.stdout);
     assert_eq!(results[0]["error"]["limit"], "timeout");
+    // The manifest's 60 ms, under the 5 s ceiling.
     let took = Duration::from_micros(results[0]["elapsed_us"].as_u64().unwrap());
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    crate::support::assert_deadline(took, Duration::from_millis(60));
     assert!(!stderr(&out).contains("ceiling"), "{}", stderr(&out));
 }
 
@@ -583,7 +585,8 @@ fn a_contract_function_of_the_wrong_type_is_refused_at_load() {
         pipectl(dir.path(), &["run", "wrong.wat", "--lines", "--keep-going"]),
         "one\ntwo\n",
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A stage refused by the contract: the gate's no (1), before any input.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
     let err = stderr(&out);
     assert!(

@@ -219,3 +219,32 @@ pub fn refused(o: &Output) -> String {
     );
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Composes the example pipeline (the repository's `pipeline.toml` with
+/// absolute paths) with the CLI, into the sandbox.
+pub fn composed(sb: &Sandbox) -> String {
+    let manifest = std::fs::read_to_string(pipectl_testkit::root().join("pipeline.toml"))
+        .unwrap()
+        .replace(
+            "\"target/plugins/",
+            &format!("\"{}/target/plugins/", pipectl_testkit::root().display()),
+        )
+        .replace(
+            "\"wit/",
+            &format!("\"{}/wit/", pipectl_testkit::root().display()),
+        );
+    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
+    ok(&sb.run(&["compose", "pipeline.toml", "-o", "pipeline.wasm"]));
+    sb.path("pipeline.wasm").display().to_string()
+}
+
+/// Asserts that a call stopped by a `limit` deadline took at least the
+/// limit and at most twice it plus 500 ms: the lower bound is exact (the
+/// deadline cannot fire early), the upper one generous enough for a loaded
+/// 2-core machine yet far below what the call would take unstopped.
+pub fn assert_deadline(took: Duration, limit: Duration) {
+    assert!(
+        took >= limit && took <= limit * 2 + Duration::from_millis(500),
+        "stopped after {took:?}; the limit is {limit:?}"
+    );
+}
