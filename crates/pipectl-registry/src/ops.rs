@@ -597,7 +597,15 @@ fn fetch_manifest(
                     .max()
                     .ok_or_else(|| RegistryError::NotFound {
                         reference: shown.to_string(),
-                        what: format!("no version matches `{req}` (versions: {})", list(&tags)),
+                        what: if opts.offline {
+                            format!(
+                                "--offline: no version matching `{req}` is in the lockfile or the cache (cached: {}); \
+                                 fetch it once without --offline, which records it in the lockfile",
+                                list(&tags)
+                            )
+                        } else {
+                            format!("no version matches `{req}` (versions: {})", list(&tags))
+                        },
                     })?;
                 resolved_tag = Some(best.to_string());
                 tag_manifest(ctx, store, location, &best.to_string())?

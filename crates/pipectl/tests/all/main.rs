@@ -10,6 +10,7 @@ mod envelope;
 mod hostile_registry;
 mod keys;
 mod outputs;
+mod readme;
 mod registry;
 mod registry_edges;
 mod run;
