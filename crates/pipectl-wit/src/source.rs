@@ -75,6 +75,16 @@ pub enum SourceError {
         /// What git said.
         message: String,
     },
+    /// `--package` names a package the source does not hold.
+    #[error("`{path}` holds no package `{package}` (it holds: {known})")]
+    NoSuchPackage {
+        /// The source.
+        path: String,
+        /// The package asked for.
+        package: String,
+        /// The packages it holds.
+        known: String,
+    },
     /// The spec names nothing loadable.
     #[error("`{path}` holds no WIT (no `.wit` files)")]
     Empty {
@@ -118,8 +128,18 @@ impl LoadedWit {
                 .map(|(id, _)| id)
                 .collect();
             if found.is_empty() {
-                return Err(SourceError::Empty {
-                    path: format!("{} (package `{name}`)", self.label),
+                let mut known: Vec<String> = self
+                    .resolve
+                    .packages
+                    .iter()
+                    .map(|(_, p)| format!("{}:{}", p.name.namespace, p.name.name))
+                    .collect();
+                known.sort();
+                known.dedup();
+                return Err(SourceError::NoSuchPackage {
+                    path: self.label.clone(),
+                    package: name.clone(),
+                    known: known.join(", "),
                 });
             }
             picked.extend(found);

@@ -631,3 +631,78 @@ fn a_closed_stderr_never_panics() {
         assert_eq!(out.status.code(), Some(code), "{args:?}");
     }
 }
+
+/// `--dir HOST::GUEST` is read-only: a write is refused by WASI and the
+/// host file stays as it was; a manifest's `mode = "rw"` directory takes
+/// the write. `--env NAME=VALUE` is what the plugin reads, and nothing of
+/// the host's environment is.
+#[test]
+fn directories_are_read_only_unless_rw_and_env_is_only_what_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("note.txt"), "original").unwrap();
+    let reader = fixture("fs-reader");
+    let reader = reader.to_str().unwrap();
+    let base = [
+        "run",
+        reader,
+        "--grant",
+        "stdio,clocks",
+        "--no-compiled-cache",
+        "--format",
+        "json",
+    ];
+    let run = |extra: &[&str], input: &str| {
+        let out = run_with(pipectl(dir.path(), &[&base[..], extra].concat()), input);
+        (out.status.code(), crate::support::run_results(&out.stdout))
+    };
+
+    // Read-only (the command line's only mode): reads work, writes fail.
+    let (_, results) = run(&["--dir", "data::/data"], "/data/note.txt");
+    assert_eq!(results[0]["output_text"], "original");
+    let (code, results) = run(&["--dir", "data::/data"], "write:/data/note.txt:changed");
+    assert_eq!(code, Some(1));
+    assert_eq!(results[0]["error"]["kind"], "rejected", "{}", results[0]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("note.txt")).unwrap(),
+        "original"
+    );
+    // A path outside the preopened directory: refused as well.
+    let (code, _) = run(&["--dir", "data::/data"], "write:/elsewhere.txt:x");
+    assert_eq!(code, Some(1));
+
+    // `mode = "rw"` in a manifest the operator names: the write lands.
+    let manifest = dir.path().join("rw.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[pipeline]\nname = \"rw\"\nversion = \"0.1.0\"\nworld = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n[[stage]]\nname = \"writer\"\npath = \"{reader}\"\ngrants = {{ stdio = true, clocks = true, dirs = [{{ host = \"data\", guest = \"/data\", mode = \"rw\" }}] }}\n",
+            contract("0.2.0").display()
+        ),
+    )
+    .unwrap();
+    let out = run_with(
+        pipectl(
+            dir.path(),
+            &["run", manifest.to_str().unwrap(), "--no-compiled-cache"],
+        ),
+        "write:/data/note.txt:changed",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(data.join("note.txt")).unwrap(),
+        "changed"
+    );
+
+    // `--env`: what is given is there; the host's own variables are not.
+    let env = |value: &str, input: &str| {
+        let var = format!("GREETING={value}");
+        run(&["--grant", "filesystem", "--env", &var], input)
+    };
+    let (_, results) = env("hi there", "env:GREETING");
+    assert_eq!(results[0]["output_text"], "hi there", "{}", results[0]);
+    let (code, results) = env("hi", "env:HOME");
+    assert_eq!(code, Some(1), "{results:?}");
+    assert_eq!(results[0]["error"]["kind"], "rejected");
+}
