@@ -514,3 +514,50 @@ fn credentials_never_follow_a_redirect_to_another_host() {
         );
     }
 }
+
+/// `PIPECTL_REGISTRY_TOKEN` is sent as a Bearer token to the registry it is
+/// scoped to (REF's registry, or `PIPECTL_REGISTRY_HOST`), never to a host
+/// a redirect leads to, and never to a registry `PIPECTL_REGISTRY_HOST`
+/// does not name.
+#[test]
+fn the_token_variable_goes_only_where_it_is_scoped() {
+    const TOKEN: &str = "tok-3f9a-never-elsewhere";
+    let registry = HostileRegistry::start(Behaviour::RedirectToOtherHost);
+    let sb = warmed(&registry, (&[], ""));
+    let reference = registry.reference(HOSTILE_TAG);
+    let fetch = ["fetch", reference.as_str(), "-o", "out.wasm"];
+    let bound = Duration::from_secs(60);
+
+    // Scoped by REF: the registry gets `Bearer <token>`, the redirect's
+    // host gets nothing.
+    let run = sb.run(&fetch, &[("PIPECTL_REGISTRY_TOKEN", TOKEN)], "", bound);
+    assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
+    let bearer = format!("Bearer {TOKEN}");
+    let sent = registry.authorizations(Host::Registry);
+    assert!(
+        !sent.is_empty() && sent.iter().all(|a| *a == bearer),
+        "the registry got the token: {sent:?}"
+    );
+    assert!(
+        registry.count(Host::Other, "GET", &registry.hostile().layer_digest) > 0,
+        "the redirect was followed"
+    );
+    assert_eq!(registry.authorizations(Host::Other), Vec::<String>::new());
+
+    // `PIPECTL_REGISTRY_HOST` names another registry: this one gets nothing.
+    let before = registry.authorizations(Host::Registry).len();
+    sb.run(
+        &fetch,
+        &[
+            ("PIPECTL_REGISTRY_TOKEN", TOKEN),
+            ("PIPECTL_REGISTRY_HOST", "registry.elsewhere.example"),
+        ],
+        "",
+        bound,
+    );
+    assert_eq!(
+        registry.authorizations(Host::Registry).len(),
+        before,
+        "a token scoped to another registry is not sent here"
+    );
+}

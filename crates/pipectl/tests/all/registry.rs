@@ -832,3 +832,75 @@ fn a_large_layer_is_fetched_with_flat_memory() {
         );
     }
 }
+
+/// `package = "ns:name"` stages resolve through the embedded store (no
+/// registry configuration, no server), are pinned in `pipectl.lock`, and
+/// then compose offline and locked.
+#[test]
+fn package_stages_resolve_through_the_embedded_store() {
+    let sb = Sandbox::new();
+    for (name, version) in [("validator", "0.2.0"), ("validator", "0.2.1")] {
+        ok(&sb.run(&[
+            "publish",
+            plugin(name).to_str().unwrap(),
+            &format!("example:{name}@{version}"),
+        ]));
+    }
+    let manifest = format!(
+        r#"[pipeline]
+name = "by-package"
+version = "1.0.0"
+world = "example:text-transform/plugin@0.2.0"
+wit = "{wit}"
+
+[[stage]]
+name = "normalizer"
+path = "{normalizer}"
+
+[[stage]]
+name = "validator"
+package = "example:validator"
+version = "^0.2"
+"#,
+        wit = root().join("wit/text-transform/0.2.0").display(),
+        normalizer = plugin("normalizer").display(),
+    );
+    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
+    let report = json(&sb.run(&[
+        "compose",
+        "pipeline.toml",
+        "-o",
+        "out.wasm",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["stages"][1]["name"], "validator");
+    assert!(
+        report["stages"][1]["origin"]
+            .as_str()
+            .unwrap()
+            .contains("example:validator"),
+        "{report}"
+    );
+    let lock = std::fs::read_to_string(sb.path("pipectl.lock")).unwrap();
+    // The highest version the requirement allows.
+    assert!(
+        lock.contains("name = \"example:validator\"") && lock.contains("version = \"0.2.1\""),
+        "{lock}"
+    );
+    // Pinned: offline and locked, the same composition.
+    let again = json(&sb.run(&[
+        "compose",
+        "pipeline.toml",
+        "-o",
+        "again.wasm",
+        "--offline",
+        "--locked",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(again["digest"], report["digest"]);
+    // And the stages run: the validator refuses two words.
+    let out = sb.run_stdin(&["run", "out.wasm"], "two words");
+    assert_eq!(out.status.code(), Some(1));
+}
