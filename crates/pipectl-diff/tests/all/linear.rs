@@ -1,6 +1,10 @@
-//! `wit diff` is linear in the size of both trees: chains of renamed tuple
-//! aliases (`type a1 = tuple<a0, a0>`, ...) have 2^n paths through n
-//! definitions, and each pair of definitions is compared once.
+//! `wit diff` does not walk paths: chains of renamed tuple aliases (`type
+//! a1 = tuple<a0, a0>`, ...) have 2^n paths through n definitions, and each
+//! pair of definitions is compared once. The check is an event, not a
+//! measurement: a walk of 2^30 (or 2^60) paths never finishes, so it fails
+//! the time limit by orders of magnitude, while a linear walk ends in
+//! milliseconds (a ratio of two timings would be a timed test; the
+//! benchmarks measure speed).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -54,7 +58,7 @@ fn diff_within(old: String, new: String, limit: Duration) -> (Duration, Vec<Stri
 }
 
 #[test]
-fn renamed_tuple_alias_chains_diff_in_linear_time() {
+fn renamed_tuple_alias_chains_diff_without_walking_every_path() {
     for n in [30, 60] {
         let (took, rules, verdict) = diff_within(
             chain("1.0.0", "a", n),
