@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_check;
+mod cli_flags;
 mod compose;
 mod conformance;
 mod drift_gate;
