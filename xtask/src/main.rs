@@ -107,13 +107,14 @@ pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// The fixture components built from `tests/fixtures/plugins`.
-pub const FIXTURES: [&str; 6] = [
+pub const FIXTURES: [&str; 7] = [
     "hostile",
     "fs-reader",
     "audit",
     "http-probe",
     "sleeper",
     "tagger",
+    "tcp-probe",
 ];
 
 /// Debian packages the tests use, by the file each installs: the registry

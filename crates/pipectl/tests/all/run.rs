@@ -786,3 +786,39 @@ fn limits_come_from_flags_and_from_the_manifest() {
         results[1]
     );
 }
+
+/// A plugin that opens TCP connections (std's `TcpStream`) is refused
+/// unless `sockets` is granted; granted, the interfaces are linked and every
+/// address is refused: a listener on loopback never sees a connection.
+#[test]
+fn sockets_are_denied_unless_granted_and_then_every_address_is_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = fixture("tcp-probe");
+    let probe = probe.to_str().unwrap();
+
+    let out = with_stdin(pipectl(dir.path(), &["run", probe]), &addr);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sockets (`wasi:sockets/") && err.contains("--grant sockets"),
+        "{err}"
+    );
+
+    let out = with_stdin(
+        pipectl(dir.path(), &["run", probe, "--grant", "runtime"]),
+        &addr,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("rejected the input") && err.contains(&addr),
+        "{err}"
+    );
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the listener must never see a connection"
+    );
+}
