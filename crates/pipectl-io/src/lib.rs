@@ -19,6 +19,7 @@ pub mod file;
 pub mod name;
 pub mod seal;
 pub mod text;
+pub mod wit_name;
 
 pub use digest::{Digest, DigestError};
 pub use file::{

@@ -93,10 +93,7 @@ fn find(
     name: &str,
 ) -> Result<Option<Found>, String> {
     let same = |export: &str, wanted: &str| {
-        export == wanted
-            || export
-                .split_once('@')
-                .is_some_and(|(base, _)| base == wanted)
+        export == wanted || pipectl_io::wit_name::unversioned(export) == wanted
     };
     let mut found = Vec::new();
     for (export, item) in component.component_type().exports(engine) {

@@ -114,10 +114,8 @@ impl ImportPolicy {
         if self.set.is_match(name) {
             return true;
         }
-        match name.split_once('@') {
-            Some((unversioned, _)) => self.set.is_match(unversioned),
-            None => false,
-        }
+        let unversioned = crate::name::unversioned(name);
+        unversioned != name && self.set.is_match(unversioned)
     }
 }
 

@@ -295,7 +295,7 @@ impl Cx<'_> {
             }
         }
         for (key, o, n) in pairs {
-            let package = key.split('/').next().unwrap_or_default();
+            let package = pipectl_wit::name::package_of(&key);
             if self.compared.contains(package) {
                 continue;
             }
@@ -309,7 +309,7 @@ impl Cx<'_> {
 
     /// The role of an interface (`ns:pkg/iface`, with or without a version).
     pub(super) fn iface_role(&self, key: &str) -> Role {
-        let key = key.split_once('@').map_or(key, |(k, _)| k);
+        let key = pipectl_wit::name::unversioned(key);
         self.roles.get(key).copied().unwrap_or(Role::Both)
     }
 

@@ -160,8 +160,8 @@ impl Cx<'_> {
                                     // The package's own interfaces move with its
                                     // version; only other packages' versions are
                                     // a change of the world.
-                                    let own = iface_key(cx.new, *b).split('/').next()
-                                        == Some(cx.package.as_str());
+                                    let own = pipectl_wit::name::package_of(&iface_key(cx.new, *b))
+                                        == cx.package.as_str();
                                     if va != vb && !own {
                                         let rule =
                                             match (compatible(va.as_ref(), vb.as_ref()), imports) {

@@ -77,7 +77,7 @@ pub(crate) fn capability(
     import: &str,
     grants: &Grants,
 ) -> Result<(), (&'static str, &'static str)> {
-    let name = import.split('@').next().unwrap_or(import);
+    let name = pipectl_io::wit_name::unversioned(import);
     let io_granted = grants.stdio
         || grants.clocks
         || grants.filesystem
