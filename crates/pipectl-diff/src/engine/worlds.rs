@@ -86,17 +86,82 @@ impl Cx<'_> {
             WorldKey::Name(n) => n.clone(),
             WorldKey::Interface(id) => iface_key(r, *id),
         };
-        let om: Vec<(String, &WorldKey, &WorldItem)> =
-            old.iter().map(|(k, v)| (key(self.old, k), k, v)).collect();
-        let nm: Vec<(String, &WorldKey, &WorldItem)> =
-            new.iter().map(|(k, v)| (key(self.new, k), k, v)).collect();
-        // An interface a world imports at two versions (`@3.0.0` and
-        // `@4.0.0`) is two items: they are named with their versions, and
-        // matched on the same version first, then on the same semver track,
-        // then on the name alone.
-        let twice = |m: &[(String, &WorldKey, &WorldItem)], name: &str| {
-            m.iter().filter(|(n, _, _)| n == name).count() > 1
+        let om: Vec<Named<'_>> = old.iter().map(|(k, v)| (key(self.old, k), k, v)).collect();
+        let nm: Vec<Named<'_>> = new.iter().map(|(k, v)| (key(self.new, k), k, v)).collect();
+        let (pairs, used) = self.pair_world_items(&om, &nm);
+        // An item a world has at two versions is named with its version.
+        let shown = |r: &Resolve, name: &String, k: &WorldKey| {
+            let twice = |m: &[Named<'_>]| m.iter().filter(|(n, _, _)| n == name).count() > 1;
+            match k {
+                WorldKey::Interface(id) if twice(&om) || twice(&nm) => match version_of(r, *id) {
+                    Some(v) => format!("{world}#{dir}({name}@{v})"),
+                    None => format!("{world}#{dir}({name})"),
+                },
+                _ => format!("{world}#{dir}({name})"),
+            }
         };
+        for (i, j) in pairs {
+            let (name, okey, oitem) = &om[i];
+            let item = shown(self.old, name, okey);
+            match j.map(|j| &nm[j]) {
+                Some((_, nkey, nitem)) => {
+                    let at = At::both(oitem.span(), nitem.span());
+                    self.compare_gated(
+                        &item,
+                        GateKind::Other,
+                        oitem.stability(self.old),
+                        nitem.stability(self.new),
+                        at,
+                        role,
+                        |cx| cx.world_item_pair(&item, (okey, oitem), (nkey, nitem), at, imports),
+                    );
+                }
+                None => {
+                    let at = At::old(oitem.span());
+                    if let GateOutcome::Removed = self.gates(
+                        &item,
+                        gate_kind(oitem),
+                        Some(oitem.stability(self.old)),
+                        None,
+                        at,
+                        role,
+                    ) {
+                        let rule = removed_rule(self.old, oitem, imports);
+                        self.push(rule, item, None, None, at, role);
+                    }
+                }
+            }
+        }
+        for (j, (name, nkey, nitem)) in nm.iter().enumerate() {
+            if used[j] {
+                continue;
+            }
+            let item = shown(self.new, name, nkey);
+            let at = At::new(nitem.span());
+            if let GateOutcome::Added = self.gates(
+                &item,
+                gate_kind(nitem),
+                None,
+                Some(nitem.stability(self.new)),
+                at,
+                role,
+            ) {
+                let rule = added_rule(self.new, nitem, imports);
+                self.push(rule, item, None, None, at, role);
+            }
+        }
+    }
+
+    /// Pairs a world's old items with its new ones. An interface a world
+    /// imports at two versions (`@3.0.0` and `@4.0.0`) is two items,
+    /// matched on the same version first, then on the same semver track,
+    /// then on the name alone. Returns, in old order, each old item with
+    /// its new partner (if any), and which new items were paired.
+    fn pair_world_items(
+        &self,
+        om: &[Named<'_>],
+        nm: &[Named<'_>],
+    ) -> (Vec<(usize, Option<usize>)>, Vec<bool>) {
         let version = |r: &Resolve, k: &WorldKey| match k {
             WorldKey::Interface(id) => version_of(r, *id),
             WorldKey::Name(_) => None,
@@ -128,159 +193,104 @@ impl Cx<'_> {
             }
         }
         pairs.sort_by_key(|(o, _)| *o);
-        let versioned = |r: &Resolve, name: &str, k: &WorldKey| match k {
-            WorldKey::Interface(id) => match version_of(r, *id) {
-                Some(v) => format!("{name}@{v}"),
-                None => name.to_string(),
-            },
-            WorldKey::Name(_) => name.to_string(),
+        (pairs, used)
+    }
+
+    /// Compares one world item present in both releases.
+    fn world_item_pair(
+        &mut self,
+        item: &str,
+        (okey, oitem): (&WorldKey, &WorldItem),
+        (nkey, nitem): (&WorldKey, &WorldItem),
+        at: At,
+        imports: bool,
+    ) {
+        let role = if imports {
+            Role::Importer
+        } else {
+            Role::Exporter
         };
-        for (i, j) in pairs {
-            let (name, okey, oitem) = &om[i];
-            let shown = if twice(&om, name) || twice(&nm, name) {
-                versioned(self.old, name, okey)
-            } else {
-                name.clone()
-            };
-            let item = format!("{world}#{dir}({shown})");
-            match j.map(|j| &nm[j]) {
-                Some((_, nkey, nitem)) => {
-                    let at = At::both(oitem.span(), nitem.span());
-                    self.compare_gated(
-                        &item,
-                        GateKind::Other,
-                        oitem.stability(self.old),
-                        nitem.stability(self.new),
+        match (okey, nkey, oitem, nitem) {
+            (WorldKey::Interface(a), WorldKey::Interface(b), _, _) => {
+                let (va, vb) = (version_of(self.old, *a), version_of(self.new, *b));
+                // The package's own interfaces move with its version; only
+                // other packages' versions are a change of the world.
+                let own = pipectl_wit::name::package_of(&iface_key(self.new, *b))
+                    == self.package.as_str();
+                if va != vb && !own {
+                    let rule = match (compatible(va.as_ref(), vb.as_ref()), imports) {
+                        (true, true) => "world-import-version-bumped",
+                        (false, true) => "world-import-version-changed",
+                        (true, false) => "world-export-version-bumped",
+                        (false, false) => "world-export-version-changed",
+                    };
+                    let show = |v: Option<semver::Version>| {
+                        v.map_or("(unversioned)".into(), |v| v.to_string())
+                    };
+                    self.push(
+                        rule,
+                        item.to_string(),
+                        Some(show(va)),
+                        Some(show(vb)),
                         at,
                         role,
-                        |cx| {
-                            match (okey, nkey, oitem, nitem) {
-                                (WorldKey::Interface(a), WorldKey::Interface(b), _, _) => {
-                                    let (va, vb) = (version_of(cx.old, *a), version_of(cx.new, *b));
-                                    // The package's own interfaces move with its
-                                    // version; only other packages' versions are
-                                    // a change of the world.
-                                    let own = pipectl_wit::name::package_of(&iface_key(cx.new, *b))
-                                        == cx.package.as_str();
-                                    if va != vb && !own {
-                                        let rule =
-                                            match (compatible(va.as_ref(), vb.as_ref()), imports) {
-                                                (true, true) => "world-import-version-bumped",
-                                                (false, true) => "world-import-version-changed",
-                                                (true, false) => "world-export-version-bumped",
-                                                (false, false) => "world-export-version-changed",
-                                            };
-                                        let show = |v: Option<semver::Version>| {
-                                            v.map_or("(unversioned)".into(), |v| v.to_string())
-                                        };
-                                        cx.push(
-                                            rule,
-                                            item.clone(),
-                                            Some(show(va)),
-                                            Some(show(vb)),
-                                            at,
-                                            role,
-                                        );
-                                    }
-                                }
-                                (_, _, WorldItem::Function(a), WorldItem::Function(b)) => {
-                                    cx.signature(&item, a, b, role)
-                                }
-                                (
-                                    _,
-                                    _,
-                                    WorldItem::Type { id: a, .. },
-                                    WorldItem::Type { id: b, .. },
-                                ) => {
-                                    let (a, b) =
-                                        (dealias_named(cx.old, *a), dealias_named(cx.new, *b));
-                                    cx.typedef(&item, a, b, role);
-                                }
-                                (
-                                    _,
-                                    _,
-                                    WorldItem::Interface { id: a, .. },
-                                    WorldItem::Interface { id: b, .. },
-                                ) => {
-                                    let (a, b) = (&cx.old.interfaces[*a], &cx.new.interfaces[*b]);
-                                    cx.types(&item, a, b, role);
-                                    cx.functions(&item, a, b, role);
-                                }
-                                _ => cx.push(
-                                    "type-kind-changed",
-                                    item.clone(),
-                                    Some(item_kind(oitem).into()),
-                                    Some(item_kind(nitem).into()),
-                                    at,
-                                    role,
-                                ),
-                            }
-                        },
                     );
                 }
-                None => {
-                    let at = At::old(oitem.span());
-                    if let GateOutcome::Removed = self.gates(
-                        &item,
-                        gate_kind(oitem),
-                        Some(oitem.stability(self.old)),
-                        None,
-                        at,
-                        role,
-                    ) {
-                        let rule = match (oitem, imports) {
-                            _ if is_deprecated(oitem.stability(self.old)) => {
-                                "deprecated-item-removed"
-                            }
-                            (WorldItem::Function(_), true) => "world-func-import-removed",
-                            (WorldItem::Function(_), false) => "world-func-export-removed",
-                            (WorldItem::Type { .. }, _) => "world-type-removed",
-                            (WorldItem::Interface { id, .. }, true)
-                                if types_only(self.old, *id) =>
-                            {
-                                "world-types-import-removed"
-                            }
-                            (_, true) => "world-import-removed",
-                            (_, false) => "world-export-removed",
-                        };
-                        self.push(rule, item, None, None, at, role);
-                    }
-                }
             }
-        }
-        for (j, (name, nkey, nitem)) in nm.iter().enumerate() {
-            if used[j] {
-                continue;
+            (_, _, WorldItem::Function(a), WorldItem::Function(b)) => {
+                self.signature(item, a, b, role)
             }
-            let shown = if twice(&om, name) || twice(&nm, name) {
-                versioned(self.new, name, nkey)
-            } else {
-                name.clone()
-            };
-            let item = format!("{world}#{dir}({shown})");
-            let at = At::new(nitem.span());
-            if let GateOutcome::Added = self.gates(
-                &item,
-                gate_kind(nitem),
-                None,
-                Some(nitem.stability(self.new)),
+            (_, _, WorldItem::Type { id: a, .. }, WorldItem::Type { id: b, .. }) => {
+                let (a, b) = (dealias_named(self.old, *a), dealias_named(self.new, *b));
+                self.typedef(item, a, b, role);
+            }
+            (_, _, WorldItem::Interface { id: a, .. }, WorldItem::Interface { id: b, .. }) => {
+                let (a, b) = (&self.old.interfaces[*a], &self.new.interfaces[*b]);
+                self.types(item, a, b, role);
+                self.functions(item, a, b, role);
+            }
+            _ => self.push(
+                "type-kind-changed",
+                item.to_string(),
+                Some(item_kind(oitem).into()),
+                Some(item_kind(nitem).into()),
                 at,
                 role,
-            ) {
-                let rule = match (nitem, imports) {
-                    (WorldItem::Function(_), true) => "world-func-import-added",
-                    (WorldItem::Function(_), false) => "world-func-export-added",
-                    (WorldItem::Type { .. }, _) => "world-type-added",
-                    (WorldItem::Interface { id, .. }, true) if types_only(self.new, *id) => {
-                        "world-types-import-added"
-                    }
-                    (_, true) => "world-import-added",
-                    (_, false) => "world-export-added",
-                };
-                self.push(rule, item, None, None, at, role);
-            }
+            ),
         }
     }
 
     // ---- type equality ----
+}
+
+/// A world item with its name: `(name, key, item)`.
+type Named<'a> = (String, &'a WorldKey, &'a WorldItem);
+
+/// The rule for a world item the new release no longer has.
+fn removed_rule(old: &Resolve, item: &WorldItem, imports: bool) -> &'static str {
+    match (item, imports) {
+        _ if is_deprecated(item.stability(old)) => "deprecated-item-removed",
+        (WorldItem::Function(_), true) => "world-func-import-removed",
+        (WorldItem::Function(_), false) => "world-func-export-removed",
+        (WorldItem::Type { .. }, _) => "world-type-removed",
+        (WorldItem::Interface { id, .. }, true) if types_only(old, *id) => {
+            "world-types-import-removed"
+        }
+        (_, true) => "world-import-removed",
+        (_, false) => "world-export-removed",
+    }
+}
+
+/// The rule for a world item the new release adds.
+fn added_rule(new: &Resolve, item: &WorldItem, imports: bool) -> &'static str {
+    match (item, imports) {
+        (WorldItem::Function(_), true) => "world-func-import-added",
+        (WorldItem::Function(_), false) => "world-func-export-added",
+        (WorldItem::Type { .. }, _) => "world-type-added",
+        (WorldItem::Interface { id, .. }, true) if types_only(new, *id) => {
+            "world-types-import-added"
+        }
+        (_, true) => "world-import-added",
+        (_, false) => "world-export-added",
+    }
 }
