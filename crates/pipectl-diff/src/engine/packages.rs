@@ -17,11 +17,15 @@ impl Cx<'_> {
     ) {
         self.deps(op, np);
         self.reached_deps(op, np);
+        self.package_interfaces(op, np);
+        self.package_worlds(op, np, old_includes, new_includes);
+    }
+
+    /// The package's interfaces, matched by name; unmatched ones with the
+    /// same contents are a rename.
+    fn package_interfaces(&mut self, op: PackageId, np: PackageId) {
         let (opkg, npkg) = (&self.old.packages[op], &self.new.packages[np]);
         let prefix = self.package.clone();
-
-        // Interfaces, matched by name; unmatched ones with the same contents
-        // are a rename.
         let names = union(opkg.interfaces.keys(), npkg.interfaces.keys());
         let mut removed = Vec::new();
         let mut added = Vec::new();
@@ -89,8 +93,19 @@ impl Cx<'_> {
                 self.push("interface-added", item, None, None, At::new(ni.span), role);
             }
         }
+    }
 
-        // Worlds.
+    /// The package's worlds, matched by name; unmatched ones with the same
+    /// items are a rename.
+    fn package_worlds(
+        &mut self,
+        op: PackageId,
+        np: PackageId,
+        old_includes: &BTreeMap<String, Vec<String>>,
+        new_includes: &BTreeMap<String, Vec<String>>,
+    ) {
+        let (opkg, npkg) = (&self.old.packages[op], &self.new.packages[np]);
+        let prefix = self.package.clone();
         let names = union(opkg.worlds.keys(), npkg.worlds.keys());
         let mut removed = Vec::new();
         let mut added = Vec::new();
