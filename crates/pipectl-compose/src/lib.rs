@@ -108,17 +108,77 @@ pub struct StageReport {
     pub provides: String,
 }
 
-/// Composes `plan` into one component.
-pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
-    if plan.stages.is_empty() {
+/// Refuses an empty pipeline and two stages of one name.
+fn check_names(stages: &[StageInput]) -> Result<(), ComposeError> {
+    if stages.is_empty() {
         return Err(ComposeError::NoStages);
     }
     let mut names = std::collections::HashSet::new();
-    for s in &plan.stages {
+    for s in stages {
         if !names.insert(s.name.as_str()) {
             return Err(ComposeError::DuplicateStage(s.name.clone()));
         }
     }
+    Ok(())
+}
+
+/// Turns WAT stages into binaries (a binary stays as it is).
+fn to_binaries(inputs: &mut [StageInput]) -> Result<(), ComposeError> {
+    for input in inputs {
+        let file = ComponentBytes::from_bytes(
+            std::path::Path::new(&input.origin),
+            std::mem::take(&mut input.bytes),
+        )
+        .map_err(|source| ComposeError::StageFile {
+            stage: input.name.clone(),
+            source,
+        })?;
+        input.bytes = file.bytes;
+    }
+    Ok(())
+}
+
+/// Decodes the composed component and checks it against the target world
+/// with every stage's allowances: the decoded component, or (inner `Err`)
+/// the findings as [`ComposeError::Output`] for the caller to explain.
+fn check_output(
+    bytes: &[u8],
+    stages: &[Analyzed],
+    ctx: &StageContext<'_>,
+    world_name: &str,
+) -> Result<Result<pipectl_wit::DecodedComponent, ComposeError>, ComposeError> {
+    let allowed: Vec<String> = stages
+        .iter()
+        .flat_map(|s| s.input.allow_imports.iter().cloned())
+        .collect();
+    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
+    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.to_vec())
+        .and_then(|c| c.validate_and_decode())
+        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
+    let findings = check_world(&composed, &ctx.wit.resolve, ctx.world, &policy);
+    if findings.is_empty() {
+        Ok(Ok(composed))
+    } else {
+        Ok(Err(ComposeError::Output {
+            world: world_name.to_string(),
+            findings,
+        }))
+    }
+}
+
+/// What the composed component records about a stage.
+fn stage_metadata(s: &Analyzed) -> StageMetadata {
+    StageMetadata {
+        name: s.input.name.clone(),
+        digest: s.digest.clone(),
+        origin: s.input.origin.clone(),
+        middleware: s.import.is_some(),
+    }
+}
+
+/// Composes `plan` into one component.
+pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
+    check_names(&plan.stages)?;
     let wit = plan.wit;
     let world = wit.find_world(plan.world)?;
     let world_name = wit.world_name(world);
@@ -134,17 +194,7 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
     // WAT stages become binaries, then wac-graph loads (and validates) each
     // distinct component once.
     let mut inputs = plan.stages;
-    for input in &mut inputs {
-        let file = ComponentBytes::from_bytes(
-            std::path::Path::new(&input.origin),
-            std::mem::take(&mut input.bytes),
-        )
-        .map_err(|source| ComposeError::StageFile {
-            stage: input.name.clone(),
-            source,
-        })?;
-        input.bytes = file.bytes;
-    }
+    to_binaries(&mut inputs)?;
     let digests: Vec<String> = inputs.iter().map(|s| digest(&s.bytes)).collect();
     let ctx = StageContext {
         wit,
@@ -185,23 +235,10 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
 
     // The result must satisfy the target world, with every stage's
     // allowances (a stage's permitted imports pass through).
-    let allowed: Vec<String> = stages
-        .iter()
-        .flat_map(|s| s.input.allow_imports.iter().cloned())
-        .collect();
-    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
-    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.clone())
-        .and_then(|c| c.validate_and_decode())
-        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
-    let findings = check_world(&composed, &wit.resolve, world, &policy);
-    if !findings.is_empty() {
-        return Err(
-            explain(&inputs, &digests, &ctx).unwrap_or(ComposeError::Output {
-                world: world_name,
-                findings,
-            }),
-        );
-    }
+    let composed = match check_output(&bytes, &stages, &ctx, &world_name)? {
+        Ok(composed) => composed,
+        Err(output) => return Err(explain(&inputs, &digests, &ctx).unwrap_or(output)),
+    };
 
     let mut bytes = bytes;
     let meta = PipelineMetadata {
@@ -209,15 +246,7 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         version: plan.version.to_string(),
         world: world_name.clone(),
         interface: contract.name.clone(),
-        stages: stages
-            .iter()
-            .map(|s| StageMetadata {
-                name: s.input.name.clone(),
-                digest: s.digest.clone(),
-                origin: s.input.origin.clone(),
-                middleware: s.import.is_some(),
-            })
-            .collect(),
+        stages: stages.iter().map(stage_metadata).collect(),
     };
     append_metadata(&mut bytes, &meta);
     let digest_out = digest(&bytes);
