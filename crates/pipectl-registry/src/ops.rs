@@ -279,6 +279,54 @@ pub fn fetch(
     fetch_resolved(ctx, &resolved, lock, opts)
 }
 
+/// The manifest's layer, refused before any byte of it moves when it is
+/// larger than allowed or is not the layer the lockfile pinned.
+fn checked_layer(
+    manifest: &artifact::Manifest,
+    locked: Option<&LockEntry>,
+    lock: &Lockfile,
+    max_blob_size: u64,
+    shown: &str,
+) -> Result<artifact::Descriptor, RegistryError> {
+    let layer = manifest.layers[0].clone();
+    if layer.size > max_blob_size {
+        return Err(RegistryError::TooLarge {
+            reference: shown.to_string(),
+            what: "the layer".to_string(),
+            detail: format!("the manifest declares {} bytes", layer.size),
+            max: max_blob_size,
+            hint: "`--max-blob-size` raises the cap".to_string(),
+        });
+    }
+    if let Some(entry) = locked
+        && entry.layer != layer.digest
+    {
+        return Err(RegistryError::Lock {
+            path: lock.path().to_owned(),
+            message: format!(
+                "{shown}: the manifest {} names layer {}, the lockfile says {}",
+                entry.manifest, layer.digest, entry.layer
+            ),
+        });
+    }
+    Ok(layer)
+}
+
+/// `--locked`, and the lockfile would gain or change `entry`.
+fn locked_drift(lock: &Lockfile, locked: Option<&LockEntry>, entry: &LockEntry) -> RegistryError {
+    RegistryError::LockedDrift {
+        path: lock.path().to_owned(),
+        message: format!(
+            "{}: the lockfile would change ({}), and --locked forbids it",
+            entry.name,
+            match locked {
+                None => "a new entry".to_string(),
+                Some(old) => format!("{} -> {}", old.manifest, entry.manifest),
+            }
+        ),
+    }
+}
+
 /// [`fetch`], for a reference already resolved.
 pub fn fetch_resolved(
     ctx: &Context,
@@ -313,29 +361,14 @@ pub fn fetch_resolved(
         reference: shown.clone(),
         reason: source,
     })?;
-    let layer = manifest.layers[0].clone();
-    // A layer larger than allowed is refused before any byte of it moves.
-    if layer.size > limits.max_blob_size {
-        return Err(RegistryError::TooLarge {
-            reference: shown,
-            what: "the layer".to_string(),
-            detail: format!("the manifest declares {} bytes", layer.size),
-            max: limits.max_blob_size,
-            hint: "`--max-blob-size` raises the cap".to_string(),
-        });
-    }
+    let layer = checked_layer(
+        &manifest,
+        locked.as_ref(),
+        lock,
+        limits.max_blob_size,
+        &shown,
+    )?;
     let version = entry_version(resolved_tag.as_ref(), locked.as_ref(), &manifest, &shown)?;
-    if let Some(entry) = &locked
-        && entry.layer != layer.digest
-    {
-        return Err(RegistryError::Lock {
-            path: lock.path().to_owned(),
-            message: format!(
-                "{shown}: the manifest {} names layer {}, the lockfile says {}",
-                entry.manifest, layer.digest, entry.layer
-            ),
-        });
-    }
 
     // 2. The layer: from the cache, else streamed from the store into a
     // temporary file in the cache folder; verified either way.
@@ -355,17 +388,7 @@ pub fn fetch_resolved(
     };
     let lock_changed = locked.as_ref() != Some(&entry);
     if opts.locked && lock_changed {
-        return Err(RegistryError::LockedDrift {
-            path: lock.path().to_owned(),
-            message: format!(
-                "{}: the lockfile would change ({}), and --locked forbids it",
-                entry.name,
-                match &locked {
-                    None => "a new entry".to_string(),
-                    Some(old) => format!("{} -> {}", old.manifest, entry.manifest),
-                }
-            ),
-        });
+        return Err(locked_drift(lock, locked.as_ref(), &entry));
     }
 
     // 4. Everything verified: now the cache.
