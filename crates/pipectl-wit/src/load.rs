@@ -11,7 +11,7 @@ use semver::Version;
 use wit_parser::{PackageId, Resolve, WorldId};
 
 use crate::name::NameError;
-use crate::read::{self, FileError, PushError};
+use crate::read::{self, FileError};
 
 /// Why WIT could not be loaded or a world not found.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +39,9 @@ pub enum WitError {
         /// wit-parser's message, with file, line and a caret.
         message: String,
     },
-    /// A directory holds no WIT at all.
-    #[error("`{path}` contains no `.wit` files")]
-    NoWit {
-        /// The path.
-        path: PathBuf,
-    },
+    /// The one loader refused it (`crate::source`).
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
     /// The world specifier does not parse.
     #[error("invalid world name `{spec}`: {reason}")]
     BadWorldName {
@@ -90,29 +87,24 @@ pub struct WitSet {
 
 impl WitSet {
     /// Loads the WIT at `path`; see the module docs for what it may be.
+    /// Only stable items are loaded (what a host sees) and a component is
+    /// refused; the loader is the one `wit diff` uses.
     pub fn load(path: &Path) -> Result<Self, WitError> {
-        let mut resolve = Resolve::default();
-        let mut packages = Vec::new();
-        let meta = std::fs::metadata(path).map_err(|source| WitError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        if meta.is_dir() {
-            let dirs = package_dirs(path)?;
-            if dirs.is_empty() {
-                return Err(WitError::NoWit {
-                    path: path.to_owned(),
-                });
-            }
-            for dir in dirs {
-                packages.push(read::push_dir(&mut resolve, &dir).map_err(push_error)?);
-            }
-        } else {
-            packages.push(read::push_file(&mut resolve, path).map_err(push_error)?);
+        let label = path.display().to_string();
+        let opts = crate::source::LoadOptions {
+            all_features: false,
+            components: false,
+        };
+        let mut raw = crate::source::load_path(path, &label, opts)?;
+        if raw.text.is_some() {
+            // WIT text: pushed as a file (spans name it).
+            let pkg = read::push_file(&mut raw.resolve, path)
+                .map_err(crate::source::SourceError::from)?;
+            raw.main.push(pkg);
         }
         Ok(Self {
-            resolve,
-            packages,
+            resolve: raw.resolve,
+            packages: raw.main,
             path: path.to_owned(),
         })
     }
@@ -287,20 +279,12 @@ impl WorldSpec {
     }
 }
 
-fn push_error(e: PushError) -> WitError {
-    match e {
-        PushError::File(e) => WitError::File(e),
-        PushError::Dir(path, source) => WitError::Io { path, source },
-        PushError::Parse(path, message) => WitError::Parse { path, message },
-    }
-}
-
 /// The package directories under `dir`: `dir` itself when it holds `.wit`
 /// files, otherwise every descendant that does (not descending into a
 /// package's `deps/`), sorted for a stable order.
-pub(crate) fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>, WitError> {
-    let io = |source| WitError::Io {
-        path: dir.to_owned(),
+pub(crate) fn package_dirs(dir: &Path) -> Result<Vec<PathBuf>, crate::source::SourceError> {
+    let io = |source| crate::source::SourceError::Io {
+        path: dir.display().to_string(),
         source,
     };
     let mut has_wit = false;

@@ -182,14 +182,9 @@ pub(crate) fn push_file(resolve: &mut Resolve, path: &Path) -> Result<PackageId,
 }
 
 /// Loads a package directory (its `*.wit` files and its `deps/`) into
-/// `resolve`, as `Resolve::push_dir` does.
-pub(crate) fn push_dir(resolve: &mut Resolve, dir: &Path) -> Result<PackageId, PushError> {
-    push_dir_with(resolve, dir, |_| {})
-}
-
-/// [`push_dir`], showing `inspect` the directory's own package before it is
-/// resolved (resolution flattens what some callers need, such as worlds'
-/// `include`s).
+/// `resolve`, as `Resolve::push_dir` does, showing `inspect` the
+/// directory's own package before it is resolved (resolution flattens what
+/// some callers need, such as worlds' `include`s).
 pub(crate) fn push_dir_with(
     resolve: &mut Resolve,
     dir: &Path,
@@ -253,6 +248,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, PushError> {
 
 #[cfg(test)]
 mod tests {
+    /// [`push_dir_with`] with nothing to inspect.
+    fn push_dir(resolve: &mut Resolve, dir: &Path) -> Result<PackageId, PushError> {
+        push_dir_with(resolve, dir, |_| {})
+    }
+
     use super::*;
 
     #[test]

@@ -20,7 +20,7 @@ use crate::read::{self, FileError, MAX_COMPONENT_BYTES, MAX_WIT_FILE_BYTES, Push
 #[non_exhaustive]
 pub enum SourceError {
     /// The path could not be read.
-    #[error("failed to read `{path}`")]
+    #[error("failed to read WIT from `{path}`")]
     Io {
         /// The path.
         path: String,
@@ -85,12 +85,36 @@ pub enum SourceError {
         /// The packages it holds.
         known: String,
     },
+    /// A component where only WIT is accepted (`check --wit`).
+    #[error(
+        "`{path}` is a component where WIT is expected: a package folder, a folder of them, a `.wit` file or an encoded WIT package"
+    )]
+    NotWit {
+        /// The path.
+        path: String,
+    },
     /// The spec names nothing loadable.
     #[error("`{path}` holds no WIT (no `.wit` files)")]
     Empty {
         /// The path.
         path: String,
     },
+}
+
+impl From<PushError> for SourceError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::File(e) => SourceError::File(e),
+            PushError::Dir(path, source) => SourceError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+            PushError::Parse(path, message) => SourceError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+        }
+    }
 }
 
 /// One side of a diff, loaded.
@@ -148,81 +172,24 @@ impl LoadedWit {
         Ok(self)
     }
 
-    /// Loads `spec`: a path, or `git:<rev>:<path>`.
+    /// Loads `spec`: a path, or `git:<rev>:<path>`, with every feature
+    /// enabled and components accepted (their WIT is compared).
     pub fn load(spec: &str) -> Result<Self, SourceError> {
         if let Some(rest) = spec.strip_prefix("git:") {
             return load_git(spec, rest);
         }
-        let path = Path::new(spec);
-        let meta = std::fs::metadata(path).map_err(|source| SourceError::Io {
-            path: spec.to_string(),
-            source,
-        })?;
-        let mut resolve = new_resolve();
-        let mut includes = BTreeMap::new();
-        let main = if meta.is_dir() {
-            let mut mains = Vec::new();
-            for dir in crate::load::package_dirs(path).map_err(|e| SourceError::Parse {
-                path: spec.to_string(),
-                message: e.to_string(),
-            })? {
-                let pkg = read::push_dir_with(&mut resolve, &dir, |group| {
-                    record_includes(group, &mut includes);
-                })
-                .map_err(|e| match e {
-                    PushError::File(e) => SourceError::File(e),
-                    PushError::Dir(path, source) => SourceError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    },
-                    PushError::Parse(path, message) => SourceError::Parse {
-                        path: path.display().to_string(),
-                        message,
-                    },
-                })?;
-                mains.push(pkg);
-            }
-            if mains.is_empty() {
-                return Err(SourceError::Empty {
-                    path: spec.to_string(),
-                });
-            }
-            mains
-        } else if path.extension().is_some_and(|e| e == "wasm") {
-            let bytes = read_file(path, MAX_COMPONENT_BYTES, "a component or WIT package")?;
-            // Empty, truncated, core modules and non-Wasm files get the
-            // same clear errors as everywhere else.
-            let bytes = crate::component::ComponentBytes::from_bytes(path, bytes)
-                .map_err(|e| SourceError::Wasm {
-                    path: spec.to_string(),
-                    message: e.to_string(),
-                })?
-                .bytes;
-            let decoded = wit_parser::decoding::decode(&bytes).map_err(|e| SourceError::Wasm {
-                path: spec.to_string(),
-                message: format!("{e:#}"),
-            })?;
-            match decoded {
-                DecodedWasm::WitPackage(r, pkg) => {
-                    resolve = r;
-                    vec![pkg]
-                }
-                DecodedWasm::Component(r, _) => {
-                    resolve = r;
-                    // A component's WIT is its world plus every package it
-                    // mentions: compare them all.
-                    resolve.packages.iter().map(|(id, _)| id).collect()
-                }
-            }
-        } else {
-            let bytes = read_file(path, MAX_WIT_FILE_BYTES, "a WIT file")?;
-            let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
-                path: spec.to_string(),
-                offset: e.utf8_error().valid_up_to(),
-            })?;
-            return Self::from_text(spec, &text);
-        };
-        finish(resolve, main, includes, spec)
+        let raw = load_path(
+            Path::new(spec),
+            spec,
+            LoadOptions {
+                all_features: true,
+                components: true,
+            },
+        )?;
+        match raw.text {
+            Some(text) => Self::from_text(spec, &text),
+            None => finish(raw.resolve, raw.main, raw.includes, spec),
+        }
     }
 
     /// Loads WIT source text (one file's worth, which may hold nested
@@ -241,6 +208,124 @@ impl LoadedWit {
         }
         finish(resolve, vec![pkg], includes, label)
     }
+}
+
+/// What a loader accepts beyond WIT packages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadOptions {
+    /// `@unstable` items of every feature are loaded (the diff decides
+    /// which to ignore); otherwise only stable ones, as a host sees them.
+    pub all_features: bool,
+    /// A component's WIT is taken (its world and every package it
+    /// mentions); otherwise a component is refused where WIT is expected.
+    pub components: bool,
+}
+
+/// What [`load_path`] read.
+pub(crate) struct Raw {
+    /// Every package, dependencies included.
+    pub resolve: Resolve,
+    /// The packages the path itself defines.
+    pub main: Vec<PackageId>,
+    /// `ns:pkg/world` → the worlds it includes.
+    pub includes: BTreeMap<String, Vec<String>>,
+    /// A WIT text file, not parsed yet: [`LoadedWit::from_text`] parses it
+    /// (recording includes); [`crate::WitSet`] pushes it as a file.
+    pub text: Option<String>,
+}
+
+/// The one loader of a local WIT path, for `check`, `compose`, `run`'s
+/// contracts and `wit diff` alike: a directory (one package with `deps/`,
+/// or a folder of package folders), an encoded WIT package (binary or
+/// WAT), a component (when `opts.components`), or WIT text. Every file is
+/// read as a regular file of bounded size.
+pub(crate) fn load_path(path: &Path, label: &str, opts: LoadOptions) -> Result<Raw, SourceError> {
+    let meta = std::fs::metadata(path).map_err(|source| SourceError::Io {
+        path: label.to_string(),
+        source,
+    })?;
+    let mut resolve = Resolve {
+        all_features: opts.all_features,
+        ..Resolve::default()
+    };
+    let mut includes = BTreeMap::new();
+    if meta.is_dir() {
+        let mut main = Vec::new();
+        for dir in crate::load::package_dirs(path)? {
+            let pkg = read::push_dir_with(&mut resolve, &dir, |group| {
+                record_includes(group, &mut includes);
+            })?;
+            main.push(pkg);
+        }
+        if main.is_empty() {
+            return Err(SourceError::Empty {
+                path: label.to_string(),
+            });
+        }
+        return Ok(Raw {
+            resolve,
+            main,
+            includes,
+            text: None,
+        });
+    }
+    let is_wasm_name = path.extension().is_some_and(|e| e == "wasm");
+    let max = if is_wasm_name {
+        MAX_COMPONENT_BYTES
+    } else {
+        MAX_WIT_FILE_BYTES
+    };
+    let what = if is_wasm_name {
+        "a component or WIT package"
+    } else {
+        "a WIT file"
+    };
+    let bytes = read_file(path, max, what)?;
+    if !is_wasm_name && !wat::Detect::from_bytes(&bytes).is_wasm() {
+        let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
+            path: label.to_string(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        return Ok(Raw {
+            resolve,
+            main: Vec::new(),
+            includes,
+            text: Some(text),
+        });
+    }
+    // Empty, truncated, core modules and non-Wasm files get the same clear
+    // errors as everywhere else.
+    let wasm = |message: String| SourceError::Wasm {
+        path: label.to_string(),
+        message,
+    };
+    let bytes = crate::component::ComponentBytes::from_bytes(path, bytes)
+        .map_err(|e| wasm(e.to_string()))?
+        .bytes;
+    let main = match wit_parser::decoding::decode(&bytes).map_err(|e| wasm(format!("{e:#}")))? {
+        DecodedWasm::WitPackage(r, pkg) => {
+            let remap = resolve.merge(r).map_err(|e| wasm(format!("{e:#}")))?;
+            vec![remap.packages[pkg.index()]]
+        }
+        DecodedWasm::Component(r, _) if opts.components => {
+            // A component's WIT is its world plus every package it
+            // mentions: compare them all.
+            resolve = r;
+            resolve.all_features |= opts.all_features;
+            resolve.packages.iter().map(|(id, _)| id).collect()
+        }
+        DecodedWasm::Component(..) => {
+            return Err(SourceError::NotWit {
+                path: label.to_string(),
+            });
+        }
+    };
+    Ok(Raw {
+        resolve,
+        main,
+        includes,
+        text: None,
+    })
 }
 
 fn new_resolve() -> Resolve {
