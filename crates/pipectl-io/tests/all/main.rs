@@ -239,3 +239,110 @@ fn only_the_registry_crate_has_an_http_client() {
         ["pipectl-registry"]
     );
 }
+
+/// Library functions longer than 100 lines, each with the reason
+/// ARCHITECTURE.md gives ("Long functions"); the test fails when another
+/// grows past 100 lines, or when one of these no longer does (the list
+/// cannot go stale).
+const LONG_FUNCTIONS: &[(&str, &str)] = &[
+    ("pipectl-wit/src/types.rs", "compare_defs"),
+    ("pipectl-run/src/expect.rs", "walk"),
+    ("pipectl-wit/src/source.rs", "load_git"),
+    ("pipectl-run/src/invoke.rs", "prepare"),
+    ("pipectl-run/src/invoke.rs", "run_one"),
+    ("pipectl-diff/src/engine/functions.rs", "functions"),
+    ("pipectl-run/src/host.rs", "load_with"),
+];
+
+/// Every `fn` in a library crate's `src` (tests cut off) with its length
+/// in lines, from its signature to its closing brace (braces in strings
+/// and comments are skipped, roughly: enough for this source).
+fn function_lengths() -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    for krate in LIBRARIES {
+        let mut files = Vec::new();
+        rust_files(&root().join("crates").join(krate).join("src"), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let text = text.split("#[cfg(test)]").next().unwrap_or("");
+            let rel = file
+                .strip_prefix(root().join("crates"))
+                .unwrap()
+                .display()
+                .to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let t = line.trim_start();
+                let t = t
+                    .strip_prefix("pub(crate) ")
+                    .or_else(|| t.strip_prefix("pub(super) "))
+                    .or_else(|| t.strip_prefix("pub "))
+                    .unwrap_or(t);
+                let t = t.strip_prefix("async ").unwrap_or(t);
+                let Some(rest) = t.strip_prefix("fn ") else {
+                    continue;
+                };
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let mut depth = 0i32;
+                let mut opened = false;
+                let mut end = i;
+                'scan: for (j, l) in lines.iter().enumerate().skip(i) {
+                    let code = l.split("//").next().unwrap_or("");
+                    let mut in_str = false;
+                    for c in code.chars() {
+                        match c {
+                            '"' => in_str = !in_str,
+                            '{' if !in_str => {
+                                depth += 1;
+                                opened = true;
+                            }
+                            '}' if !in_str => depth -= 1,
+                            ';' if !in_str && !opened && depth == 0 => break 'scan,
+                            _ => {}
+                        }
+                    }
+                    if opened && depth == 0 {
+                        end = j;
+                        break;
+                    }
+                }
+                out.push((rel.clone(), name, end.saturating_sub(i) + 1));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn library_functions_stay_under_100_lines_unless_architecture_says_why() {
+    let lengths = function_lengths();
+    assert!(lengths.len() > 300, "the scan found too few functions");
+    let long: Vec<_> = lengths.iter().filter(|(_, _, n)| *n > 100).collect();
+    let unexplained: Vec<String> = long
+        .iter()
+        .filter(|(f, name, _)| !LONG_FUNCTIONS.contains(&(f.as_str(), name.as_str())))
+        .map(|(f, name, n)| format!("{f}: fn {name}: {n} lines"))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "library functions over 100 lines (split them, or say why in ARCHITECTURE.md's \
+         \"Long functions\" and list them here):\n{}",
+        unexplained.join("\n")
+    );
+    for (file, name) in LONG_FUNCTIONS {
+        assert!(
+            long.iter().any(|(f, n, _)| f == file && n == name),
+            "{file}: fn {name} is listed as long but is not (remove it from LONG_FUNCTIONS)"
+        );
+    }
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for (_, name) in LONG_FUNCTIONS {
+        assert!(
+            architecture.contains(&format!("`{name}`")),
+            "ARCHITECTURE.md must say why `{name}` is long"
+        );
+    }
+}
