@@ -260,7 +260,7 @@ pub(crate) fn analyze(
                 f.message = format!(
                     "{}; allow it with `allow-imports` on the stage if it should pass through",
                     f.message
-                        .trim_end_matches(" and no `--allow-import` pattern allows")
+                        .trim_end_matches(" and no allowed import pattern matches")
                 );
             }
         }

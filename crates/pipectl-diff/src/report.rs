@@ -210,7 +210,7 @@ pub fn judge(
                 findings.iter().filter(|f| f.bump == Bump::Major).count()
             )),
             FailOn::Any if !findings.is_empty() => Some(format!(
-                "{} change(s) found and `--fail-on any` is set",
+                "{} change(s) found, and any change fails the gate",
                 findings.len()
             )),
             _ => None,
@@ -219,7 +219,7 @@ pub fn judge(
         reason = match fail_on {
             FailOn::None => None,
             FailOn::Any if !findings.is_empty() => Some(format!(
-                "{} change(s) found and `--fail-on any` is set",
+                "{} change(s) found, and any change fails the gate",
                 findings.len()
             )),
             _ if actual == Bump::None && !findings.is_empty() => Some(format!(

@@ -172,7 +172,7 @@ pub enum WriteError {
         source: std::io::Error,
     },
     /// The target is a symlink and replacing it was not asked for.
-    #[error("{} is a symbolic link; pipectl does not replace links (pass `--force` to replace the link itself)", path.display())]
+    #[error("{} is a symbolic link; pipectl replaces a link (the link itself, never its target) only when asked to", path.display())]
     Symlink {
         /// The file.
         path: PathBuf,
@@ -183,6 +183,13 @@ pub enum WriteError {
         /// The file.
         path: PathBuf,
     },
+}
+
+impl WriteError {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<crate::Hint> {
+        matches!(self, WriteError::Symlink { .. }).then_some(crate::Hint::Force)
+    }
 }
 
 /// Writes `bytes` to `path` atomically: see [`write_atomic_with`].

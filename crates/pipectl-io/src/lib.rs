@@ -16,6 +16,7 @@
 
 pub mod digest;
 pub mod file;
+pub mod hint;
 pub mod name;
 pub mod seal;
 pub mod text;
@@ -26,5 +27,6 @@ pub use file::{
     ReadError, WriteError, WriteOptions, read_regular, read_regular_to_string, write_atomic,
     write_atomic_with,
 };
+pub use hint::Hint;
 pub use name::NameError;
 pub use seal::SealKey;

@@ -40,14 +40,14 @@ pub enum RegistryError {
         what: String,
     },
     /// The registry refused the credentials, or wants some.
-    #[error("registry `{registry}` refused access ({status}): {hint}")]
+    #[error("registry `{registry}` refused access ({status}): {detail}")]
     Unauthorized {
         /// The registry.
         registry: String,
         /// e.g. `401 Unauthorized`.
         status: String,
-        /// What to do about it.
-        hint: String,
+        /// What is missing (credentials, or permission).
+        detail: String,
     },
     /// The registry could not be reached, or the transfer broke.
     #[error("registry `{registry}`: {message}")]
@@ -87,7 +87,7 @@ pub enum RegistryError {
     },
     /// The version is published already, with other bytes: a gate outcome.
     #[error(
-        "`{reference}` already exists with different content (layer {layer}); publish a new version, or pass --force to replace it"
+        "`{reference}` already exists with different content (layer {layer}); publish a new version, or replace it on purpose"
     )]
     Exists {
         /// The reference, `registry/repo:tag`.
@@ -124,7 +124,7 @@ pub enum RegistryError {
         error: pipectl_io::DigestError,
     },
     /// A manifest, a tag list or a layer is larger than pipectl accepts.
-    #[error("`{reference}`: {what} is larger than the {max} bytes accepted ({detail}); {hint}")]
+    #[error("`{reference}`: {what} is larger than the {max} bytes accepted ({detail})")]
     TooLarge {
         /// The reference.
         reference: String,
@@ -134,11 +134,11 @@ pub enum RegistryError {
         detail: String,
         /// The cap.
         max: u64,
-        /// Which setting raises the cap.
-        hint: String,
+        /// How the cap is raised (none: it is pipectl's own).
+        hint: Option<pipectl_io::Hint>,
     },
     /// The operation did not end within its deadline.
-    #[error("registry `{registry}`: gave up after {} s, the time allowed for the whole operation (`--timeout`)", timeout.as_secs())]
+    #[error("registry `{registry}`: gave up after {} s, the time allowed for the whole operation", timeout.as_secs())]
     Timeout {
         /// The registry.
         registry: String,
@@ -148,6 +148,24 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// What the operator can do about it.
+    pub fn hint(&self) -> Option<pipectl_io::Hint> {
+        use pipectl_io::Hint;
+        match self {
+            RegistryError::TooLarge { hint, .. } => hint.clone(),
+            RegistryError::Timeout { .. } => Some(Hint::Timeout),
+            RegistryError::Exists { .. } => Some(Hint::Force),
+            RegistryError::LockedDrift { .. } => Some(Hint::Unlock),
+            RegistryError::Unauthorized {
+                registry, status, ..
+            } if status.starts_with("401") => Some(Hint::Credentials {
+                registry: registry.clone(),
+            }),
+            RegistryError::Write(e) => e.hint(),
+            _ => None,
+        }
+    }
+
     /// An IO error on `path`.
     pub fn io(
         action: &'static str,

@@ -295,7 +295,7 @@ fn checked_layer(
             what: "the layer".to_string(),
             detail: format!("the manifest declares {} bytes", layer.size),
             max: max_blob_size,
-            hint: "`--max-blob-size` raises the cap".to_string(),
+            hint: Some(pipectl_io::Hint::MaxBlobSize),
         });
     }
     if let Some(entry) = locked
@@ -317,7 +317,7 @@ fn locked_drift(lock: &Lockfile, locked: Option<&LockEntry>, entry: &LockEntry) 
     RegistryError::LockedDrift {
         path: lock.path().to_owned(),
         message: format!(
-            "{}: the lockfile would change ({}), and --locked forbids it",
+            "{}: the lockfile would change ({}), and it is locked",
             entry.name,
             match locked {
                 None => "a new entry".to_string(),
@@ -622,8 +622,8 @@ fn fetch_manifest(
                         reference: shown.to_string(),
                         what: if opts.offline {
                             format!(
-                                "--offline: no version matching `{req}` is in the lockfile or the cache (cached: {}); \
-                                 fetch it once without --offline, which records it in the lockfile",
+                                "offline: no version matching `{req}` is in the lockfile or the cache (cached: {}); \
+                                 fetch it once online, which records it in the lockfile",
                                 list(&tags)
                             )
                         } else {
@@ -668,7 +668,7 @@ impl LazyStore {
             if self.offline {
                 return Err(RegistryError::NotFound {
                     reference: self.shown.clone(),
-                    what: "not in the cache, and --offline forbids the network".to_string(),
+                    what: "not in the cache, and offline means no network".to_string(),
                 });
             }
             self.store = Some(ctx.open(location, self.deadline)?);
@@ -694,14 +694,14 @@ fn tag_manifest(
             .map(|(_, d)| d)
             .ok_or_else(|| RegistryError::NotFound {
                 reference: store.shown.clone(),
-                what: format!("version {tag} is not in the cache (--offline)"),
+                what: format!("version {tag} is not in the cache (offline)"),
             })?;
         let bytes = ctx
             .cache
             .blob(&digest, ctx.limits().max_manifest_size)
             .ok_or_else(|| RegistryError::NotFound {
                 reference: store.shown.clone(),
-                what: format!("the manifest of {tag} is not in the cache (--offline)"),
+                what: format!("the manifest of {tag} is not in the cache (offline)"),
             })?;
         return Ok((bytes, digest));
     }

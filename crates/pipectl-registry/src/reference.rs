@@ -176,8 +176,7 @@ pub fn parse(reference: &str, allow_requirement: bool) -> Result<Parsed, Referen
     // Credentials never belong in a reference: refused, and never shown.
     if userinfo_end(reference).is_some() {
         return Err(err(
-            "a reference cannot hold credentials (`user:password@`); give them with \
-             --username and --password-stdin, or PIPECTL_REGISTRY_* variables",
+            "a reference cannot hold credentials (`user:password@`); give them separately",
         ));
     }
     if reference.contains("://") {
@@ -236,7 +235,7 @@ pub fn parse(reference: &str, allow_requirement: bool) -> Result<Parsed, Referen
         .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     {
         return Err(err(
-            "the registry must be `host[:port]`; give credentials with --username and --password-stdin",
+            "the registry must be `host[:port]` (credentials are given separately)",
         ));
     }
     let (repo, sel) = if let Some((repo, digest)) = rest.split_once('@') {

@@ -224,10 +224,10 @@ pub fn read_payload(
     if layer.size > MAX_PAYLOAD {
         return Err(RegistryError::TooLarge {
             reference: shown,
-            what: "the referrer's payload".to_string(),
+            what: "the referrer's payload (a signature or SBOM)".to_string(),
             detail: format!("the manifest declares {} bytes", layer.size),
             max: MAX_PAYLOAD,
-            hint: "pipectl reads no larger signature or SBOM".to_string(),
+            hint: None,
         });
     }
     let layer_desc = crate::artifact::Descriptor {

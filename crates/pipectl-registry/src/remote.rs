@@ -313,11 +313,7 @@ impl RemoteStore {
         RegistryError::Unauthorized {
             registry: self.registry.clone(),
             status: "401 Unauthorized".to_string(),
-            hint: format!(
-                "give credentials with `--username` and `--password-stdin`, \
-                 PIPECTL_REGISTRY_{host}_USERNAME and _PASSWORD, or `docker login`",
-                host = crate::auth::env_key(&self.registry)
-            ),
+            detail: "it wants credentials, and none were given or they were wrong".to_string(),
         }
     }
 
@@ -387,7 +383,7 @@ impl RemoteStore {
             OciDistributionError::ServerError { code: 403, .. } => RegistryError::Unauthorized {
                 registry,
                 status: "403 Forbidden".to_string(),
-                hint: "the credentials lack permission for this repository".to_string(),
+                detail: "the credentials lack permission for this repository".to_string(),
             },
             OciDistributionError::RegistryError { envelope, .. } => {
                 let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();

@@ -350,7 +350,7 @@ pub fn check_imports(
                 kind: FindingKind::UnexpectedImport,
                 message: format!(
                     "the component imports {}, which world `{wname}` does not provide \
-                     and no `--allow-import` pattern allows",
+                     and no allowed import pattern matches",
                     describe_import(c, &item, citem)
                 ),
                 item,
@@ -670,7 +670,7 @@ mod tests {
         assert_eq!(
             found[0].2,
             "the component imports resource `blob`, which world `test:host/bare@1.0.0` \
-             does not provide and no `--allow-import` pattern allows"
+             does not provide and no allowed import pattern matches"
         );
         assert_eq!(found[1].1, "make");
         // The world that declares the resource provides it.

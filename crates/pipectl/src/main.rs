@@ -66,10 +66,14 @@ fn main() -> ExitCode {
         Err(err) if err.is::<cli::output::AlreadyReported>() => ExitCode::from(2),
         Err(err) => {
             let failure = cli::failure::classify(&err);
+            let hint = cli::hints::find(&err).map(|h| cli::hints::render(&h));
             // A closed stderr must not turn the error into a panic.
             cli::output::error(&format!("error: {err:#}"));
+            if let Some(hint) = &hint {
+                cli::output::error(&format!("hint: {hint}"));
+            }
             if json {
-                let _ = cli::output::print_json_error(failure.kind, &err);
+                let _ = cli::output::print_json_error(failure.kind, &err, hint.as_deref());
             }
             ExitCode::from(failure.exit)
         }
@@ -109,6 +113,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
         let _ = cli::output::print_json_error(
             "usage",
             &anyhow::anyhow!("{}", pipectl_io::text::clean(message, 2000)),
+            None,
         );
     }
     ExitCode::from(2)

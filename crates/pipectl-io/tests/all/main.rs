@@ -346,3 +346,32 @@ fn library_functions_stay_under_100_lines_unless_architecture_says_why() {
         );
     }
 }
+
+/// Libraries name no command-line flag in what they say: they attach a
+/// `pipectl_io::Hint` and the binary renders it. Exempt: the arguments
+/// pipectl-wit passes to `git`, and the rule catalog's page of CLI docs.
+#[test]
+fn libraries_name_no_command_line_flags() {
+    let exempt = ["pipectl-wit/src/source.rs", "pipectl-diff/src/catalog.rs"];
+    let mut found = Vec::new();
+    for krate in LIBRARIES {
+        for (file, n, line) in library_lines(krate) {
+            if exempt.iter().any(|e| file.ends_with(e)) {
+                continue;
+            }
+            let code = line.split("//").next().unwrap_or("");
+            let in_string = code.split('"').skip(1).step_by(2).any(|s| {
+                s.match_indices("--")
+                    .any(|(i, _)| s[i + 2..].starts_with(|c: char| c.is_ascii_lowercase()))
+            });
+            if in_string {
+                found.push(format!("{file}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library strings that name a flag (attach a Hint instead):\n{}",
+        found.join("\n")
+    );
+}

@@ -126,12 +126,7 @@ impl RemoteStore {
             return Err(self.status_error(response, "the token").await);
         }
         let body = self
-            .read_capped(
-                response,
-                MAX_SMALL_BODY,
-                "the token response",
-                "a token is never that large",
-            )
+            .read_capped(response, MAX_SMALL_BODY, "the token response", None)
             .await?;
         #[derive(serde::Deserialize)]
         struct Token {

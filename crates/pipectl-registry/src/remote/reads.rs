@@ -12,7 +12,7 @@ impl RemoteStore {
         mut response: reqwest::Response,
         max: u64,
         what: &str,
-        hint: &str,
+        hint: Option<pipectl_io::Hint>,
     ) -> Result<Vec<u8>, Failed> {
         let too_large = |detail: String| {
             Failed::fatal(RegistryError::TooLarge {
@@ -20,7 +20,7 @@ impl RemoteStore {
                 what: what.to_string(),
                 detail,
                 max,
-                hint: hint.to_string(),
+                hint,
             })
         };
         if let Some(len) = response.content_length()
@@ -53,7 +53,7 @@ impl RemoteStore {
     ) -> Failed {
         let status = response.status();
         let body = self
-            .read_capped(response, MAX_SMALL_BODY, "an error answer", "it is ignored")
+            .read_capped(response, MAX_SMALL_BODY, "an error answer", None)
             .await
             .unwrap_or_default();
         #[derive(serde::Deserialize)]
@@ -77,7 +77,7 @@ impl RemoteStore {
             403 => RegistryError::Unauthorized {
                 registry,
                 status: "403 Forbidden".to_string(),
-                hint: "the credentials lack permission for this repository".to_string(),
+                detail: "the credentials lack permission for this repository".to_string(),
             },
             404 if codes.contains(&"NAME_UNKNOWN") => RegistryError::NotFound {
                 reference: reference.to_string(),
@@ -149,7 +149,7 @@ impl RemoteStore {
                 response,
                 self.limits.max_manifest_size,
                 "the manifest",
-                "`--max-manifest-size` raises the cap",
+                Some(pipectl_io::Hint::MaxManifestSize),
             )
             .await?;
         let digest = Digest::sha256(&body);
@@ -194,7 +194,7 @@ impl RemoteStore {
                 response,
                 self.limits.max_manifest_size,
                 "a page of tags",
-                "`--max-manifest-size` raises the cap",
+                Some(pipectl_io::Hint::MaxManifestSize),
             )
             .await?;
         #[derive(serde::Deserialize)]
@@ -287,7 +287,7 @@ impl RemoteStore {
                 response,
                 self.limits.max_manifest_size,
                 "the referrers list",
-                "`--max-manifest-size` raises the cap",
+                Some(pipectl_io::Hint::MaxManifestSize),
             )
             .await?;
         let index: ReferrerIndex = serde_json::from_slice(&body).map_err(|_| {

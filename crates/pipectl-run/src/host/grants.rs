@@ -72,11 +72,21 @@ pub(crate) fn wasi_ctx(
     Ok(b.build())
 }
 
-/// The capability an import needs, with a hint on granting it.
-pub(crate) fn capability(
-    import: &str,
-    grants: &Grants,
-) -> Result<(), (&'static str, &'static str)> {
+/// Whether an import's capability is granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Capability {
+    /// A WASI interface whose capability the grants cover.
+    Granted,
+    /// A WASI interface whose capability (`clocks`, `random`,
+    /// `filesystem`, `environment`, `stdio`, `io`, `sockets`, `http`) is
+    /// not granted.
+    Denied(&'static str),
+    /// Not a WASI interface: decided once the import's type is known.
+    NotWasi,
+}
+
+/// The capability an import needs, and whether `grants` give it.
+pub(crate) fn capability(import: &str, grants: &Grants) -> Capability {
     let name = pipectl_io::wit_name::unversioned(import);
     let io_granted = grants.stdio
         || grants.clocks
@@ -84,57 +94,27 @@ pub(crate) fn capability(
         || grants.sockets
         || grants.http
         || !grants.dirs.is_empty();
-    let (cap, granted, hint) = match name {
-        n if n.starts_with("wasi:clocks/") => (
-            "clocks",
-            grants.clocks,
-            "grant it with `grants = { clocks = true }` (`--grant clocks`)",
-        ),
-        n if n.starts_with("wasi:random/") => (
-            "random",
-            grants.random,
-            "grant it with `grants = { random = true }` (`--grant random`)",
-        ),
-        n if n.starts_with("wasi:filesystem/") => (
-            "filesystem",
-            grants.filesystem || !grants.dirs.is_empty(),
-            "grant a directory with `grants = { dirs = [{ host = \"data\", guest = \"/data\" }] }` \
-             (`--dir data::/data`), or `grants = { filesystem = true }` (`--grant filesystem`) for \
-             the interfaces with no directory",
-        ),
-        "wasi:cli/environment" => (
-            "environment",
-            grants.stdio || !grants.env.is_empty(),
-            "grant variables with `grants = { env = { NAME = \"value\" } }` (`--env NAME=value`); \
-             `stdio = true` gives an empty environment",
-        ),
-        n if n.starts_with("wasi:cli/") => (
-            "stdio",
-            grants.stdio,
-            "grant it with `grants = { stdio = true }` (`--grant stdio`)",
-        ),
-        n if n.starts_with("wasi:io/") => (
-            "io",
-            io_granted,
-            "it comes with any stdio, clocks, filesystem, sockets or http grant",
-        ),
-        n if n.starts_with("wasi:sockets/") => (
-            "sockets",
-            grants.sockets,
-            "pipectl never gives plugins network access; `grants = { sockets = true }` \
-             (`--grant sockets`) links the interfaces with every address refused, for toolchains (componentize-py, jco) that \
-             import them regardless; `--grant runtime` gives all such toolchains import",
-        ),
-        n if n.starts_with("wasi:http/") => (
-            "http",
-            grants.http,
-            "pipectl never gives plugins network access; `grants = { http = true }` (`--grant \
-             http`) links the interfaces with every request refused, for toolchains (jco) that \
-             import them regardless; `--grant runtime` gives all such toolchains import",
-        ),
-        _ => return Err(("", "")),
+    let (cap, granted) = match name {
+        n if n.starts_with("wasi:clocks/") => ("clocks", grants.clocks),
+        n if n.starts_with("wasi:random/") => ("random", grants.random),
+        n if n.starts_with("wasi:filesystem/") => {
+            ("filesystem", grants.filesystem || !grants.dirs.is_empty())
+        }
+        "wasi:cli/environment" => ("environment", grants.stdio || !grants.env.is_empty()),
+        n if n.starts_with("wasi:cli/") => ("stdio", grants.stdio),
+        // `io` comes with any stdio, clocks, filesystem, sockets or http
+        // grant.
+        n if n.starts_with("wasi:io/") => ("io", io_granted),
+        // Network interfaces are only ever linked with everything refused.
+        n if n.starts_with("wasi:sockets/") => ("sockets", grants.sockets),
+        n if n.starts_with("wasi:http/") => ("http", grants.http),
+        _ => return Capability::NotWasi,
     };
-    if granted { Ok(()) } else { Err((cap, hint)) }
+    if granted {
+        Capability::Granted
+    } else {
+        Capability::Denied(cap)
+    }
 }
 
 /// An import whose capability was not granted.
@@ -185,36 +165,24 @@ pub(crate) fn describe_denied(denied: &[Denied]) -> String {
     described.join("; ")
 }
 
-/// How to grant every denied capability at once.
-pub(crate) fn how_to_grant(denied: &[Denied]) -> String {
-    let mut flags: Vec<&str> = Vec::new();
+/// The grants that cover every denied capability, as a [`Hint`].
+///
+/// [`Hint`]: pipectl_io::Hint
+pub(crate) fn grant_hint(denied: &[Denied]) -> pipectl_io::Hint {
+    let mut grants: Vec<&'static str> = Vec::new();
     for d in denied {
         let grant = grant_for(d.capability);
-        if !flags.contains(&grant) {
-            flags.push(grant);
+        if !grants.contains(&grant) {
+            grants.push(grant);
         }
     }
-    let keys: Vec<String> = flags.iter().map(|f| format!("{f} = true")).collect();
-    let mut how = format!(
-        "grant them with `--grant {}` (in a manifest: `grants = {{ {} }}`), or `--grant runtime` \
-         for a language runtime (componentize-py, jco) that imports them all",
-        flags.join(","),
-        keys.join(", ")
-    );
     let has = |cap: &str| denied.iter().any(|d| d.capability == cap);
-    if has("filesystem") {
-        how.push_str("; a directory: `--dir HOST::GUEST` (`grants = { dirs = [...] }`)");
+    pipectl_io::Hint::Grant {
+        grants,
+        dir: has("filesystem"),
+        env: has("environment"),
+        network: has("sockets") || has("http"),
     }
-    if has("environment") {
-        how.push_str("; variables: `--env NAME=VALUE` (`grants = { env = { ... } }`)");
-    }
-    if has("sockets") || has("http") {
-        how.push_str(
-            "; pipectl never gives plugins network access: sockets and http are linked \
-             with every address and request refused",
-        );
-    }
-    how
 }
 
 /// Refuses a stage whose imports `grants` does not cover, naming every
@@ -227,9 +195,8 @@ pub(crate) fn check_capabilities<'a>(
     let mut denied: Vec<Denied> = Vec::new();
     for import in imports {
         match capability(import, grants) {
-            // Not WASI: decided once the import's type is known.
-            Ok(()) | Err(("", _)) => {}
-            Err((capability, _)) => {
+            Capability::Granted | Capability::NotWasi => {}
+            Capability::Denied(capability) => {
                 if !denied.iter().any(|d| d.import == import) {
                     denied.push(Denied {
                         import: import.to_string(),

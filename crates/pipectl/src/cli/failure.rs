@@ -39,6 +39,8 @@ pub struct Classified {
     pub failure: Failure,
     /// The rewritten message.
     pub message: String,
+    /// What the operator can do, from the original error.
+    pub hint: Option<pipectl_io::Hint>,
 }
 
 impl Classified {
@@ -49,6 +51,7 @@ impl Classified {
         Classified {
             failure,
             message: rewrite(&format!("{err:#}")),
+            hint: crate::cli::hints::find(&err),
         }
         .into()
     }

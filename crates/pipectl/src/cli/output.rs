@@ -69,17 +69,18 @@ pub fn envelope(ok: bool, value: serde_json::Value) -> serde_json::Value {
 }
 
 /// Prints the envelope of a command that could not run or was refused:
-/// `{"ok": false, "error": {"kind", "message", "causes"}}`.
-pub fn print_json_error(kind: &str, err: &anyhow::Error) -> anyhow::Result<()> {
+/// `{"ok": false, "error": {"kind", "message", "causes", "hint"?}}`.
+pub fn print_json_error(kind: &str, err: &anyhow::Error, hint: Option<&str>) -> anyhow::Result<()> {
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
-    write_json(&serde_json::json!({
-        "ok": false,
-        "error": {
-            "kind": kind,
-            "message": format!("{err:#}"),
-            "causes": causes,
-        }
-    }))
+    let mut error = serde_json::json!({
+        "kind": kind,
+        "message": format!("{err:#}"),
+        "causes": causes,
+    });
+    if let Some(hint) = hint {
+        error["hint"] = hint.into();
+    }
+    write_json(&serde_json::json!({ "ok": false, "error": error }))
 }
 
 /// Writes `text` to stdout as it is.

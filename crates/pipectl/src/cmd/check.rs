@@ -127,5 +127,9 @@ fn human(report: &CheckReport, out: &mut String) {
     for finding in &report.findings {
         let _ = writeln!(out, "  {}: {}", finding.kind.as_str(), finding.item);
         let _ = writeln!(out, "      {}", finding.message);
+        if finding.kind == pipectl_wit::FindingKind::UnexpectedImport {
+            let hint = crate::cli::hints::allow_import(&finding.item);
+            let _ = writeln!(out, "      hint: {hint}");
+        }
     }
 }
