@@ -19,7 +19,6 @@ mod wac;
 
 use pipectl_wit::check::check_world;
 use pipectl_wit::{ComponentBytes, ImportPolicy, WitSet};
-use serde::Serialize;
 use wit_parser::WorldItem;
 
 pub use error::ComposeError;
@@ -62,10 +61,9 @@ pub struct ComposePlan<'a> {
 }
 
 /// What was built.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Composition {
     /// The composed component.
-    #[serde(skip)]
     pub bytes: Vec<u8>,
     /// The target world.
     pub world: String,
@@ -84,15 +82,13 @@ pub struct Composition {
     /// Exports of stages not re-exported, and why.
     pub skipped_exports: Vec<String>,
     /// The equivalent WAC source.
-    #[serde(skip)]
     pub wac: String,
     /// The generated sequencers, by the package names the WAC uses.
-    #[serde(skip)]
     pub sequencers: Vec<(String, Vec<u8>)>,
 }
 
 /// One stage in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StageReport {
     /// Its name.
     pub name: String,

@@ -94,8 +94,8 @@ pub fn diff_and_judge(
     let mut report = report::combine(reports, opts.policy);
     if report.old.package.is_empty() && report.new.package.is_empty() {
         // No package of the old side exists on the new side.
-        report.ok = false;
-        report.reason =
+        report.summary.ok = false;
+        report.summary.reason =
             Some("no package was compared: the two sides share no package name".to_string());
     }
     report

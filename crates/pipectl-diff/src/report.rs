@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use semver::Version;
-use serde::Serialize;
 
 use crate::catalog::{Bump, Effect, Policy, Rule};
 use crate::engine::{Change, Role};
@@ -23,7 +22,7 @@ pub enum FailOn {
 }
 
 /// A package and its version on one side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageVersion {
     /// `ns:name`.
     pub package: String,
@@ -32,7 +31,7 @@ pub struct PackageVersion {
 }
 
 /// One finding in the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DiffFinding {
     /// The rule id.
     pub rule: String,
@@ -50,7 +49,6 @@ pub struct DiffFinding {
     pub bump: Bump,
     /// Under the guest policy, a break that affects hosts only: what it asks
     /// of them (the finding then needs a minor bump, not a major one).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     /// `file:line` in the old package.
     pub old_span: Option<String>,
@@ -85,7 +83,7 @@ impl DiffFinding {
 }
 
 /// One package's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PackageReport {
     /// The old package.
     pub old: PackageVersion,
@@ -100,7 +98,6 @@ pub struct PackageReport {
     /// Whether the gate passes.
     pub ok: bool,
     /// Why it fails, when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The findings.
     pub findings: Vec<DiffFinding>,
@@ -108,28 +105,22 @@ pub struct PackageReport {
 
 /// The whole report: the first package's fields at the top, every package
 /// in `packages` when several were compared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DiffReport {
-    /// The old package (the first, when several).
-    pub old: PackageVersion,
-    /// The new package.
-    pub new: PackageVersion,
-    /// The largest bump any package needs.
-    pub required_bump: Bump,
-    /// The policy that turned the findings into the required bump.
-    pub policy: Policy,
-    /// The bump the (first) package's versions show.
-    pub actual_bump: Bump,
-    /// Whether every package passes.
-    pub ok: bool,
-    /// Why it fails, when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Every finding.
-    pub findings: Vec<DiffFinding>,
-    /// Per package, when more than one was compared.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The verdict over every package compared: the first package's
+    /// versions, the largest bump any needs, every finding, `ok` when all
+    /// are (its fields are also reachable through `Deref`).
+    pub summary: PackageReport,
+    /// Each package, when more than one was compared.
     pub packages: Vec<PackageReport>,
+}
+
+impl std::ops::Deref for DiffReport {
+    type Target = PackageReport;
+
+    fn deref(&self) -> &PackageReport {
+        &self.summary
+    }
 }
 
 /// The bump from `old` to `new` in semver terms, with 0.x arithmetic:
@@ -302,14 +293,16 @@ pub fn combine(mut reports: Vec<PackageReport>, policy: Policy) -> DiffReport {
         reports.clear();
     }
     DiffReport {
-        old,
-        new,
-        required_bump: required,
-        policy,
-        actual_bump: actual,
-        ok,
-        reason,
-        findings,
+        summary: PackageReport {
+            old,
+            new,
+            required_bump: required,
+            policy,
+            actual_bump: actual,
+            ok,
+            reason,
+            findings,
+        },
         packages: reports,
     }
 }
@@ -321,16 +314,7 @@ fn version(p: &PackageVersion) -> &str {
 impl DiffReport {
     fn each(&self) -> Vec<PackageReport> {
         if self.packages.is_empty() {
-            vec![PackageReport {
-                old: self.old.clone(),
-                new: self.new.clone(),
-                required_bump: self.required_bump,
-                policy: self.policy,
-                actual_bump: self.actual_bump,
-                ok: self.ok,
-                reason: self.reason.clone(),
-                findings: self.findings.clone(),
-            }]
+            vec![self.summary.clone()]
         } else {
             self.packages.clone()
         }

@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use pipectl_io::Digest;
 use semver::Version;
-use serde::Serialize;
 
 use crate::artifact::{self, Artifact, ComponentInfo, annotations, parse_manifest};
 use crate::auth::CredentialSources;
@@ -140,8 +139,7 @@ pub struct PublishRequest {
 }
 
 /// What publish did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishStatus {
     /// A new version.
     Published,
@@ -152,7 +150,7 @@ pub enum PublishStatus {
 }
 
 /// The result of a publish.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PublishReport {
     /// Where.
     pub reference: String,

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pipectl_manifest::Limits;
-use serde::Serialize;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Type, Val};
@@ -51,7 +50,7 @@ struct Prepared<'a> {
 }
 
 /// How one step went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StepOutcome {
     /// The call as written.
     pub invoke: String,
@@ -64,7 +63,7 @@ pub struct StepOutcome {
 }
 
 /// How one case went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CaseOutcome {
     /// The case's name.
     pub name: String,
@@ -73,7 +72,6 @@ pub struct CaseOutcome {
     /// The steps run (a case stops at its first failing step).
     pub steps: Vec<StepOutcome>,
     /// Wall-clock time, instantiation included.
-    #[serde(skip)]
     pub duration: Duration,
 }
 

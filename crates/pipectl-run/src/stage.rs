@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pipectl_manifest::Limits;
-use serde::Serialize;
 use wasmtime::component::{ComponentType, Func, Lift, Lower, ResourceAny};
 use wasmtime::{Store, Trap};
 
@@ -44,8 +43,7 @@ impl TransformError {
 }
 
 /// Which limit an input exceeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LimitKind {
     /// Wall-clock time.
     Timeout,
@@ -70,8 +68,7 @@ impl LimitKind {
 }
 
 /// Why an input failed at a stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
     /// The stage returned its typed error.
     Rejected {
@@ -90,7 +87,6 @@ pub enum FailureKind {
         /// Which.
         limit: LimitKind,
         /// The limit and what happened.
-        #[serde(rename = "message")]
         detail: String,
     },
     /// The stage failed too many times in a row and was given up.
@@ -106,12 +102,11 @@ pub enum FailureKind {
 }
 
 /// An input's failure: the stage and the cause.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageFailure {
     /// The stage's name.
     pub stage: String,
     /// What happened.
-    #[serde(flatten)]
     pub kind: FailureKind,
 }
 

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use crate::stage::LimitKind;
 
 /// One stage's measurements (one worker's, or merged).
@@ -87,7 +85,7 @@ impl StageStats {
 }
 
 /// A stage's row in the `--stats` table and JSON.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageSummary {
     /// The stage.
     pub stage: String,

@@ -9,7 +9,6 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use wit_parser::{
     Function, Interface, InterfaceId, PackageName, Resolve, TypeDefKind, WorldId, WorldItem,
     WorldKey,
@@ -21,8 +20,7 @@ use crate::policy::ImportPolicy;
 use crate::types::{TypeComparer, display_signature};
 
 /// What kind of problem a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FindingKind {
     /// The world exports an interface, function or resource the component
@@ -50,7 +48,7 @@ impl FindingKind {
 }
 
 /// One problem found in a component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// What kind of problem.
     pub kind: FindingKind,
@@ -59,15 +57,13 @@ pub struct Finding {
     /// A sentence saying what is wrong.
     pub message: String,
     /// For type mismatches, the world's type.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// For type mismatches, the component's type.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<String>,
 }
 
 /// The result of checking one component.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CheckReport {
     /// The component's path.
     pub component: String,

@@ -4,6 +4,7 @@ pub mod bars;
 pub mod contract;
 pub mod failure;
 pub mod hints;
+pub mod json;
 pub mod keys;
 pub mod opts;
 pub mod output;

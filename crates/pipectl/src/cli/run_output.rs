@@ -22,16 +22,8 @@ pub fn json_result(
             "output_text": output, "elapsed_us": elapsed_us,
         }),
         Some(Err(failure)) => {
-            let mut error = serde_json::json!({"kind": null, "stage": null, "message": null});
-            if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(failure) {
-                for (k, v) in fields {
-                    error[k] = v;
-                }
-            }
-            if error["message"].is_null() {
-                error["message"] = failure.to_string().into();
-            }
-            error["summary"] = clean(&failure.to_string(), MAX_MESSAGE_CHARS).into();
+            let summary = clean(&failure.to_string(), MAX_MESSAGE_CHARS);
+            let error = crate::cli::json::StageFailure::new(failure, summary);
             serde_json::json!({
                 "input": label, "ran": true, "ok": false,
                 "error": error, "elapsed_us": elapsed_us,

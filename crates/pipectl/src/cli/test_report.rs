@@ -7,7 +7,7 @@ use pipectl_run::CaseOutcome;
 use serde::Serialize;
 
 /// The cases of one file run against one component.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct SuiteReport {
     /// The component, as given.
     pub component: String,
@@ -100,14 +100,22 @@ fn first_difference(expected: &str, found: &str) -> Option<String> {
 }
 
 /// The JSON report.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct JsonReport<'a> {
     /// Cases that passed.
     pub passed: usize,
     /// Cases that failed.
     pub failed: usize,
     /// Per component and case file.
-    pub suites: &'a [SuiteReport],
+    pub suites: Vec<JsonSuite<'a>>,
+}
+
+/// One suite in the JSON report.
+#[derive(Serialize)]
+pub struct JsonSuite<'a> {
+    component: &'a str,
+    file: &'a str,
+    cases: Vec<crate::cli::json::Case<'a>>,
 }
 
 /// The JSON report of `suites`.
@@ -117,7 +125,14 @@ pub fn json(suites: &[SuiteReport]) -> JsonReport<'_> {
     JsonReport {
         passed: total - failed,
         failed,
-        suites,
+        suites: suites
+            .iter()
+            .map(|s| JsonSuite {
+                component: &s.component,
+                file: &s.file,
+                cases: s.cases.iter().map(Into::into).collect(),
+            })
+            .collect(),
     }
 }
 

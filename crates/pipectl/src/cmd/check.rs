@@ -19,15 +19,20 @@ pub fn policy(args: &PolicyArgs) -> anyhow::Result<ImportPolicy> {
 
 /// One component's line in the JSON array: its report, or why it could not
 /// be checked.
-#[derive(Serialize)]
-#[serde(untagged)]
 enum Entry {
     Report(CheckReport),
-    Error {
-        component: String,
-        ok: bool,
-        error: String,
-    },
+    Error { component: String, error: String },
+}
+
+/// `entry` as JSON: its report, or why it could not be checked.
+fn entry_json(entry: &Entry) -> serde_json::Value {
+    match entry {
+        Entry::Report(r) => serde_json::to_value(crate::cli::json::CheckReport::from(r))
+            .unwrap_or(serde_json::Value::Null),
+        Entry::Error { component, error } => {
+            serde_json::json!({ "component": component, "ok": false, "error": error })
+        }
+    }
 }
 
 /// Runs `pipectl check`.
@@ -51,7 +56,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
             Ok(report) => Entry::Report(report),
             Err(err) => Entry::Error {
                 component: path.display().to_string(),
-                ok: false,
                 error: error_chain(&err),
             },
         })
@@ -63,13 +67,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
         .any(|e| matches!(e, Entry::Report(r) if !r.ok));
 
     match args.format {
-        // The 0.1 shape, kept for one release.
-        Format::Json if args.json_v1 && entries.len() == 1 => print_v1(&entries[0])?,
-        Format::Json if args.json_v1 => print_v1(&entries)?,
-        Format::Json => print_json(
-            !failed && !could_not_run,
-            &serde_json::json!({ "components": entries }),
-        )?,
+        Format::Json => {
+            let json: Vec<serde_json::Value> = entries.iter().map(entry_json).collect();
+            match (args.json_v1, json.as_slice()) {
+                // The 0.1 shape, kept for one release.
+                (true, [one]) => print_v1(one)?,
+                (true, _) => print_v1(&json)?,
+                (false, _) => print_json(
+                    !failed && !could_not_run,
+                    &serde_json::json!({ "components": json }),
+                )?,
+            }
+        }
         Format::Human => {
             let mut text = String::new();
             for entry in &entries {

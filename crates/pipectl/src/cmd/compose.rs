@@ -13,15 +13,6 @@ use crate::cli::opts::ComposeArgs;
 use crate::cli::output::{Format, print_json, print_text, write_atomic};
 use crate::cli::stages::load_stages;
 
-/// The JSON report: where the component went, then the composition.
-#[derive(serde::Serialize)]
-struct Report<'a> {
-    /// The file written, or `-` for stdout.
-    output_file: String,
-    #[serde(flatten)]
-    composition: &'a Composition,
-}
-
 /// Runs `pipectl compose`.
 pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
     crate::cli::output::allow_replacing_links(args.force);
@@ -67,10 +58,7 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Json => print_json(
             true,
-            &Report {
-                output_file: args.output.display().to_string(),
-                composition: &composition,
-            },
+            &crate::cli::json::Composition::new(&composition, args.output.display().to_string()),
         )?,
         // The component went to stdout: the report goes to stderr.
         Format::Human if to_stdout => {

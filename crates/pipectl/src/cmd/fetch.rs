@@ -19,7 +19,7 @@ struct Report<'a> {
     from_cache: bool,
     lock_updated: bool,
     #[serde(flatten)]
-    entry: &'a pipectl_registry::LockEntry,
+    entry: crate::cli::json::LockEntry<'a>,
 }
 
 /// `<name>-<version>.wasm` in the working directory. The version comes
@@ -110,7 +110,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         output_file: output.display().to_string(),
         from_cache: fetched.from_cache,
         lock_updated,
-        entry: &fetched.entry,
+        entry: (&fetched.entry).into(),
     };
     match args.format {
         Format::Json => print_json(true, &report)?,

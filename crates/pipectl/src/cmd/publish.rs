@@ -14,7 +14,7 @@ use crate::cli::output::{Format, print_json, print_text};
 #[derive(Serialize)]
 struct Report<'a> {
     #[serde(flatten)]
-    report: &'a pipectl_registry::PublishReport,
+    report: crate::cli::json::Published<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<&'a crate::cli::trust::Signed>,
 }
@@ -99,7 +99,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         Format::Json => print_json(
             true,
             &Report {
-                report: &report,
+                report: (&report).into(),
                 signature: signed.as_ref(),
             },
         )?,

@@ -129,7 +129,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             "inputs": inputs.len(),
             "failed": failed,
             "workers": batch.workers,
-            "stages": summaries,
+            "stages": summaries.iter().map(crate::cli::json::StageStats::from).collect::<Vec<_>>(),
             "peak_rss_bytes": pipectl_run::stats::peak_rss(),
             "compiled": pipeline
                 .plugins()

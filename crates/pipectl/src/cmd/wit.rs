@@ -41,7 +41,7 @@ pub fn diff(args: WitDiffArgs) -> anyhow::Result<Outcome> {
     };
     let report = pipectl_diff::diff_and_judge(&Side::from(&old), &Side::from(&new), &opts, fail_on);
     match args.format {
-        DiffFormat::Json => print_json(report.ok, &report)?,
+        DiffFormat::Json => print_json(report.ok, &crate::cli::json::DiffReport::from(&report))?,
         DiffFormat::Human => print_text(&report.human())?,
         DiffFormat::Github => print_text(&report.github())?,
         DiffFormat::Markdown => print_text(&report.markdown())?,

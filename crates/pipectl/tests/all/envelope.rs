@@ -250,6 +250,14 @@ fn every_command_answers_in_one_json_envelope_documented_in_docs_cli_md() {
     );
     let a = with(&["wit", "diff", &v1, &v1]);
     run(&refs(&a), ok("wit diff", "wit-diff"));
+    // Several packages: the summary, then each package.
+    let (f1, f2) = (
+        s(&root.join("tests/cli/wit-diff/flags-old.wit")),
+        s(&root.join("tests/cli/wit-diff/flags-new.wit")),
+    );
+    let a = with(&["wit", "diff", &f1, &f2, "--all-packages"]);
+    let v = run(&refs(&a), gate("wit diff", "wit-diff"));
+    assert_eq!(v["packages"].as_array().map(Vec::len), Some(2), "{v}");
     let a = with(&["wit", "diff", &v1, "missing.wit"]);
     run(&refs(&a), error("wit diff", 2, "wit"));
 
