@@ -551,3 +551,56 @@ fn a_named_alias_of_an_anonymous_type_is_that_type() {
         rules_of(&r)
     );
 }
+
+/// Rule ids are strings in the engine and data in `rules.toml`: every
+/// kebab-case literal the engine's source passes around is a rule of the
+/// catalog (a typo would otherwise panic only when that change occurs),
+/// and every rule of the catalog is named somewhere in the engine (no
+/// rule the engine can never report).
+#[test]
+fn the_engine_names_only_rules_of_the_catalog_and_every_one() {
+    let catalog = Catalog::get();
+    let mut files = Vec::new();
+    let src = root().join("crates/pipectl-diff/src");
+    files.push(src.join("engine.rs"));
+    for entry in std::fs::read_dir(src.join("engine")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    // Kebab-case literals that are not rule ids.
+    const NOT_RULES: &[&str] = &["(unversioned)"];
+    let mut named = std::collections::BTreeSet::new();
+    let mut unknown = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, literal) in text.split('"').enumerate() {
+            let is_kebab = literal.contains('-')
+                && literal
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if i % 2 == 1 && is_kebab && !NOT_RULES.contains(&literal) {
+                if catalog.contains(literal) {
+                    named.insert(literal.to_string());
+                } else {
+                    unknown.push(format!("{}: `{literal}`", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "the engine names rules rules.toml lacks:\n{}",
+        unknown.join("\n")
+    );
+    let missing: Vec<&str> = catalog
+        .rules()
+        .iter()
+        .map(|r| r.id.as_str())
+        .filter(|id| !named.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules the engine never names ({}): {missing:?}",
+        missing.len()
+    );
+}
