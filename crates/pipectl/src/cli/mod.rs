@@ -1,5 +1,6 @@
 //! Argument structs and output helpers shared by the subcommands.
 
+pub mod attest;
 pub mod bars;
 pub mod contract;
 pub mod failure;

@@ -62,6 +62,10 @@ pub enum Command {
     /// Verify an artifact's signatures against trusted keys (exit 1 when
     /// none verifies).
     Verify(VerifyArgs),
+    /// Show an artifact (manifest, layer, annotations, stages, referrers,
+    /// signatures, SBOM and provenance, verified with `--key`) or a
+    /// component file (digest, imports, exports, stages).
+    Inspect(InspectArgs),
     /// Print a shell completion script: `pipectl completions bash >
     /// ~/.local/share/bash-completion/completions/pipectl`.
     Completions(CompletionsArgs),
@@ -86,9 +90,28 @@ impl Command {
             Command::Key(KeyCommand::Public(a)) => f(&a.format),
             Command::Sign(a) => f(&a.format),
             Command::Verify(a) => f(&a.format),
+            Command::Inspect(a) => f(&a.format),
             Command::Completions(_) | Command::Man(_) => false,
         }
     }
+}
+
+/// `pipectl inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A component file, or an artifact: `host/repo:tag`,
+    /// `host/repo@sha256:…`, `oci-layout:DIR:tag` or `ns:name@version`.
+    #[arg(value_name = "REF|FILE")]
+    pub target: String,
+    /// A trusted public key to verify signatures and attestations with
+    /// (PEM file, `env:VAR`, or `-`); repeatable.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// `pipectl completions`.
@@ -317,6 +340,11 @@ pub struct PublishArgs {
     /// The private key for `--sign`: a PEM file, `env:VAR`, or `-`.
     #[arg(long, value_name = "KEY", requires = "sign")]
     pub key: Option<String>,
+    /// For a composed component: attach its SBOM (CycloneDX) and
+    /// provenance (in-toto, SLSA v1) as referrers of the manifest; with
+    /// `--sign`, as DSSE-signed statements, as `cosign attest` does.
+    #[arg(long)]
+    pub attest: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Output format.

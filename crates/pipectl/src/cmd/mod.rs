@@ -4,6 +4,7 @@ pub mod check;
 pub mod compose;
 pub mod docs;
 pub mod fetch;
+pub mod inspect;
 pub mod key;
 pub mod publish;
 pub mod run;

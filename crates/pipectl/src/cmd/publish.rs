@@ -17,6 +17,8 @@ struct Report<'a> {
     report: crate::cli::json::Published<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: Option<&'a crate::cli::trust::Signed>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    attestations: &'a [crate::cli::attest::Attached],
 }
 
 /// Runs `pipectl publish`.
@@ -57,7 +59,15 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         }
     }
     // A composed pipeline records its stages; publish them with it.
-    if let Some(meta) = pipectl_compose::read_metadata(&bytes) {
+    let composed = pipectl_compose::read_metadata(&bytes);
+    if args.attest && composed.is_none() {
+        return Err(crate::cli::failure::Usage(format!(
+            "--attest: `{}` is not a composed pipeline (it records no stages to describe)",
+            args.file.display()
+        ))
+        .into());
+    }
+    if let Some(meta) = composed.clone() {
         let stages: Vec<String> = meta
             .stages
             .iter()
@@ -95,12 +105,20 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
+    let attestations = match (&composed, args.attest) {
+        (Some(meta), true) => {
+            let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
+            crate::cli::attest::attach(&ctx, &mut subject, meta, &report.layer, key.as_ref())?
+        }
+        _ => Vec::new(),
+    };
     match args.format {
         Format::Json => print_json(
             true,
             &Report {
                 report: (&report).into(),
                 signature: signed.as_ref(),
+                attestations: &attestations,
             },
         )?,
         Format::Human => {
@@ -116,6 +134,16 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
             if let Some(signed) = &signed {
                 let _ = writeln!(out, "  signer:   {}", signed.fingerprint);
                 let _ = writeln!(out, "  referrer: {} ({})", signed.referrer, signed.status);
+            }
+            for a in &attestations {
+                let how = if a.signed { "signed" } else { "unsigned" };
+                let _ = writeln!(
+                    out,
+                    "  {:<9} {} ({how}, {})",
+                    format!("{}:", a.kind),
+                    a.referrer,
+                    a.status
+                );
             }
             print_text(&out)?;
         }

@@ -20,6 +20,7 @@ struct Report {
     manifest: String,
     keys: Vec<String>,
     signatures: Vec<Checked>,
+    attestations: Vec<crate::cli::attest::Attestation>,
 }
 
 /// Runs `pipectl verify`.
@@ -32,13 +33,25 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
-    let signatures = check_all(&ctx, subject.store.as_mut(), &subject.digest, &keys)?;
+    let mut signatures = check_all(&ctx, subject.store.as_mut(), &subject.digest, &keys)?;
+    signatures.retain(|s| !crate::cli::attest::is_attestation(s));
+    let attestations = crate::cli::attest::examine(
+        &ctx,
+        subject.store.as_mut(),
+        &subject.digest,
+        &subject.manifest,
+        &keys,
+    )?;
+    // Verified: a trusted key signed the manifest, and no SBOM disagrees
+    // with the stages the manifest records.
+    let consistent = attestations.iter().all(|a| a.disagreements.is_empty());
     let report = Report {
-        verified: signatures.iter().any(|s| s.verified),
+        verified: signatures.iter().any(|s| s.verified) && consistent,
         reference: subject.shown.clone(),
         manifest: subject.digest.to_string(),
         keys: keys.iter().map(PublicKey::fingerprint).collect(),
         signatures,
+        attestations,
     };
     match args.format {
         Format::Json => print_json(report.verified, &report)?,
@@ -85,6 +98,17 @@ fn human(report: &Report) -> String {
                     error.as_deref().unwrap_or("not verified")
                 );
             }
+        }
+    }
+    for a in &report.attestations {
+        let state = match (a.signed, a.verified) {
+            (false, _) => "unsigned".to_string(),
+            (true, true) => format!("signed by {}", a.signer.as_deref().unwrap_or("?")),
+            (true, false) => format!("NOT verified: {}", a.error.as_deref().unwrap_or("?")),
+        };
+        let _ = writeln!(out, "  {:<10} {} ({state})", a.kind, a.referrer);
+        for d in &a.disagreements {
+            let _ = writeln!(out, "      disagrees: {d}");
         }
     }
     out

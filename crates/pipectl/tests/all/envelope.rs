@@ -361,6 +361,29 @@ fn every_command_answers_in_one_json_envelope_documented_in_docs_cli_md() {
     assert_eq!(v["verified"], false);
     let a = with(&["verify", "oci-layout:store:7.0.0", "--key", "pipectl.pub"]);
     run(&refs(&a), error("verify", 2, "not_found"));
+
+    // inspect: a file, an artifact with its attestations, nothing (2).
+    let a = with(&["inspect", "p.wasm"]);
+    let v = run(&refs(&a), ok("inspect", "inspect"));
+    assert_eq!(v["pipeline"]["stages"].as_array().map(Vec::len), Some(3));
+    let a = with(&[
+        "publish",
+        "p.wasm",
+        "oci-layout:store:3.0.0",
+        "--attest",
+        "--sign",
+        "--key",
+        "pipectl.key",
+    ]);
+    let v = run(&refs(&a), ok("publish", "publish"));
+    assert_eq!(v["attestations"].as_array().map(Vec::len), Some(2));
+    let a = with(&["inspect", "oci-layout:store:3.0.0", "--key", "pipectl.pub"]);
+    let v = run(&refs(&a), ok("inspect", "inspect"));
+    assert_eq!(v["attestations"].as_array().map(Vec::len), Some(2));
+    let a = with(&["verify", "oci-layout:store:3.0.0", "--key", "pipectl.pub"]);
+    run(&refs(&a), ok("verify", "verify"));
+    let a = with(&["inspect", "oci-layout:store:8.0.0"]);
+    run(&refs(&a), error("inspect", 2, "not_found"));
 }
 
 /// Every kind the binary can answer is documented, with its exit code.

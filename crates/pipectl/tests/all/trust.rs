@@ -629,3 +629,192 @@ fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     expect(&home.run(&compose), 0);
     assert!(home.path("p.wasm").exists());
 }
+
+/// Writes a plain CycloneDX referrer of `subject` into the layout (what a
+/// tool attaching its own SBOM would do).
+fn layout_add_sbom(dir: &Path, subject: &str, subject_size: u64, sbom: &Value) -> String {
+    let payload = serde_json::to_vec(sbom).unwrap();
+    let payload_digest = sha256(&payload);
+    std::fs::write(layout_blob(dir, &payload_digest), &payload).unwrap();
+    let empty = b"{}";
+    let empty_digest = sha256(empty);
+    std::fs::write(layout_blob(dir, &empty_digest), empty).unwrap();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.cyclonedx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.cyclonedx+json", "digest": payload_digest, "size": payload.len()}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": subject_size},
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = sha256(&bytes);
+    std::fs::write(layout_blob(dir, &digest), &bytes).unwrap();
+    let mut index = layout_index(dir);
+    index["manifests"].as_array_mut().unwrap().push(json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.cyclonedx+json",
+        "digest": digest,
+        "size": bytes.len(),
+    }));
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    digest
+}
+
+/// `publish --attest` attaches the composition's SBOM and provenance as
+/// referrers (signed with `--sign`), `verify` and `inspect` report them, an
+/// SBOM that disagrees with the stages the manifest records fails
+/// verification, and attaching again adds nothing; on the embedded layout
+/// and on a real registry (the referrers tag schema).
+#[test]
+fn attestations_describe_the_composition_and_verify() {
+    let home = Home::new();
+    let pipeline = pipectl_testkit::root().join("pipeline.toml");
+    expect(
+        &home.run(&["compose", pipeline.to_str().unwrap(), "-o", "p.wasm"]),
+        0,
+    );
+    let publish = |reference: &str, extra: &[&str]| -> Value {
+        let mut args = vec![
+            "publish", "p.wasm", reference, "--attest", "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&expect(&home.run(&args), 0).stdout).unwrap()
+    };
+    let signed = ["--sign", "--key", "a.key"];
+    let report = publish("oci-layout:store:1.0.0", &signed);
+    let kinds: Vec<&str> = report["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sbom", "provenance"]);
+    assert!(
+        report["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["signed"] == true)
+    );
+    let store = home.path("store");
+    assert_eq!(
+        layout_referrers(&store).len(),
+        3,
+        "a signature and two attestations"
+    );
+    // Again: nothing new.
+    let again = publish("oci-layout:store:1.0.0", &signed);
+    assert!(
+        again["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "unchanged")
+    );
+    assert_eq!(layout_referrers(&store).len(), 3);
+
+    // Verified with the signing key; not with another.
+    let ok = home.verify("oci-layout:store:1.0.0", &["a.pub"], 0);
+    assert_eq!(ok["signatures"].as_array().unwrap().len(), 1, "{ok}");
+    let attestations = ok["attestations"].as_array().unwrap();
+    assert_eq!(attestations.len(), 2, "{ok}");
+    assert!(
+        attestations
+            .iter()
+            .all(|a| a["verified"] == true && a.get("disagreements").is_none()),
+        "{ok}"
+    );
+    let other = home.verify("oci-layout:store:1.0.0", &["b.pub"], 1);
+    assert!(
+        other["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["verified"] == false)
+    );
+
+    // The SBOM says what the component records: every stage, with its digest.
+    let manifest = ok["manifest"].as_str().unwrap().to_string();
+    let inspect: Value = serde_json::from_slice(
+        &expect(
+            &home.run(&[
+                "inspect",
+                "oci-layout:store:1.0.0",
+                "--key",
+                "a.pub",
+                "--format",
+                "json",
+            ]),
+            0,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let stages = inspect["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 3, "{inspect}");
+    assert_eq!(inspect["attestations"].as_array().unwrap().len(), 2);
+
+    // A foreign SBOM that lists another digest for a stage: verify fails.
+    let mut sbom = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "components": stages.iter().map(|s| json!({
+            "type": "library",
+            "name": s["name"],
+            "hashes": [{"alg": "SHA-256", "content": hex(s["digest"].as_str().unwrap())}],
+        })).collect::<Vec<_>>(),
+    });
+    sbom["components"][1]["hashes"][0]["content"] = json!("00".repeat(32));
+    let size = std::fs::metadata(layout_blob(&store, &manifest))
+        .unwrap()
+        .len();
+    layout_add_sbom(&store, &manifest, size, &sbom);
+    let bad = home.verify("oci-layout:store:1.0.0", &["a.pub"], 1);
+    let disagree: Vec<&Value> = bad["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a.get("disagreements").is_some())
+        .collect();
+    assert_eq!(disagree.len(), 1, "{bad}");
+    assert!(
+        disagree[0]["disagreements"][0]
+            .as_str()
+            .unwrap()
+            .contains("validator"),
+        "{bad}"
+    );
+
+    // Unsigned attestations; and --attest of a plain plugin is refused.
+    let plain = publish("oci-layout:plain:1.0.0", &[]);
+    assert!(
+        plain["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["signed"] == false)
+    );
+    let out = home.run(&[
+        "publish",
+        plugin("normalizer").to_str().unwrap(),
+        "oci-layout:plain:2.0.0",
+        "--attest",
+    ]);
+    expect(&out, 2);
+
+    // A real registry: attestations go through the referrers tag schema.
+    let registry = RegistryServer::start();
+    let reference = format!("{}/pipelines/text:1.0.0", registry.addr);
+    publish(&reference, &signed);
+    let ok = home.verify(&reference, &["a.pub"], 0);
+    assert_eq!(ok["attestations"].as_array().unwrap().len(), 2, "{ok}");
+    assert!(
+        ok["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["verified"] == true),
+        "{ok}"
+    );
+}
