@@ -16,9 +16,9 @@ pub enum ComposeError {
     /// The target world does not export a chainable interface.
     #[error("world `{world}`: {reason}")]
     World {
-        /// The world.
+        /// The target world's full name, e.g. `example:text-transform/plugin@0.2.0`.
         world: String,
-        /// Why.
+        /// Why it cannot be chained: no chainable interface, or several.
         reason: String,
     },
     /// The contract interface cannot be chained.
@@ -27,7 +27,7 @@ pub enum ComposeError {
     /// A stage's file is not a usable component.
     #[error("stage `{stage}`")]
     StageFile {
-        /// The stage.
+        /// The stage whose file is unusable, as the manifest names it.
         stage: String,
         /// Why its file is unusable.
         #[source]
@@ -36,14 +36,14 @@ pub enum ComposeError {
     /// A stage does not fit the pipeline.
     #[error("stage `{stage}` ({origin}) cannot be used:{}", list(findings))]
     Stage {
-        /// The stage.
+        /// The stage that does not fit, as the manifest names it.
         stage: String,
         /// Where it came from.
         origin: String,
         /// What is wrong, every problem.
         findings: Vec<Finding>,
     },
-    /// No stages.
+    /// The pipeline lists no stages.
     #[error("a pipeline needs at least one stage")]
     NoStages,
     /// Two stages share a name.
@@ -55,9 +55,9 @@ pub enum ComposeError {
     /// The composed component does not satisfy the target world.
     #[error("the composition does not satisfy world `{world}`:{}", list(findings))]
     Output {
-        /// The world.
+        /// The target world the composed component was checked against.
         world: String,
-        /// Every problem.
+        /// Every way the composed component misses the world.
         findings: Vec<Finding>,
     },
 }

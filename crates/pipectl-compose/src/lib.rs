@@ -37,7 +37,7 @@ use metadata::*;
 pub struct StageInput {
     /// The stage's name (a kebab-case label, unique in the pipeline).
     pub name: String,
-    /// The component.
+    /// The component's bytes, read from a file or fetched from a registry.
     pub bytes: Vec<u8>,
     /// Where it came from, for messages and reports (a path or reference).
     pub origin: String,
@@ -45,12 +45,12 @@ pub struct StageInput {
     pub allow_imports: Vec<String>,
 }
 
-/// What to compose.
+/// What to compose: the pipeline's name and version, target world, and stages.
 #[derive(Debug, Clone)]
 pub struct ComposePlan<'a> {
     /// The pipeline's name, used for the WAC package name.
     pub name: &'a str,
-    /// The pipeline's version.
+    /// The pipeline's version, recorded in the WAC package and the metadata.
     pub version: &'a semver::Version,
     /// The target world's WIT.
     pub wit: &'a WitSet,
@@ -60,12 +60,12 @@ pub struct ComposePlan<'a> {
     pub stages: Vec<StageInput>,
 }
 
-/// What was built.
+/// What was built: the composed component and a report on how.
 #[derive(Debug, Clone)]
 pub struct Composition {
-    /// The composed component.
+    /// The composed component's bytes, with the pipeline metadata section.
     pub bytes: Vec<u8>,
-    /// The target world.
+    /// The target world it satisfies, e.g. `example:text-transform/plugin@0.2.0`.
     pub world: String,
     /// The interface the pipeline chains.
     pub interface: String,
@@ -73,11 +73,11 @@ pub struct Composition {
     pub stages: Vec<StageReport>,
     /// Size of the composed component in bytes.
     pub size: usize,
-    /// Its sha256, `sha256:<hex>`.
+    /// The composed component's sha256, `sha256:<hex>`.
     pub digest: String,
     /// Its imports (empty when statically linked).
     pub imports: Vec<String>,
-    /// Its exports.
+    /// The composed component's export names, as its world names them.
     pub exports: Vec<String>,
     /// Exports of stages not re-exported, and why.
     pub skipped_exports: Vec<String>,
@@ -90,7 +90,7 @@ pub struct Composition {
 /// One stage in the report.
 #[derive(Debug, Clone)]
 pub struct StageReport {
-    /// Its name.
+    /// The stage's name, as the manifest names it.
     pub name: String,
     /// Where it came from.
     pub origin: String,

@@ -15,13 +15,13 @@ pub const METADATA_SECTION: &str = "pipectl-pipeline";
 /// registry can show provenance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PipelineMetadata {
-    /// The pipeline's name.
+    /// The pipeline's name, from its manifest.
     pub name: String,
-    /// Its version.
+    /// The pipeline's version (semver), from its manifest.
     pub version: String,
     /// The world it satisfies.
     pub world: String,
-    /// The chained interface.
+    /// The interface the stages chain, `ns:pkg/iface@version`.
     pub interface: String,
     /// The stages, in order.
     pub stages: Vec<StageMetadata>,
@@ -30,7 +30,7 @@ pub struct PipelineMetadata {
 /// One stage in [`PipelineMetadata`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StageMetadata {
-    /// The stage's name.
+    /// The stage's name, as the manifest names it; `run` names failures by it.
     pub name: String,
     /// `sha256:<hex>` of its component.
     pub digest: String,
@@ -114,7 +114,7 @@ pub fn embedded_stages(component: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
-/// `sha256:<hex>` of `bytes`.
+/// `sha256:<hex>` of `bytes`, in lowercase hex: the form reports and metadata use.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }

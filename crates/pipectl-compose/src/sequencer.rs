@@ -55,9 +55,9 @@ struct Layout {
 #[derive(Debug, thiserror::Error)]
 #[error("interface `{interface}` cannot be chained: {reason}")]
 pub struct ContractError {
-    /// The interface's name.
+    /// The interface's full name, `ns:pkg/iface@version`, or `<inline interface>`.
     pub interface: String,
-    /// Why.
+    /// Why it cannot be chained, e.g. not exactly one function.
     pub reason: String,
 }
 

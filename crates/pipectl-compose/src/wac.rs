@@ -115,7 +115,7 @@ impl WacWriter {
         let _ = write!(self.body, "\nexport {} as \"{name}\";\n", expr.0);
     }
 
-    /// The finished document.
+    /// The finished WAC document: a header listing its packages, then the body.
     pub fn finish(self) -> String {
         let mut out = String::from(
             "// The composition pipectl built, as WAC (https://github.com/bytecodealliance/wac).\n\

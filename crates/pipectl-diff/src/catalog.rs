@@ -21,7 +21,7 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// The kebab-case name.
+    /// The name as `rules.toml` and reports spell it: `compatible` or `breaking`.
     pub fn as_str(self) -> &'static str {
         match self {
             Effect::Compatible => "compatible",
@@ -35,11 +35,11 @@ impl Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
-    /// Something new.
+    /// An item was added: a function, a type, a case, an interface.
     Addition,
-    /// Something gone.
+    /// An item was removed.
     Removal,
-    /// Something different.
+    /// An item is on both sides but changed, e.g. its signature or its type.
     Modification,
     /// Nothing a component can observe (docs, order, gates' versions).
     Cosmetic,
@@ -49,9 +49,9 @@ pub enum ChangeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Bump {
-    /// No change needed.
+    /// No bump: the versions are equal, or nothing needs one.
     None,
-    /// A patch release.
+    /// A patch release: enough when only unobservable things changed.
     Patch,
     /// A minor release (for 0.x: a patch release).
     Minor,
@@ -60,7 +60,7 @@ pub enum Bump {
 }
 
 impl Bump {
-    /// The kebab-case name.
+    /// The name as reports spell it: `none`, `patch`, `minor` or `major`.
     pub fn as_str(self) -> &'static str {
         match self {
             Bump::None => "none",
@@ -75,35 +75,35 @@ impl Bump {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
-    /// Packages and dependencies.
+    /// Changes to packages themselves and to their dependencies.
     Package,
-    /// Interfaces.
+    /// Changes to whole interfaces, e.g. one added or removed.
     Interface,
     /// Functions (and resource methods, statics, constructors' signatures).
     Function,
-    /// Resources.
+    /// Changes to resources themselves, beyond their functions' signatures.
     Resource,
     /// Named and anonymous types.
     Type,
-    /// Worlds.
+    /// Changes to worlds: their imports, exports and `include`s.
     World,
-    /// `use` statements.
+    /// Changes to `use` statements, which bring in types from other interfaces.
     Use,
-    /// Feature gates.
+    /// Changes to feature gates: `@since`, `@unstable`, `@deprecated`.
     Gate,
-    /// Documentation.
+    /// Changes to doc comments only.
     Docs,
 }
 
-/// One rule.
+/// One rule of `rules.toml`: a kind of change, its effects, and its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The id, e.g. `func-added`.
     pub id: String,
-    /// Its area.
+    /// The area of WIT the rule is about.
     pub category: Category,
-    /// One sentence.
+    /// A one-sentence summary of the change the rule describes.
     pub summary: String,
     /// The effect on a component that imports the item (calls it).
     pub importer: Effect,
@@ -148,7 +148,7 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The kebab-case name.
+    /// The name as `--policy` and reports spell it: `guest` or `strict`.
     pub fn as_str(self) -> &'static str {
         match self {
             Policy::Guest => "guest",
@@ -246,7 +246,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The compiled-in catalog.
+    /// The catalog parsed from [`RULES_TOML`] on first use, then shared.
     pub fn get() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| Catalog::parse(RULES_TOML).expect("rules.toml is valid"))

@@ -31,7 +31,7 @@ mod worlds;
 /// One side of a diff: a resolve, the packages it defines, and the worlds'
 /// `include`s (resolution flattens them, so the loader records them).
 pub struct Side<'a> {
-    /// Every package loaded.
+    /// Every package the side loaded, dependencies included.
     pub resolve: &'a Resolve,
     /// The packages compared (matched with the other side's by name).
     pub packages: Vec<PackageId>,
@@ -49,7 +49,7 @@ impl<'a> From<&'a pipectl_wit::source::LoadedWit> for Side<'a> {
     }
 }
 
-/// What to compare.
+/// Which `@unstable` items to compare, whose side counts, and the bump policy.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
     /// `@unstable` features whose items are compared.
@@ -62,10 +62,10 @@ pub struct DiffOptions {
     pub policy: Policy,
 }
 
-/// One classified change.
+/// One change, classified by a catalog rule, with where it is on each side.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// The rule.
+    /// The catalog rule the change matched: its effects and message.
     pub rule: &'static Rule,
     /// The package it belongs to (`ns:name`).
     pub package: String,
@@ -73,7 +73,7 @@ pub struct Change {
     pub item: String,
     /// The old value, where the message needs it.
     pub old: Option<String>,
-    /// The new value.
+    /// The new value, where the message needs it.
     pub new: Option<String>,
     /// `file:line` of the item in the old package.
     pub old_span: Option<String>,
@@ -275,9 +275,9 @@ struct Cx<'a> {
 /// Which comparison a memo entry is for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Compare {
-    /// [`Cx::ty_eq`].
+    /// An entry for [`Cx::ty_eq`]: whether two types are equal.
     Ty,
-    /// [`Cx::typedef_eq`].
+    /// An entry for [`Cx::typedef_eq`]: whether two type definitions are equal.
     Typedef,
 }
 
@@ -545,11 +545,11 @@ fn dealias_named(r: &Resolve, mut id: TypeId) -> TypeId {
 /// How two versioned things (dependencies, world items) are paired.
 #[derive(Clone, Copy)]
 enum Match {
-    /// The same version.
+    /// Paired only with the exact same version.
     Version,
     /// The same semver track.
     Track,
-    /// Any version.
+    /// Paired by name alone, whatever the versions.
     Name,
 }
 
@@ -663,7 +663,7 @@ fn addition_rule(k: &FunctionKind) -> &'static str {
     }
 }
 
-/// `iface#f`, `iface#res.method`, `iface#res.constructor`.
+/// The item name of `f` in `iface`: `iface#f`, `iface#res.method`, `iface#res.constructor`.
 fn func_item(iface: &str, f: &Function) -> String {
     match f.kind {
         FunctionKind::Constructor(_) => {

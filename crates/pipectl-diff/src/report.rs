@@ -17,14 +17,14 @@ pub enum FailOn {
     Breaking,
     /// Any finding at all.
     Any,
-    /// Never (report only).
+    /// Never: findings are reported, and the gate passes whatever they are.
     None,
 }
 
 /// A package and its version on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageVersion {
-    /// `ns:name`.
+    /// The package name, `ns:name`, without its version.
     pub package: String,
     /// Its version, if it has one.
     pub version: Option<String>,
@@ -33,11 +33,11 @@ pub struct PackageVersion {
 /// One finding in the report.
 #[derive(Debug, Clone)]
 pub struct DiffFinding {
-    /// The rule id.
+    /// The id of the catalog rule that matched, e.g. `func-added`.
     pub rule: String,
-    /// The package.
+    /// The package the item belongs to, `ns:name`.
     pub package: String,
-    /// The item.
+    /// The item, e.g. `wasi:io/streams#output-stream.write`.
     pub item: String,
     /// The effect on a component that imports the item.
     pub importer: Effect,
@@ -54,7 +54,7 @@ pub struct DiffFinding {
     pub old_span: Option<String>,
     /// `file:line` in the new package.
     pub new_span: Option<String>,
-    /// What changed.
+    /// What changed: the rule's message with `{item}`, `{old}` and `{new}` filled in.
     pub message: String,
 }
 
@@ -82,12 +82,12 @@ impl DiffFinding {
     }
 }
 
-/// One package's verdict.
+/// One package's verdict: the bump its findings need against the one it shows.
 #[derive(Debug, Clone)]
 pub struct PackageReport {
-    /// The old package.
+    /// The package's name and version on the old side.
     pub old: PackageVersion,
-    /// The new package.
+    /// The package's name and version on the new side.
     pub new: PackageVersion,
     /// The bump the findings need.
     pub required_bump: Bump,
@@ -99,7 +99,7 @@ pub struct PackageReport {
     pub ok: bool,
     /// Why it fails, when it does.
     pub reason: Option<String>,
-    /// The findings.
+    /// Every finding for this package, with its rule, item and effects.
     pub findings: Vec<DiffFinding>,
 }
 

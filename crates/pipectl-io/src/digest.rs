@@ -83,7 +83,7 @@ impl Digest {
         })
     }
 
-    /// The algorithm, `sha256`.
+    /// The algorithm's name, always `sha256`: the part before the colon.
     pub fn algorithm(&self) -> &'static str {
         "sha256"
     }

@@ -12,7 +12,7 @@ pub enum ReadError {
     /// message, not an error source, so a printed chain says it once.)
     #[error("failed to read {what} `{}`: {error}", path.display())]
     Io {
-        /// The file.
+        /// The file that could not be opened, inspected or read.
         path: PathBuf,
         /// What the file is read as.
         what: String,
@@ -22,7 +22,7 @@ pub enum ReadError {
     /// The path is a FIFO, a device, a socket or a directory.
     #[error("{what} `{}` is not a regular file (it is {kind})", path.display())]
     NotRegular {
-        /// The file.
+        /// The path that is not a regular file.
         path: PathBuf,
         /// What the file is read as.
         what: String,
@@ -32,11 +32,11 @@ pub enum ReadError {
     /// The file is larger than its format allows.
     #[error("{what} `{}` is larger than {max} bytes, the most pipectl reads for one", path.display())]
     TooLarge {
-        /// The file.
+        /// The file over the size cap.
         path: PathBuf,
         /// What the file is read as.
         what: String,
-        /// The cap.
+        /// The most bytes pipectl reads for this kind of file.
         max: u64,
     },
 }
@@ -165,7 +165,7 @@ pub enum WriteError {
     /// Creating, writing or renaming failed.
     #[error("failed to write {}: {source}", path.display())]
     Io {
-        /// The file.
+        /// The file that could not be created, written or renamed into place.
         path: PathBuf,
         /// What the OS said.
         #[source]
@@ -174,13 +174,13 @@ pub enum WriteError {
     /// The target is a symlink and replacing it was not asked for.
     #[error("{} is a symbolic link; pipectl replaces a link (the link itself, never its target) only when asked to", path.display())]
     Symlink {
-        /// The file.
+        /// The symbolic link that would have been replaced.
         path: PathBuf,
     },
     /// The target is a directory or another non-file.
     #[error("{} exists and is not a regular file", path.display())]
     NotRegular {
-        /// The file.
+        /// The path that exists and is a directory or another non-file.
         path: PathBuf,
     },
 }

@@ -20,7 +20,7 @@ pub enum Hint {
     Unlock,
     /// Give the registry credentials.
     Credentials {
-        /// The registry, `host[:port]`.
+        /// The registry that wants credentials, `host[:port]`, as in the reference.
         registry: String,
     },
     /// Grant a stage capabilities.

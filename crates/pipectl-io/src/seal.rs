@@ -31,7 +31,7 @@ pub enum SealError {
     NotPrivate {
         /// The file or folder.
         path: PathBuf,
-        /// What is wrong.
+        /// Why it is not private: another owner, or a mode that lets others in.
         reason: String,
     },
 }

@@ -6,16 +6,16 @@
 
 use semver::Version;
 
-/// `namespace:package/item@version`, split up.
+/// A qualified WIT name, `namespace:package/item@version`, split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QualifiedName<'a> {
-    /// `wasi` in `wasi:clocks/wall-clock@0.2.0`.
+    /// The namespace, e.g. `wasi` in `wasi:clocks/wall-clock@0.2.0`.
     pub namespace: &'a str,
-    /// `clocks`.
+    /// The package, e.g. `clocks` in `wasi:clocks/wall-clock@0.2.0`.
     pub package: &'a str,
     /// `wall-clock`: the interface or world.
     pub item: &'a str,
-    /// `0.2.0`, when given.
+    /// The version after the `@`, e.g. `0.2.0`; `None` when the name has none.
     pub version: Option<Version>,
 }
 

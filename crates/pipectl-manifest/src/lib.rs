@@ -41,7 +41,7 @@ pub enum ManifestError {
     /// The file could not be read: missing, not a regular file, too large.
     #[error("{reason}")]
     Read {
-        /// The manifest.
+        /// The manifest file that could not be read.
         path: PathBuf,
         /// The cause, naming the file (in the message, not as a source, so
         /// the chain says it once).
@@ -50,7 +50,7 @@ pub enum ManifestError {
     /// The TOML does not parse or has the wrong shape.
     #[error("invalid manifest `{path}`: {message}")]
     Syntax {
-        /// The manifest.
+        /// The manifest file whose TOML does not parse or has the wrong shape.
         path: PathBuf,
         /// The parser's message, with line and column.
         message: String,
@@ -58,11 +58,11 @@ pub enum ManifestError {
     /// A value is not acceptable.
     #[error("invalid manifest `{path}`: {item}: {reason}")]
     Invalid {
-        /// The manifest.
+        /// The manifest file holding the unacceptable value.
         path: PathBuf,
         /// The key or stage, e.g. `stage \`validator\``.
         item: String,
-        /// What is wrong.
+        /// Why the value is not acceptable, as shown to the user.
         reason: String,
     },
 }
@@ -70,11 +70,11 @@ pub enum ManifestError {
 /// A validated pipeline manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
-    /// The manifest file.
+    /// The path the manifest was read from; stage paths are relative to its folder.
     pub path: PathBuf,
     /// The pipeline's name (a kebab-case label).
     pub name: String,
-    /// The pipeline's version.
+    /// The pipeline's version, the manifest's `version` (semver).
     pub version: Version,
     /// The target world, e.g. `example:text-transform/plugin@0.2.0`.
     pub world: String,
@@ -128,7 +128,7 @@ pub enum StageSource {
     /// A package name (`namespace:name`) resolved through the registry
     /// configuration, with a version requirement.
     Package {
-        /// `namespace:name`.
+        /// The package name, `namespace:name`, resolved through the registry config.
         name: String,
         /// Which versions are acceptable.
         version: VersionReq,
@@ -164,16 +164,16 @@ impl Limits {
 /// Capabilities a stage gets from the host; none by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// `wasi:clocks/*`.
+    /// Link `wasi:clocks/*`: wall-clock and monotonic time.
     pub clocks: bool,
-    /// `wasi:random/*`.
+    /// Link `wasi:random/*`: random bytes from the host.
     pub random: bool,
     /// `wasi:cli/stdout` and `wasi:cli/stderr` (output goes to the host's
     /// stderr), and the `wasi:cli/terminal-*` interfaces.
     pub stdio: bool,
     /// Environment variables visible through `wasi:cli/environment`.
     pub env: BTreeMap<String, String>,
-    /// Preopened directories (`wasi:filesystem/*`).
+    /// Host directories preopened for `wasi:filesystem/*`, with guest paths and modes.
     pub dirs: Vec<DirGrant>,
     /// Link `wasi:filesystem/*` even with no directory preopened: for
     /// toolchains (componentize-py, jco) whose components import it
@@ -193,9 +193,9 @@ pub struct Grants {
 /// operator's `--grant`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grant {
-    /// `wasi:clocks/*`.
+    /// The `clocks` grant: `wasi:clocks/*`.
     Clocks,
-    /// `wasi:random/*`.
+    /// The `random` grant: `wasi:random/*`.
     Random,
     /// `wasi:cli` stdout and stderr.
     Stdio,

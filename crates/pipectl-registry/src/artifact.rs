@@ -22,7 +22,7 @@ pub const ACCEPTED_LAYER_MEDIA_TYPES: [&str; 2] = [
 /// The OCI image index media type (layouts).
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
-/// Annotation keys.
+/// The manifest and layer annotation keys pipectl writes and reads.
 pub mod annotations {
     /// The version (the tag).
     pub const VERSION: &str = "org.opencontainers.image.version";
@@ -30,11 +30,11 @@ pub mod annotations {
     pub const CREATED: &str = "org.opencontainers.image.created";
     /// The source repository URL.
     pub const SOURCE: &str = "org.opencontainers.image.source";
-    /// The source revision.
+    /// The source revision the component was built from, e.g. a commit hash.
     pub const REVISION: &str = "org.opencontainers.image.revision";
-    /// A description.
+    /// A human-readable description of the component.
     pub const DESCRIPTION: &str = "org.opencontainers.image.description";
-    /// SPDX license expression.
+    /// The component's licenses, as an SPDX license expression.
     pub const LICENSES: &str = "org.opencontainers.image.licenses";
     /// A layer's file name.
     pub const TITLE: &str = "org.opencontainers.image.title";
@@ -50,11 +50,11 @@ pub fn digest(bytes: &[u8]) -> String {
     Digest::sha256(bytes).to_string()
 }
 
-/// A content descriptor.
+/// An OCI content descriptor: what a manifest or index says about a blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
-    /// Its media type.
+    /// The blob's media type, e.g. `application/wasm` for the component layer.
     pub media_type: String,
     /// `sha256:<hex>`, parsed: never a path.
     pub digest: Digest,
@@ -63,7 +63,7 @@ pub struct Descriptor {
     /// An artifact's type (kept as read: a layout's referrer entries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
-    /// Annotations.
+    /// The descriptor's annotations, e.g. the layer's file name (`image.title`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -72,16 +72,16 @@ pub struct Descriptor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// Always 2.
+    /// The manifest schema version: always 2 for an OCI image manifest.
     pub schema_version: u32,
     /// The manifest media type.
     #[serde(default)]
     pub media_type: Option<String>,
-    /// The config.
+    /// The descriptor of the Wasm config blob ([`CONFIG_MEDIA_TYPE`]).
     pub config: Descriptor,
     /// The layers: exactly one for a Wasm artifact.
     pub layers: Vec<Descriptor>,
-    /// Annotations.
+    /// Manifest annotations: version, creation time, source; stages for pipelines.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -89,9 +89,9 @@ pub struct Manifest {
 /// The component part of the Wasm config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentInfo {
-    /// Export names.
+    /// The names of the component's exports, as its world names them.
     pub exports: Vec<String>,
-    /// Import names.
+    /// The names of the component's imports, as its world names them.
     pub imports: Vec<String>,
     /// The world it targets, when known.
     pub target: Option<String>,
@@ -101,13 +101,13 @@ pub struct ComponentInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmConfig {
-    /// RFC 3339.
+    /// When the artifact was built, as an RFC 3339 timestamp.
     pub created: String,
-    /// `wasm`.
+    /// The architecture: always `wasm`.
     pub architecture: String,
-    /// `wasip2` for components.
+    /// The target OS: `wasip2`, since pipectl publishes only components.
     pub os: String,
-    /// The layers' digests.
+    /// The digests of the manifest's layers (one: the component), `sha256:<hex>`.
     pub layer_digests: Vec<Digest>,
     /// What the component imports and exports.
     pub component: Option<ComponentInfo>,
@@ -118,13 +118,13 @@ pub struct WasmConfig {
 pub struct Artifact {
     /// The manifest's bytes (what its digest is computed over).
     pub manifest: Vec<u8>,
-    /// Its digest.
+    /// The digest of `manifest`: what the tag points to once pushed.
     pub manifest_digest: Digest,
-    /// The config's bytes.
+    /// The Wasm config serialized as JSON, exactly as pushed.
     pub config: Vec<u8>,
-    /// The component.
+    /// The component's bytes: the one `application/wasm` layer.
     pub layer: Vec<u8>,
-    /// The parsed manifest.
+    /// The manifest as a struct; `manifest` holds its exact bytes.
     pub parsed: Manifest,
 }
 
@@ -176,7 +176,7 @@ impl Artifact {
         }
     }
 
-    /// The layer's digest.
+    /// The digest of the one Wasm layer: the hash of the component's bytes.
     pub fn layer_digest(&self) -> &Digest {
         &self.parsed.layers[0].digest
     }
@@ -191,7 +191,7 @@ pub enum VerifyError {
         "{what} digest mismatch: expected {expected}, got {actual}; the content was altered or corrupted"
     )]
     Digest {
-        /// What was checked.
+        /// What was checked, as the message names it: `manifest`, `layer`.
         what: String,
         /// The digest it should have.
         expected: Digest,
@@ -201,19 +201,19 @@ pub enum VerifyError {
     /// A size does not match.
     #[error("{what} size mismatch: expected {expected} bytes, got {actual}")]
     Size {
-        /// What was checked.
+        /// What was checked, as the message names it: `manifest`, `layer`.
         what: String,
-        /// The declared size.
+        /// The size in bytes the descriptor declares.
         expected: u64,
-        /// What arrived.
+        /// How many bytes arrived.
         actual: u64,
     },
     /// More bytes arrived than declared: the rest was not read.
     #[error("{what} is longer than the {expected} bytes declared; the rest was not read")]
     TooLong {
-        /// What was checked.
+        /// What was read, as the message names it, e.g. `the layer`.
         what: String,
-        /// The declared size.
+        /// The size in bytes the descriptor declares.
         expected: u64,
     },
     /// The manifest is not the Wasm artifact layout.

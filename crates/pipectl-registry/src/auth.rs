@@ -12,12 +12,12 @@ use oci_client::secrets::RegistryAuth;
 pub enum Credentials {
     /// User name and password.
     Basic {
-        /// The user.
+        /// The user name: from `--username`, the environment or docker's config.
         username: String,
-        /// The password.
+        /// The password or access token; `Debug` never shows it.
         password: String,
     },
-    /// A bearer token.
+    /// A bearer token: a `..._TOKEN` variable or a docker identity token.
     Token(String),
 }
 

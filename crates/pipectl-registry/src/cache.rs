@@ -20,7 +20,7 @@ use crate::error::RegistryError;
 use crate::notice::{Notice, Notices};
 use crate::reference::Location;
 
-/// The cache folder.
+/// The content-addressed cache: verified blobs and sealed tag entries in one folder.
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
@@ -65,7 +65,7 @@ impl Cache {
         }
     }
 
-    /// The folder.
+    /// The cache's root folder, holding `blobs/sha256/` and `refs/`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -21,7 +21,7 @@ use wasm_pkg_common::package::PackageRef;
 use crate::error::RegistryError;
 use crate::reference::Location;
 
-/// Where packages live.
+/// The registry configuration (wkg's TOML): which registry serves each namespace.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     config: Config,

@@ -17,16 +17,16 @@ pub enum RegistryError {
     Io {
         /// What was being done.
         action: &'static str,
-        /// The file.
+        /// The file or folder the action failed on.
         path: PathBuf,
-        /// The cause.
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// Fetched bytes failed verification.
     #[error("`{reference}`: {reason}")]
     Verify {
-        /// The reference.
+        /// The reference whose bytes failed, as shown (`host/repo:tag`, `...@sha256:<hex>`).
         reference: String,
         /// What failed (in the message, so not also an error source).
         reason: VerifyError,
@@ -34,17 +34,17 @@ pub enum RegistryError {
     /// Nothing under that reference.
     #[error("`{reference}`: {what}")]
     NotFound {
-        /// The reference.
+        /// The reference that names nothing, as shown to the user.
         reference: String,
-        /// What is missing.
+        /// What is missing, as a phrase: the repository, the version, a cached blob.
         what: String,
     },
     /// The registry refused the credentials, or wants some.
     #[error("registry `{registry}` refused access ({status}): {detail}")]
     Unauthorized {
-        /// The registry.
+        /// The registry that refused, `host[:port]`.
         registry: String,
-        /// e.g. `401 Unauthorized`.
+        /// The HTTP status, `401 Unauthorized` or `403 Forbidden`.
         status: String,
         /// What is missing (credentials, or permission).
         detail: String,
@@ -52,17 +52,17 @@ pub enum RegistryError {
     /// The registry could not be reached, or the transfer broke.
     #[error("registry `{registry}`: {message}")]
     Network {
-        /// The registry.
+        /// The registry that could not be reached, `host[:port]`.
         registry: String,
-        /// What happened.
+        /// What broke, cleaned for display: the connection, TLS, or the transfer.
         message: String,
     },
     /// The registry answered with an error.
     #[error("registry `{registry}` answered an error: {message}")]
     Registry {
-        /// The registry.
+        /// The registry that answered the error, `host[:port]`.
         registry: String,
-        /// Its message.
+        /// The registry's error messages, or the HTTP status and body, shortened.
         message: String,
     },
     /// The operation is refused by pipectl's rules.
@@ -71,18 +71,18 @@ pub enum RegistryError {
     /// The lockfile is invalid or would change under `--locked`.
     #[error("lockfile `{path}`: {message}")]
     Lock {
-        /// The lockfile.
+        /// The path of the lockfile that is invalid or disagrees with the registry.
         path: PathBuf,
-        /// What is wrong.
+        /// What is wrong: a TOML error, an unsupported version, or a mismatched pin.
         message: String,
     },
     /// `--locked`, and the lockfile would change: a gate outcome, not a
     /// failure to run.
     #[error("lockfile `{path}`: {message}")]
     LockedDrift {
-        /// The lockfile.
+        /// The path of the lockfile that `--locked` keeps from changing.
         path: PathBuf,
-        /// What would change.
+        /// Which entry would change and how, as shown to the user.
         message: String,
     },
     /// The version is published already, with other bytes: a gate outcome.
@@ -90,7 +90,7 @@ pub enum RegistryError {
         "`{reference}` already exists with different content (layer {layer}); publish a new version, or replace it on purpose"
     )]
     Exists {
-        /// The reference, `registry/repo:tag`.
+        /// The tag that holds other bytes: `host/repo:tag` or `oci-layout:<dir>:tag`.
         reference: String,
         /// The layer it holds.
         layer: pipectl_io::Digest,
@@ -126,13 +126,13 @@ pub enum RegistryError {
     /// A manifest, a tag list or a layer is larger than pipectl accepts.
     #[error("`{reference}`: {what} is larger than the {max} bytes accepted ({detail})")]
     TooLarge {
-        /// The reference.
+        /// The reference or `host/repo` being read, as shown to the user.
         reference: String,
         /// What (`the layer`, `the manifest`).
         what: String,
         /// Its declared size, or how much arrived.
         detail: String,
-        /// The cap.
+        /// The most bytes accepted: a `Limits` cap or a fixed one.
         max: u64,
         /// How the cap is raised (none: it is pipectl's own).
         hint: Option<pipectl_io::Hint>,
@@ -140,9 +140,9 @@ pub enum RegistryError {
     /// The operation did not end within its deadline.
     #[error("registry `{registry}`: gave up after {} s, the time allowed for the whole operation", timeout.as_secs())]
     Timeout {
-        /// The registry.
+        /// The registry being talked to, `host[:port]`.
         registry: String,
-        /// The deadline.
+        /// The time allowed for the whole operation (`Limits::timeout`).
         timeout: std::time::Duration,
     },
 }

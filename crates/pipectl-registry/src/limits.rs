@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-/// One mebibyte.
+/// One mebibyte (2^20 = 1,048,576 bytes), the unit the caps are given in.
 pub const MIB: u64 = 1 << 20;
 
 /// The most pipectl reads of a lockfile or a registry configuration file.

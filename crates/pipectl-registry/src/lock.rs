@@ -14,7 +14,7 @@ use crate::limits::MAX_FILE_SIZE;
 /// The lockfile format version this pipectl writes.
 pub const LOCK_VERSION: u32 = 1;
 
-/// One locked artifact.
+/// One `[[artifact]]` entry of `pipectl.lock`: a request and the digests it pinned.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LockEntry {
     /// What was asked for: `host/repo`, `oci-layout:<dir>` or `ns:name`.
@@ -28,11 +28,11 @@ pub struct LockEntry {
     /// The version it resolved to: one safe file name (it names
     /// `pipectl fetch`'s output).
     pub version: String,
-    /// The manifest digest.
+    /// The digest of the manifest the requirement resolved to, `sha256:<hex>`.
     pub manifest: Digest,
-    /// The layer digest.
+    /// The digest of the component layer that manifest names, `sha256:<hex>`.
     pub layer: Digest,
-    /// The layer's size.
+    /// The component layer's size in bytes.
     pub size: u64,
 }
 
@@ -44,7 +44,7 @@ struct LockFile {
     artifacts: Vec<LockEntry>,
 }
 
-/// A loaded lockfile.
+/// A `pipectl.lock` read into memory, with the entries changed since loading.
 #[derive(Debug, Clone)]
 pub struct Lockfile {
     path: PathBuf,
@@ -64,12 +64,12 @@ impl Lockfile {
         })
     }
 
-    /// The lockfile's path.
+    /// The path the lockfile was loaded from and is saved to.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Every entry, sorted.
+    /// Every entry, including those added since loading; the file keeps them sorted.
     pub fn entries(&self) -> &[LockEntry] {
         &self.entries
     }
@@ -93,7 +93,7 @@ impl Lockfile {
         changed
     }
 
-    /// The file's text.
+    /// The TOML text `save` writes: a header comment, the version, sorted entries.
     pub fn render(&self) -> String {
         let mut entries = self.entries.clone();
         entries.sort();

@@ -12,22 +12,22 @@ use std::time::Duration;
 pub enum Notice {
     /// A request failed for a transient reason and is sent again.
     Retry {
-        /// The registry.
+        /// The registry the request went to, `host[:port]`.
         registry: String,
         /// What went wrong (cleaned, one line).
         reason: String,
         /// The wait before the next try.
         wait: Duration,
-        /// This retry's number.
+        /// Which retry this is, counting from 1.
         attempt: u32,
         /// How many retries are allowed.
         retries: u32,
     },
     /// A cache entry was not trusted and is treated as missing.
     CacheEntryIgnored {
-        /// The entry.
+        /// The cache file or folder that was not trusted.
         path: PathBuf,
-        /// Why.
+        /// Why it was not trusted: a bad seal, an unsafe folder, an unreadable key.
         reason: String,
     },
 }
@@ -81,7 +81,7 @@ impl Notices {
         }
     }
 
-    /// Notices dropped.
+    /// No sink: notices are dropped, nothing is shown.
     pub fn none() -> Self {
         Self::default()
     }

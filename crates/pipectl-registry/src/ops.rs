@@ -30,9 +30,9 @@ use crate::store::{Progress, Store};
 
 /// Everything publish and fetch need besides their arguments.
 pub struct Context {
-    /// Where packages live.
+    /// Maps `namespace:name` packages to registries, and names the embedded store.
     pub config: RegistryConfig,
-    /// The blob cache.
+    /// The cache of verified blobs and of the digests fetched tags pointed to.
     pub cache: Cache,
     /// Where credentials come from.
     pub credentials: CredentialSources,
@@ -45,7 +45,7 @@ pub struct Context {
 /// A reference, resolved: where and which, plus the name the lockfile uses.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The reference.
+    /// The parsed reference, package names resolved to their location.
     pub reference: Reference,
     /// `host/repo`, `oci-layout:<dir>` or `ns:name`.
     pub name: String,
@@ -120,10 +120,10 @@ impl Context {
     }
 }
 
-/// What to publish.
+/// A component to publish and the reference to publish it under.
 #[derive(Debug, Clone)]
 pub struct PublishRequest {
-    /// The component.
+    /// The component's bytes; anything but a component is refused.
     pub bytes: Vec<u8>,
     /// Its file name (the layer's title).
     pub file_name: String,
@@ -138,10 +138,10 @@ pub struct PublishRequest {
     pub force: bool,
 }
 
-/// What publish did.
+/// How publish ended for the tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishStatus {
-    /// A new version.
+    /// The tag did not exist and now holds the component.
     Published,
     /// The version already held these bytes: nothing was pushed.
     Unchanged,
@@ -152,21 +152,21 @@ pub enum PublishStatus {
 /// The result of a publish.
 #[derive(Debug, Clone)]
 pub struct PublishReport {
-    /// Where.
+    /// Where it was published: `host/repo:tag` or `oci-layout:<dir>:tag`.
     pub reference: String,
-    /// The version.
+    /// The tag published to: the semver version in the reference.
     pub version: String,
-    /// What happened.
+    /// Whether the tag was new, already held these bytes, or was replaced.
     pub status: PublishStatus,
     /// The manifest digest now under the tag.
     pub manifest: Digest,
-    /// The layer digest.
+    /// The digest of the component layer, `sha256:<hex>`.
     pub layer: Digest,
-    /// The layer's size.
+    /// The component layer's size in bytes.
     pub size: u64,
 }
 
-/// Publishes a component.
+/// Publishes a component under a semver tag; a tag with other bytes needs `force`.
 pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, RegistryError> {
     let resolved = ctx.resolve(&req.reference, false)?;
     let version = match &resolved.reference.selector {
@@ -234,7 +234,7 @@ pub fn publish(ctx: &Context, req: PublishRequest) -> Result<PublishReport, Regi
     })
 }
 
-/// How to fetch.
+/// The fetch modes: cache only (`--offline`), lockfile unchanged (`--locked`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchOptions {
     /// Use only the cache (and the lockfile); no network.
@@ -249,7 +249,7 @@ pub struct FetchOptions {
 pub struct Fetched {
     /// The verified layer in the cache.
     pub blob: PathBuf,
-    /// Its lockfile entry.
+    /// The entry that pins it in the lockfile: name, requirement, digests, size.
     pub entry: LockEntry,
     /// Whether the layer came from the cache.
     pub from_cache: bool,

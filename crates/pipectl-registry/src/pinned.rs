@@ -18,9 +18,9 @@ pub struct PinRequest {
 /// A registry stage, fetched and verified.
 #[derive(Debug, Clone)]
 pub struct PinnedStage {
-    /// The component.
+    /// The component's bytes, verified against the lockfile's digests.
     pub bytes: Vec<u8>,
-    /// `name@manifest-digest`, for reports.
+    /// `name@manifest-digest` (`name` as the lockfile records it), for reports.
     pub origin: String,
 }
 
@@ -53,17 +53,17 @@ pub enum PinError {
     /// A stage names a registry, and no registry context was given.
     #[error("stage `{stage}`: registry stages need a registry context")]
     NoContext {
-        /// The stage.
+        /// The stage that names a registry, as the manifest names it.
         stage: String,
     },
     /// A stage's fetch failed.
     #[error("stage `{stage}`: failed to fetch `{reference}`")]
     Fetch {
-        /// The stage.
+        /// The stage whose component could not be fetched, as the manifest names it.
         stage: String,
         /// The reference, credentials redacted.
         reference: String,
-        /// Why.
+        /// Why the fetch or the read from the cache failed.
         #[source]
         source: Box<RegistryError>,
     },

@@ -12,25 +12,25 @@ use std::path::PathBuf;
 use pipectl_io::Digest;
 use semver::{Version, VersionReq};
 
-/// Where artifacts live.
+/// Where artifacts live: a registry repository or an image-layout directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Location {
     /// An OCI registry repository.
     Registry {
-        /// `host[:port]`.
+        /// The registry's host, `host[:port]`, without a scheme.
         registry: String,
-        /// `repo/path`.
+        /// The repository path in the registry, `repo[/...]`.
         repository: String,
     },
     /// An OCI image-layout directory.
     Layout {
-        /// The directory.
+        /// The image-layout directory, as given after `oci-layout:`.
         dir: PathBuf,
     },
 }
 
 impl Location {
-    /// `host/repo` or `oci-layout:<dir>`.
+    /// `host/repo` or `oci-layout:<dir>`: the name messages and the lockfile use.
     pub fn display(&self) -> String {
         match self {
             Location::Registry {
@@ -61,7 +61,7 @@ impl Location {
 /// Which artifact in a location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
-    /// A semver tag.
+    /// A semver tag, e.g. `0.2.0`: the exact version.
     Tag(Version),
     /// A manifest digest, `sha256:<hex>`.
     Digest(Digest),
@@ -69,12 +69,12 @@ pub enum Selector {
     Requirement(VersionReq),
 }
 
-/// A parsed reference.
+/// A parsed reference: a location and which artifact in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
-    /// Where.
+    /// The registry repository or layout directory holding the artifact.
     pub location: Location,
-    /// Which.
+    /// The tag, digest or requirement that picks the artifact.
     pub selector: Selector,
     /// The package name, when given as `namespace:name@...`.
     pub package: Option<String>,
@@ -98,9 +98,9 @@ pub enum Parsed {
     Direct(Reference),
     /// `namespace:name` and what version of it.
     Package {
-        /// `namespace:name`.
+        /// The package name, `namespace:name` in kebab-case.
         name: String,
-        /// Which version.
+        /// The tag, digest or requirement after the `@`.
         selector: Selector,
     },
 }

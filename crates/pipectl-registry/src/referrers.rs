@@ -40,31 +40,31 @@ pub type ReferrerDescriptor = crate::artifact::Descriptor;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
-    /// Media type.
+    /// The blob's media type, e.g. [`EMPTY_MEDIA_TYPE`] for the config.
     pub media_type: String,
-    /// Digest.
+    /// The blob's digest, `sha256:<hex>`.
     pub digest: Digest,
-    /// Size.
+    /// The blob's size in bytes.
     pub size: u64,
 }
 
-/// A referrer manifest.
+/// A referrer manifest: an artifact (signature, SBOM) pointing at a subject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferrerManifest {
-    /// 2.
+    /// The manifest schema version: always 2.
     pub schema_version: u32,
-    /// [`MANIFEST_MEDIA_TYPE`].
+    /// The manifest's media type: always [`MANIFEST_MEDIA_TYPE`].
     pub media_type: String,
-    /// What it is.
+    /// The artifact's type, e.g. the Sigstore bundle media type for a signature.
     pub artifact_type: String,
-    /// The empty config.
+    /// The OCI empty config: [`EMPTY_MEDIA_TYPE`], holding `{}`.
     pub config: Blob,
     /// Exactly one: the payload.
     pub layers: Vec<Blob>,
     /// The manifest it is about.
     pub subject: Blob,
-    /// Annotations.
+    /// The referrer manifest's annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -73,18 +73,18 @@ pub struct ReferrerManifest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReferrerIndex {
-    /// 2.
+    /// The index schema version: always 2.
     pub schema_version: u32,
-    /// [`INDEX_MEDIA_TYPE`].
+    /// The index's media type: [`INDEX_MEDIA_TYPE`], when given.
     #[serde(default)]
     pub media_type: Option<String>,
-    /// The referrers.
+    /// Descriptors of the referrer manifests, each with its `artifactType`.
     #[serde(default)]
     pub manifests: Vec<ReferrerDescriptor>,
 }
 
 impl ReferrerIndex {
-    /// An empty index.
+    /// An index listing no referrers, to add the first one to.
     pub fn empty() -> Self {
         Self {
             schema_version: 2,
@@ -112,9 +112,9 @@ impl ReferrerIndex {
 /// A referrer ready to push: its manifest and blobs.
 #[derive(Debug, Clone)]
 pub struct Referrer {
-    /// The manifest's bytes.
+    /// The manifest's JSON bytes, exactly as pushed: its digest is over these.
     pub manifest: Vec<u8>,
-    /// The parsed manifest.
+    /// The manifest as a struct; `manifest` holds its exact bytes.
     pub parsed: ReferrerManifest,
     /// The payload (the one layer).
     pub payload: Vec<u8>,
@@ -158,7 +158,7 @@ impl Referrer {
         }
     }
 
-    /// The manifest's digest.
+    /// The digest of the manifest's bytes, `sha256:<hex>`.
     pub fn digest(&self) -> Digest {
         Digest::sha256(&self.manifest)
     }
@@ -246,9 +246,9 @@ pub fn read_payload(
 pub struct Subject {
     /// The store it lives in.
     pub store: Box<dyn Store>,
-    /// The manifest's bytes.
+    /// The manifest's bytes, verified against the digest.
     pub manifest: Vec<u8>,
-    /// Their digest.
+    /// The digest of those bytes: the subject referrers point at.
     pub digest: Digest,
     /// The reference as shown.
     pub shown: String,

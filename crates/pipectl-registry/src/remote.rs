@@ -121,7 +121,7 @@ impl From<RegistryError> for Failed {
 pub struct RemoteStore {
     registry: String,
     repository: String,
-    /// `http://host[:port]` or `https://host[:port]`.
+    /// The URL the registry's API is under: `http://host[:port]` or `https://host[:port]`.
     base: String,
     plain: bool,
     client: Client,

@@ -16,7 +16,7 @@ use crate::notice::{Notice, Notices};
 pub trait Store {
     /// `host/repo` or `oci-layout:<dir>`, for messages.
     fn describe(&self) -> String;
-    /// Every tag.
+    /// Every tag in the repository or layout (a registry's pages, sorted).
     fn tags(&mut self) -> Result<Vec<String>, RegistryError>;
     /// The manifest a tag names and its digest; `None` when the tag does not
     /// exist.
@@ -210,7 +210,7 @@ impl Progress {
         self
     }
 
-    /// Where notices go.
+    /// Where notices go: the sink given to [`Self::with_notices`], or nowhere.
     pub fn notices(&self) -> &Notices {
         &self.notices
     }

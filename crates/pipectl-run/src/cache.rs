@@ -68,7 +68,7 @@ pub enum CacheWarning {
         dir.display()
     )]
     NotPrivate {
-        /// The cache folder.
+        /// The precompiled cache's folder that failed the ownership or permission check.
         dir: PathBuf,
         /// What is wrong with it.
         reason: String,
@@ -81,7 +81,7 @@ pub enum CacheWarning {
         if *missing { "no seal" } else { "an invalid seal" }
     )]
     BadSeal {
-        /// The artifact.
+        /// The `.cwasm` artifact whose seal was missing or did not verify.
         path: PathBuf,
         /// Whether the seal file was missing (rather than wrong).
         missing: bool,
@@ -89,24 +89,24 @@ pub enum CacheWarning {
     /// The artifact could not be read (not a regular file, too large, IO).
     #[error("precompiled artifact {} could not be read ({reason}); compiled again", path.display())]
     Unreadable {
-        /// The artifact.
+        /// The `.cwasm` artifact that could not be read.
         path: PathBuf,
-        /// Why.
+        /// Why it could not be read: not a regular file, too large, or an IO error.
         reason: String,
     },
     /// The sealed artifact did not load on this engine.
     #[error("precompiled artifact {} did not load ({message}); compiled again", path.display())]
     Incompatible {
-        /// The artifact.
+        /// The sealed `.cwasm` artifact that did not load.
         path: PathBuf,
-        /// wasmtime's message.
+        /// wasmtime's message on deserializing it, as shown to the user.
         message: String,
     },
 }
 
 /// A component, how it was obtained, and why a cache entry was passed over.
 pub struct Compiled {
-    /// The component.
+    /// The component, compiled or deserialized, ready to instantiate.
     pub component: Component,
     /// Compiled, loaded, or compiled again.
     pub source: CompileSource,
@@ -137,7 +137,7 @@ impl ArtifactCache {
         Ok(Self::new(dir, SealKey::load_or_create(&path)?))
     }
 
-    /// The folder.
+    /// The folder holding the `.cwasm` artifacts and their `.cwasm.seal` files.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -56,7 +56,7 @@ pub struct Step {
 /// A named case: one call, or steps over a resource.
 #[derive(Debug, Clone)]
 pub struct Case {
-    /// Its name.
+    /// The case's `name` in the case file, or `#N` (its position) when it has none.
     pub name: String,
     /// Tags for `--tag` selection.
     pub tags: Vec<String>,
@@ -79,7 +79,7 @@ pub enum CaseFileError {
     /// The file is not valid TOML or does not have the case-file shape.
     #[error("{path}: {message}")]
     Syntax {
-        /// The file.
+        /// The case file that does not parse.
         path: PathBuf,
         /// The TOML parser's message.
         message: String,
@@ -87,11 +87,11 @@ pub enum CaseFileError {
     /// A case is malformed.
     #[error("{path}: case `{case}`: {reason}")]
     Case {
-        /// The file.
+        /// The case file the malformed case is in.
         path: PathBuf,
         /// The case's name (or `#N` when it has none).
         case: String,
-        /// What is wrong.
+        /// What is wrong with the case, as shown to the user.
         reason: String,
     },
 }

@@ -32,7 +32,7 @@ pub const TICK: Duration = Duration::from_millis(1);
 #[derive(Debug, thiserror::Error)]
 #[error("failed to configure the wasmtime engine: {message}")]
 pub struct HostError {
-    /// The engine's message.
+    /// wasmtime's message on rejecting the engine configuration.
     pub message: String,
 }
 
@@ -43,9 +43,9 @@ pub enum LoadError {
     /// The component does not compile.
     #[error("stage `{stage}`: failed to compile: {message}")]
     Compile {
-        /// The stage.
+        /// The stage whose component failed to compile, by its stage name.
         stage: String,
-        /// wasmtime's message.
+        /// wasmtime's compile error, as shown to the user.
         message: String,
     },
     /// It imports capabilities that were not granted: every one at once,
@@ -55,7 +55,7 @@ pub enum LoadError {
         grants::describe_denied(denied)
     )]
     Capability {
-        /// The stage.
+        /// The stage whose imports were not granted, by its stage name.
         stage: String,
         /// Every import not granted, the most significant capability first.
         denied: Vec<Denied>,
@@ -63,17 +63,17 @@ pub enum LoadError {
     /// It has an import the host does not provide at all.
     #[error("stage `{stage}` imports `{import}`, which the host does not provide")]
     UnknownImport {
-        /// The stage.
+        /// The stage with the unknown import, by its stage name.
         stage: String,
-        /// The import.
+        /// The import's full name, e.g. `wasi:sockets/tcp@0.2.0`.
         import: String,
     },
     /// It does not export what the host calls.
     #[error("stage `{stage}` does not export {what}")]
     MissingExport {
-        /// The stage.
+        /// The stage that lacks the export, by its stage name.
         stage: String,
-        /// What is missing.
+        /// What the host looked for: a `transform` function, or a resource and method.
         what: String,
     },
     /// Its memories start larger than the memory limit allows.
@@ -83,7 +83,7 @@ pub enum LoadError {
         limit >> 20
     )]
     MemoryLimit {
-        /// The stage.
+        /// The stage whose memories start too large, by its stage name.
         stage: String,
         /// Bytes its memories declare at start, together.
         initial: u64,
@@ -95,7 +95,7 @@ pub enum LoadError {
         "stage `{stage}`: `{function}` has the wrong signature: expected `{expected}`, found `{found}`"
     )]
     Signature {
-        /// The stage.
+        /// The stage whose export has the wrong signature, by its stage name.
         stage: String,
         /// The function (`transform`, or `[method]resource.method`).
         function: String,
@@ -107,9 +107,9 @@ pub enum LoadError {
     /// Linking failed (e.g. an import's type differs from the host's).
     #[error("stage `{stage}`: {message}")]
     Link {
-        /// The stage.
+        /// The stage that failed to link, by its stage name.
         stage: String,
-        /// wasmtime's message.
+        /// wasmtime's linking error, e.g. an import whose type differs from the host's.
         message: String,
     },
 }
@@ -143,7 +143,7 @@ pub enum CallSpec {
 }
 
 impl CallSpec {
-    /// Parses `resource.method`.
+    /// Parses `--call`: `transform`, or `<resource>.<method>` for a method call.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text.split_once('.') {
             Some((r, m)) if !r.is_empty() && !m.is_empty() => Ok(CallSpec::Method {
@@ -163,7 +163,7 @@ impl CallSpec {
     }
 }
 
-/// Engine settings.
+/// Engine settings: the precompiled cache, fuel, pooling and a memory cap.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// Where precompiled components are cached; `None` disables the cache.
@@ -206,7 +206,7 @@ pub struct Host {
 
 /// A loaded plugin, ready to instantiate.
 pub struct Plugin {
-    /// Its stage name.
+    /// The stage's name (the manifest's, or the file stem); failures and stats use it.
     pub name: String,
     /// The digest of its component.
     pub digest: Digest,
@@ -401,7 +401,7 @@ impl Host {
         self.output.as_ref()
     }
 
-    /// The engine.
+    /// The wasmtime engine every plugin is compiled and run on.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

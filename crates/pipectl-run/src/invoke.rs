@@ -65,7 +65,7 @@ pub struct StepOutcome {
 /// How one case went.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
-    /// The case's name.
+    /// The case's name, from the case file.
     pub name: String,
     /// Whether every step passed.
     pub passed: bool,

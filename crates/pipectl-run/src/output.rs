@@ -14,9 +14,9 @@ use wasmtime_wasi_io::bytes::Bytes;
 /// Which of a plugin's output streams bytes were written to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StdStream {
-    /// `wasi:cli/stdout`.
+    /// Bytes written to the plugin's `wasi:cli/stdout`.
     Stdout,
-    /// `wasi:cli/stderr`.
+    /// Bytes written to the plugin's `wasi:cli/stderr`.
     Stderr,
 }
 
@@ -27,7 +27,7 @@ pub trait PluginOutput: Send + Sync {
     fn write(&self, stage: &str, stream: StdStream, bytes: &[u8]);
 }
 
-/// A shared [`PluginOutput`].
+/// A [`PluginOutput`] shared by every stage and worker that may write.
 #[derive(Clone)]
 pub struct OutputSink(pub Arc<dyn PluginOutput>);
 

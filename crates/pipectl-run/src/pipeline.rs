@@ -28,7 +28,7 @@ impl Pipeline {
         }
     }
 
-    /// The host.
+    /// The host the stages were loaded on, shared by every session.
     pub fn host(&self) -> &Host {
         &self.host
     }

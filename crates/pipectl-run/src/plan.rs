@@ -71,9 +71,9 @@ pub enum Trust {
 /// A stage as its source describes it, not yet validated.
 #[derive(Debug, Clone)]
 pub struct RawStage {
-    /// Its name.
+    /// The stage's name: from the manifest, else the component file's stem.
     pub name: String,
-    /// Its component.
+    /// The component's bytes, as read or fetched.
     pub bytes: Vec<u8>,
     /// What its manifest grants it (none for a bare component).
     pub grants: Grants,
@@ -110,15 +110,15 @@ pub struct RunRequest {
 /// A stage as the host will run it.
 #[derive(Debug, Clone)]
 pub struct StageSpec {
-    /// Its name.
+    /// The stage's name, used in failures and stats.
     pub name: String,
-    /// Its component.
+    /// The component's bytes, as given in its [`RawStage`].
     pub bytes: Vec<u8>,
     /// What it may import.
     pub grants: Grants,
     /// Its limits per call.
     pub limits: Limits,
-    /// What is called.
+    /// What is called per input: `transform`, or a method of a resource.
     pub call: CallSpec,
 }
 
@@ -127,7 +127,7 @@ pub struct StageSpec {
 pub enum PlanNotice {
     /// A stage asked for more than a ceiling; the ceiling applies.
     LimitsLowered {
-        /// The stage.
+        /// The stage whose limits were lowered.
         stage: String,
         /// Each limit asked above its ceiling, in words.
         asked: Vec<String>,
@@ -150,19 +150,19 @@ pub enum PlanError {
     /// A stage's `call` does not parse.
     #[error("stage `{stage}`: `call`: {reason}")]
     Call {
-        /// The stage.
+        /// The stage whose `call` does not parse.
         stage: String,
-        /// Why.
+        /// Why it does not parse, e.g. neither `transform` nor `<resource>.<method>`.
         reason: String,
     },
 }
 
-/// A validated run.
+/// A validated run: effective limits and grants, the workers and the pool size.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
     /// The stages, in order.
     pub stages: Vec<StageSpec>,
-    /// Worker threads.
+    /// Worker threads to run: 1 for a stateful call, else capped by the inputs.
     pub workers: usize,
     /// Live instances the pooling allocator is sized for.
     pub pool_instances: u32,

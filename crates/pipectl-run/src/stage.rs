@@ -34,7 +34,7 @@ impl TransformError {
         }
     }
 
-    /// The payload.
+    /// The message the component gave with its error case.
     pub fn message(&self) -> &str {
         match self {
             TransformError::InvalidInput(m) | TransformError::ProcessingFailed(m) => m,
@@ -45,18 +45,18 @@ impl TransformError {
 /// Which limit an input exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LimitKind {
-    /// Wall-clock time.
+    /// Wall-clock time for one call (`timeout`).
     Timeout,
-    /// Fuel.
+    /// Fuel, roughly wasm instructions, for one call.
     Fuel,
-    /// Linear memory.
+    /// Linear memory, in bytes.
     Memory,
-    /// Output size.
+    /// The size of the call's output, in bytes.
     Output,
 }
 
 impl LimitKind {
-    /// The kebab-case name.
+    /// The limit's name in messages and stats: `timeout`, `fuel`, `memory`, `output`.
     pub fn as_str(self) -> &'static str {
         match self {
             LimitKind::Timeout => "timeout",
@@ -74,29 +74,29 @@ pub enum FailureKind {
     Rejected {
         /// The error case, e.g. `invalid-input`.
         case: String,
-        /// Its message.
+        /// The message the component gave with the error case.
         message: String,
     },
-    /// The stage trapped.
+    /// The stage trapped: a wasm trap or a host error other than a limit.
     Trap {
         /// The trap, e.g. `wasm trap: wasm \`unreachable\` instruction executed`.
         message: String,
     },
     /// A limit was exceeded.
     Limit {
-        /// Which.
+        /// Which limit was exceeded.
         limit: LimitKind,
         /// The limit and what happened.
         detail: String,
     },
     /// The stage failed too many times in a row and was given up.
     StageFailed {
-        /// Consecutive failures.
+        /// How many failures in a row gave the stage up (`--max-restarts` exceeded).
         failures: u32,
     },
     /// A fresh instance could not be created.
     Instantiate {
-        /// wasmtime's message.
+        /// wasmtime's message on instantiating the component.
         message: String,
     },
 }
@@ -104,9 +104,9 @@ pub enum FailureKind {
 /// An input's failure: the stage and the cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageFailure {
-    /// The stage's name.
+    /// The stage the input failed at, by its stage name.
     pub stage: String,
-    /// What happened.
+    /// How it failed: rejected, trapped, over a limit, or given up.
     pub kind: FailureKind,
 }
 
@@ -139,7 +139,7 @@ impl std::fmt::Display for StageFailure {
 /// How a stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StagePolicy {
-    /// Per-call limits.
+    /// The limits each call runs under: time, fuel, memory, output size.
     pub limits: Limits,
     /// Failures (traps, limits) in a row before the stage is given up.
     pub max_restarts: u32,
@@ -203,7 +203,7 @@ pub struct StageRunner {
     policy: StagePolicy,
     live: Option<Live>,
     health: Arc<StageHealth>,
-    /// This runner's measurements.
+    /// This runner's calls, outcomes and latencies, merged into the stage's stats.
     pub stats: StageStats,
 }
 
@@ -225,7 +225,7 @@ impl StageRunner {
         }
     }
 
-    /// The stage's name.
+    /// The stage's name: the manifest's, or the component's file stem.
     pub fn name(&self) -> &str {
         &self.plugin.name
     }

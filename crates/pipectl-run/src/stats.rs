@@ -9,7 +9,7 @@ use crate::stage::LimitKind;
 /// One stage's measurements (one worker's, or merged).
 #[derive(Debug, Clone, Default)]
 pub struct StageStats {
-    /// The stage.
+    /// The stage's name: the manifest's, or the component's file stem.
     pub name: String,
     /// Calls made (including ones refused because the stage was stopped).
     pub invocations: u64,
@@ -87,17 +87,17 @@ impl StageStats {
 /// A stage's row in the `--stats` table and JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageSummary {
-    /// The stage.
+    /// The stage's name, the table's first column.
     pub stage: String,
-    /// Calls.
+    /// Calls made, including ones refused because the stage was stopped.
     pub invocations: u64,
     /// Calls that returned `ok`.
     pub succeeded: u64,
-    /// Typed errors.
+    /// Calls that returned the typed error (`rejected` in the table).
     pub rejected: u64,
-    /// Traps.
+    /// Traps, counting failed instantiations.
     pub traps: u64,
-    /// Traps per call.
+    /// Traps divided by calls, from 0 to 1.
     pub trap_rate: f64,
     /// Limit hits by kind.
     pub limit_hits: BTreeMap<String, u64>,
@@ -105,7 +105,7 @@ pub struct StageSummary {
     pub restarts: u64,
     /// Calls refused after the stage was stopped.
     pub skipped: u64,
-    /// Median latency, microseconds.
+    /// Median latency per call, in microseconds.
     pub p50_us: u64,
     /// 95th percentile latency, microseconds.
     pub p95_us: u64,

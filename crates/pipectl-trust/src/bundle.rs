@@ -18,13 +18,13 @@ use crate::statement::Statement;
 /// The bundle's media type (an OCI artifact type for referrers too).
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
-/// A Sigstore bundle.
+/// A Sigstore bundle (v0.3): a key-signed signature or DSSE envelope, no tlog.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bundle {
-    /// [`BUNDLE_MEDIA_TYPE`].
+    /// The bundle's media type: [`BUNDLE_MEDIA_TYPE`] when pipectl writes it.
     pub media_type: String,
-    /// Which key signed.
+    /// Which key signed: its fingerprint as the public-key hint.
     pub verification_material: VerificationMaterial,
     /// A signature over the artifact's bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +43,7 @@ pub struct VerificationMaterial {
     /// Transparency-log entries (none: keys, not Fulcio).
     #[serde(default)]
     pub tlog_entries: Vec<serde_json::Value>,
-    /// Signed timestamps (none).
+    /// Signed timestamps: none, as pipectl uses no timestamp authority.
     #[serde(default)]
     pub timestamp_verification_data: serde_json::Value,
 }
@@ -68,9 +68,9 @@ pub struct MessageSignature {
 /// A hash and its algorithm, as Sigstore names them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageDigest {
-    /// `SHA2_256`.
+    /// The hash algorithm, as Sigstore names it: always `SHA2_256`.
     pub algorithm: String,
-    /// The digest, base64.
+    /// The digest of the signed bytes, in standard base64 (not hex).
     pub digest: String,
 }
 

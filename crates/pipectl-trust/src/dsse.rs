@@ -28,7 +28,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
-    /// The payload, base64.
+    /// The payload (the JSON statement), in standard base64.
     pub payload: String,
     /// What the payload is.
     pub payload_type: String,

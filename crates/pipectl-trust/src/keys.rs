@@ -18,7 +18,7 @@ pub enum KeyError {
     Parse {
         /// Where the key came from (a file name, `PIPECTL_KEY`, stdin).
         what: String,
-        /// What was expected.
+        /// What the key had to be, e.g. `a P-256 private key in PKCS#8 or SEC1 PEM`.
         expected: &'static str,
         /// Why it was refused (never the key's text).
         reason: String,
@@ -88,7 +88,7 @@ impl SigningKey {
             .map_err(|e| KeyError::Encode(e.to_string()))
     }
 
-    /// The public half.
+    /// The public key matching this signing key, for verifying and fingerprints.
     pub fn public(&self) -> PublicKey {
         PublicKey {
             inner: *self.inner.verifying_key(),

@@ -14,9 +14,9 @@ pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 /// A composition, as the SBOM and the provenance describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Composition {
-    /// The pipeline's name.
+    /// The pipeline's name, from its manifest.
     pub name: String,
-    /// Its version.
+    /// The pipeline's version, from its manifest.
     pub version: String,
     /// The composed component's digest.
     pub digest: Digest,
@@ -35,7 +35,7 @@ pub struct Stage {
     pub name: String,
     /// Its version, when known (a registry stage's tag).
     pub version: Option<String>,
-    /// Its component's digest.
+    /// The digest of the stage's component, `sha256:<hex>`.
     pub digest: Digest,
     /// Where it came from: a path or an OCI reference.
     pub source: String,

@@ -8,21 +8,21 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// What cosign's signing statements say: the subject is signed, nothing
 /// more.
 pub const SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
-/// SLSA provenance v1.
+/// The predicate type of SLSA provenance v1, for composition provenance.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 
 /// An in-toto v1 statement.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Statement {
-    /// Always [`STATEMENT_TYPE`].
+    /// The statement type: always [`STATEMENT_TYPE`], as `_type` in the JSON.
     #[serde(rename = "_type")]
     pub statement_type: String,
     /// What it is about.
     pub subject: Vec<Subject>,
     /// What kind of claim.
     pub predicate_type: String,
-    /// The claim.
+    /// The claim itself, shaped by `predicate_type`; may be empty.
     #[serde(default)]
     pub predicate: serde_json::Value,
 }

@@ -65,14 +65,14 @@ pub struct Finding {
 /// The result of checking one component.
 #[derive(Debug, Clone)]
 pub struct CheckReport {
-    /// The component's path.
+    /// The checked component's path, as displayed in the report.
     pub component: String,
     /// The world it was checked against: the one it satisfies, or the
     /// closest one when it satisfies none.
     pub world: String,
     /// Whether there are no findings.
     pub ok: bool,
-    /// Every problem found.
+    /// Every problem found against that world; empty when `ok`.
     pub findings: Vec<Finding>,
 }
 

@@ -23,7 +23,7 @@ pub enum ComponentError {
     /// The file has no bytes.
     #[error("`{path}` is empty: expected a WebAssembly component")]
     Empty {
-        /// The file.
+        /// The file that holds no bytes.
         path: PathBuf,
     },
     /// The file is a core module.
@@ -33,7 +33,7 @@ pub enum ComponentError {
          (wit-component's `ComponentEncoder`), or build for `wasm32-wasip2`"
     )]
     CoreModule {
-        /// The file.
+        /// The file that holds a core module rather than a component.
         path: PathBuf,
         /// The file's name, for the hint.
         name: String,
@@ -41,13 +41,13 @@ pub enum ComponentError {
     /// The file is an encoded WIT package, not a component.
     #[error("`{path}` is an encoded WIT package, not a component")]
     WitPackage {
-        /// The file.
+        /// The file that holds an encoded WIT package rather than a component.
         path: PathBuf,
     },
     /// The file is text, but not valid WAT.
     #[error("`{path}` is not valid WebAssembly text:\n{message}")]
     Wat {
-        /// The file.
+        /// The text file that does not parse as WAT.
         path: PathBuf,
         /// The WAT parser's message, with line and column.
         message: String,
@@ -55,7 +55,7 @@ pub enum ComponentError {
     /// The file is neither a WebAssembly binary nor WAT text.
     #[error("`{path}` is not a WebAssembly component: {reason}")]
     NotWasm {
-        /// The file.
+        /// The file that is neither a WebAssembly binary nor WAT text.
         path: PathBuf,
         /// What it looks like instead.
         reason: String,
@@ -63,31 +63,31 @@ pub enum ComponentError {
     /// The binary ends before it is complete.
     #[error("`{path}` is truncated: {message} (at byte offset {offset} of {len})")]
     Truncated {
-        /// The file.
+        /// The component file that ends early.
         path: PathBuf,
-        /// The parser's message.
+        /// wasmparser's message on running out of data.
         message: String,
         /// Where the data ran out.
         offset: usize,
-        /// The file's length.
+        /// The file's length in bytes.
         len: usize,
     },
     /// The binary does not validate.
     #[error("`{path}` is not a valid component: {message} (at byte offset {offset})")]
     Invalid {
-        /// The file.
+        /// The component file that does not validate.
         path: PathBuf,
-        /// The validator's message.
+        /// wasmparser's validation error, as shown to the user.
         message: String,
-        /// Where validation failed.
+        /// The byte offset in the file where validation failed.
         offset: usize,
     },
     /// The component's WIT could not be decoded.
     #[error("failed to decode the WIT of `{path}`: {message}")]
     Decode {
-        /// The file.
+        /// The component file whose WIT could not be decoded.
         path: PathBuf,
-        /// The decoder's message.
+        /// The WIT decoder's error (or that it panicked), as shown to the user.
         message: String,
     },
 }
@@ -97,7 +97,7 @@ pub enum ComponentError {
 pub struct ComponentBytes {
     /// Where it was read from.
     pub path: PathBuf,
-    /// The binary component.
+    /// The component's binary encoding; WAT input is already converted.
     pub bytes: Vec<u8>,
 }
 

@@ -20,9 +20,9 @@ pub enum WitError {
     /// The path does not exist or cannot be read.
     #[error("failed to read WIT from `{path}`")]
     Io {
-        /// The path.
+        /// The WIT path that could not be read: a folder, a `.wit` file or a package.
         path: PathBuf,
-        /// The cause.
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -34,7 +34,7 @@ pub enum WitError {
     /// location.
     #[error("failed to load WIT from `{path}`:\n{message}")]
     Parse {
-        /// The path.
+        /// The WIT path that does not parse or resolve.
         path: PathBuf,
         /// wit-parser's message, with file, line and a caret.
         message: String,
@@ -55,7 +55,7 @@ pub enum WitError {
     UnknownWorld {
         /// What the user asked for.
         spec: String,
-        /// Where we looked.
+        /// The WIT path whose packages were searched for the world.
         path: PathBuf,
         /// Every world that was loaded, comma-separated.
         available: String,
@@ -67,7 +67,7 @@ pub enum WitError {
     AmbiguousWorld {
         /// What the user asked for.
         spec: String,
-        /// Where we looked.
+        /// The WIT path whose packages define the world more than once.
         path: PathBuf,
         /// The candidates' full names.
         candidates: String,

@@ -14,9 +14,9 @@ pub enum PolicyError {
     /// A glob does not parse.
     #[error("invalid import pattern `{pattern}`: {reason}")]
     BadPattern {
-        /// The pattern.
+        /// The import glob as written, e.g. `wasi:filesystem/*`.
         pattern: String,
-        /// Why.
+        /// Why the glob does not parse, as the glob parser says.
         reason: String,
     },
     /// The policy file could not be read (missing, not a regular file,
@@ -26,7 +26,7 @@ pub enum PolicyError {
     /// The policy file is not valid TOML of the expected shape.
     #[error("invalid policy file `{path}`: {message}")]
     BadFile {
-        /// The file.
+        /// The policy file that is not valid TOML of the policy's shape.
         path: PathBuf,
         /// The TOML parser's message, with its location.
         message: String,

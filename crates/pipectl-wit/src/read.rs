@@ -26,7 +26,7 @@ pub enum FileError {
     /// Opening or reading failed.
     #[error("failed to read `{path}`")]
     Io {
-        /// The file.
+        /// The file that could not be opened or read.
         path: PathBuf,
         /// What the OS said.
         #[source]
@@ -37,7 +37,7 @@ pub enum FileError {
         "`{path}` is not a regular file (it is {kind}); pipectl reads {what} only from regular files"
     )]
     NotRegular {
-        /// The file.
+        /// The path that is not a regular file.
         path: PathBuf,
         /// What it is instead (`a FIFO`, `a device`, ...).
         kind: &'static str,
@@ -47,9 +47,9 @@ pub enum FileError {
     /// The file is larger than the cap for its kind.
     #[error("`{path}` is larger than {max} bytes, the most pipectl reads for {what}")]
     TooLarge {
-        /// The file.
+        /// The file over the size cap.
         path: PathBuf,
-        /// The cap.
+        /// The most bytes pipectl reads for this kind of file.
         max: u64,
         /// What the file was read as.
         what: &'static str,
@@ -57,7 +57,7 @@ pub enum FileError {
     /// The file should be text and is not UTF-8.
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 {
-        /// The file.
+        /// The file that should be UTF-8 text and is not.
         path: PathBuf,
         /// Where the first invalid byte is.
         offset: usize,

@@ -22,9 +22,9 @@ pub enum SourceError {
     /// The path could not be read.
     #[error("failed to read WIT from `{path}`")]
     Io {
-        /// The path.
+        /// The path of the side that could not be read.
         path: String,
-        /// The cause.
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -34,7 +34,7 @@ pub enum SourceError {
     /// The WIT does not parse or resolve.
     #[error("failed to load WIT from `{path}`:\n{message}")]
     Parse {
-        /// The path.
+        /// The path of the side whose WIT does not parse or resolve.
         path: String,
         /// wit-parser's message, with file, line and a caret.
         message: String,
@@ -42,17 +42,17 @@ pub enum SourceError {
     /// A file is not UTF-8.
     #[error("`{path}` is not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 {
-        /// The file.
+        /// The file that is not UTF-8: its path, or `git:<rev>:<file>`.
         path: String,
-        /// Where.
+        /// The byte offset of the first invalid byte.
         offset: usize,
     },
     /// A `.wasm` file that is neither a WIT package nor a component.
     #[error("`{path}` is not an encoded WIT package or a component: {message}")]
     Wasm {
-        /// The file.
+        /// The `.wasm` file that is neither a WIT package nor a component.
         path: String,
-        /// The decoder's message.
+        /// wit-parser's decoding error, as shown to the user.
         message: String,
     },
     /// The source holds the same package more than once.
@@ -60,25 +60,25 @@ pub enum SourceError {
         "`{path}` holds {count} packages where one is expected ({names}); point at one release"
     )]
     SeveralPackages {
-        /// The path.
+        /// The side's path, which should hold one release of the package.
         path: String,
-        /// How many.
+        /// How many packages the path holds, more than one.
         count: usize,
-        /// Their names.
+        /// The packages' names, `ns:pkg@version`, comma-separated.
         names: String,
     },
     /// git failed: an unknown revision or path.
     #[error("`{spec}`: {message}")]
     Git {
-        /// The `git:` spec.
+        /// The spec as given, `git:<rev>:<path>`.
         spec: String,
-        /// What git said.
+        /// What went wrong: git's error output, or an empty or unknown revision.
         message: String,
     },
     /// `--package` names a package the source does not hold.
     #[error("`{path}` holds no package `{package}` (it holds: {known})")]
     NoSuchPackage {
-        /// The source.
+        /// The side's path or spec, as given.
         path: String,
         /// The package asked for.
         package: String,
@@ -90,13 +90,13 @@ pub enum SourceError {
         "`{path}` is a component where WIT is expected: a package folder, a folder of them, a `.wit` file or an encoded WIT package"
     )]
     NotWit {
-        /// The path.
+        /// The component given where WIT is expected.
         path: String,
     },
     /// The spec names nothing loadable.
     #[error("`{path}` holds no WIT (no `.wit` files)")]
     Empty {
-        /// The path.
+        /// The path that holds no `.wit` files.
         path: String,
     },
 }
@@ -221,7 +221,7 @@ pub(crate) struct LoadOptions {
     pub components: bool,
 }
 
-/// What [`load_path`] read.
+/// What [`load_path`] read: the packages, the main ones and worlds' includes.
 pub(crate) struct Raw {
     /// Every package, dependencies included.
     pub resolve: Resolve,
