@@ -114,25 +114,60 @@ pub fn run() -> anyhow::Result<()> {
             .env("PIPECTL_CACHE_DIR", out.join("cache"))
             .env_remove("PIPECTL_CONFIG");
     };
-    step("publishing to the embedded store (example:text-pipeline@0.1.0)");
+    step("a signing key (ECDSA P-256, PEM: what openssl and cosign read)");
+    let keys = out.join("keys");
+    if keys.exists() {
+        fs_err::remove_dir_all(&keys)?;
+    }
+    fs_err::create_dir_all(&keys)?;
+    run_cmd(pipectl(&bin).args(["key", "generate", "--out"]).arg(&keys))?;
+
+    step("publishing to the embedded store, signed, with its SBOM and provenance");
     let mut publish = pipectl(&bin);
     store_env(&mut publish);
-    run_cmd(publish.arg("publish").arg(&composed).args([
-        "example:text-pipeline@0.1.0",
-        "--manifest",
-        "pipeline.toml",
-    ]))?;
+    run_cmd(
+        publish
+            .arg("publish")
+            .arg(&composed)
+            .args([
+                "example:text-pipeline@0.1.0",
+                "--manifest",
+                "pipeline.toml",
+                "--force",
+                "--attest",
+                "--sign",
+                "--key",
+            ])
+            .arg(keys.join("pipectl.key")),
+    )?;
 
-    step("fetching it back (example:text-pipeline@^0.1), verified, into pipectl.lock");
+    step("fetching it back under a policy that requires the signature, into pipectl.lock");
+    // The policy is read from the working folder: the demo's own.
+    fs_err::write(
+        out.join("pipectl.toml"),
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"keys/pipectl.pub\"\n",
+    )?;
     let fetched = out.join("fetched.wasm");
+    // A fresh lockfile: an earlier demo may have pinned other bytes.
+    let _ = fs_err::remove_file(out.join("pipectl.lock"));
     let mut fetch = pipectl(&bin);
     store_env(&mut fetch);
     run_cmd(
         fetch
+            .current_dir(&out)
             .args(["fetch", "example:text-pipeline@^0.1", "-o"])
             .arg(&fetched)
             .arg("--lockfile")
             .arg(out.join("pipectl.lock")),
+    )?;
+
+    step("inspecting it: manifest, stages, signature, SBOM and provenance, verified");
+    let mut inspect = pipectl(&bin);
+    store_env(&mut inspect);
+    run_cmd(
+        inspect
+            .args(["inspect", "example:text-pipeline@0.1.0", "--key"])
+            .arg(keys.join("pipectl.pub")),
     )?;
     if fs_err::read(&fetched)? != fs_err::read(&composed)? {
         anyhow::bail!("the fetched component differs from the published one");
