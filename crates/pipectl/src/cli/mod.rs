@@ -2,6 +2,7 @@
 
 pub mod attest;
 pub mod bars;
+pub mod compare;
 pub mod contract;
 pub mod failure;
 pub mod hints;

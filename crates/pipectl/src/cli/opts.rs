@@ -62,6 +62,9 @@ pub enum Command {
     /// Verify an artifact's signatures against trusted keys (exit 1 when
     /// none verifies).
     Verify(VerifyArgs),
+    /// Shadow mode: run every input through a baseline and a candidate and
+    /// gate the promotion (exit 1 when a threshold is crossed).
+    Compare(CompareArgs),
     /// Show an artifact (manifest, layer, annotations, stages, referrers,
     /// signatures, SBOM and provenance, verified with `--key`) or a
     /// component file (digest, imports, exports, stages).
@@ -91,9 +94,67 @@ impl Command {
             Command::Sign(a) => f(&a.format),
             Command::Verify(a) => f(&a.format),
             Command::Inspect(a) => f(&a.format),
+            Command::Compare(a) => a.format == CompareFormat::Json,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }
+}
+
+/// `pipectl compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a component or a pipeline manifest.
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// The candidate: a component or a pipeline manifest.
+    #[arg(value_name = "CANDIDATE")]
+    pub candidate: PathBuf,
+    /// The inputs: a file (one input, or one per line with `--lines`) or
+    /// a folder (one input per file).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub inputs: PathBuf,
+    /// Each line of the `--inputs` file is one input.
+    #[arg(long)]
+    pub lines: bool,
+    /// The most inputs, in percent, whose result may change (default 0:
+    /// any change fails).
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub max_diff: f64,
+    /// The largest candidate p95 over baseline p95 latency.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.2)]
+    pub max_p95_ratio: f64,
+    /// How much slower the candidate's p95 may be before the ratio counts
+    /// (microsecond jitter is not a regression).
+    #[arg(long, value_name = "DURATION", default_value = "1ms",
+          value_parser = pipectl_manifest::parse_duration)]
+    pub p95_slack: std::time::Duration,
+    /// The largest share of inputs on which the candidate may trap or hit
+    /// a limit.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub max_trap_rate: f64,
+    /// How many changed inputs to show.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub show: usize,
+    /// Grant a capability to both sides.
+    #[arg(long, value_name = "CAP", value_enum, value_delimiter = ',')]
+    pub grant: Vec<GrantArg>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: CompareFormat,
+}
+
+/// `pipectl compare --format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+    /// Markdown, for a pull-request comment.
+    Markdown,
 }
 
 /// `pipectl inspect`.

@@ -24,12 +24,22 @@ pub struct Input {
 /// The request `args` make, the manifest it names (for messages), and the
 /// inputs.
 pub fn request(args: &RunArgs) -> anyhow::Result<(RunRequest, Option<PathBuf>, Vec<Input>)> {
+    let inputs = read_inputs(args)?;
+    let (request, manifest) = plan_request(args, inputs.len())?;
+    Ok((request, manifest, inputs))
+}
+
+/// The request `args` make for `inputs` inputs (read elsewhere), and the
+/// manifest it names.
+pub fn plan_request(
+    args: &RunArgs,
+    inputs: usize,
+) -> anyhow::Result<(RunRequest, Option<PathBuf>)> {
     if let Some(spec) = &args.call {
         CallSpec::parse(spec).map_err(|e| anyhow::anyhow!("--call: {e}"))?;
     }
     let grants = cli_grants(args)?;
     let (stages, trust, manifest) = stages(args)?;
-    let inputs = read_inputs(args)?;
     // A composed component named as the target: its embedded stages name
     // where a failure came from.
     let embedded = match (&args.target, stages.as_slice()) {
@@ -50,12 +60,12 @@ pub fn request(args: &RunArgs) -> anyhow::Result<(RunRequest, Option<PathBuf>, V
         },
         grants,
         workers: args.workers,
-        inputs: inputs.len(),
+        inputs,
         stateless: args.stateless,
         max_restarts: args.max_restarts,
         embedded,
     };
-    Ok((request, manifest, inputs))
+    Ok((request, manifest))
 }
 
 /// A notice of the plan, as a warning naming the flags.
@@ -249,7 +259,7 @@ fn utf8(bytes: Vec<u8>, what: &str) -> anyhow::Result<String> {
 
 /// The inputs: each file of `--input-dir`, each line with `--lines`, or
 /// all of `--input` or stdin.
-fn read_inputs(args: &RunArgs) -> anyhow::Result<Vec<Input>> {
+pub fn read_inputs(args: &RunArgs) -> anyhow::Result<Vec<Input>> {
     if let Some(dir) = &args.input_dir {
         let mut files: Vec<PathBuf> = fs_err::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -1,6 +1,7 @@
 //! One module per subcommand, each a thin layer over a library call.
 
 pub mod check;
+pub mod compare;
 pub mod compose;
 pub mod docs;
 pub mod fetch;

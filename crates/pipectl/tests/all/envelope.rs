@@ -303,6 +303,29 @@ fn every_command_answers_in_one_json_envelope_documented_in_docs_cli_md() {
     let a = with(&["test", "broken.toml", "--component", &validator]);
     run(&refs(&a), error("test", 2, "case_file"));
 
+    // compare: promote (0), a changed output (1), no inputs file (2).
+    std::fs::write(sb.path("inputs.txt"), "a  b\nc   d\n").unwrap();
+    let a = with(&[
+        "compare",
+        &normalizer,
+        &normalizer,
+        "--inputs",
+        "inputs.txt",
+        "--lines",
+    ]);
+    run(&refs(&a), ok("compare", "compare"));
+    let a = with(&[
+        "compare",
+        &normalizer,
+        &counter,
+        "--inputs",
+        "inputs.txt",
+        "--lines",
+    ]);
+    run(&refs(&a), gate("compare", "compare"));
+    let a = with(&["compare", &normalizer, &counter, "--inputs", "missing.txt"]);
+    run(&refs(&a), error("compare", 2, "io"));
+
     // publish: ok, other bytes under the same version (1), no tag (2).
     let a = with(&["publish", &normalizer, "oci-layout:store:0.1.0"]);
     run(&refs(&a), ok("publish", "publish"));

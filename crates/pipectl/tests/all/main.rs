@@ -4,6 +4,7 @@
 mod cli;
 mod cli_check;
 mod cli_flags;
+mod compare;
 mod compose;
 mod conformance;
 mod drift_gate;
