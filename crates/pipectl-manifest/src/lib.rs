@@ -90,6 +90,9 @@ pub struct Manifest {
     pub limits: Limits,
     /// The stages, in order.
     pub stages: Vec<Stage>,
+    /// The `[trust]` table as written (`require`, `[[trust.key]]`): the
+    /// trust policy for the manifest's registry stages, read by the binary.
+    pub trust: Option<toml::Table>,
 }
 
 /// One stage of the pipeline.
@@ -268,6 +271,9 @@ pub struct DirGrant {
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     pipeline: RawPipeline,
+    /// Read by whoever enforces it (the binary's trust policy).
+    #[serde(default)]
+    trust: Option<toml::Table>,
     #[serde(default, rename = "stage")]
     stages: Vec<RawStage>,
 }
@@ -468,6 +474,7 @@ impl Manifest {
             license: p.license,
             limits,
             stages,
+            trust: raw.trust,
         })
     }
 

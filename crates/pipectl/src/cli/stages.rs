@@ -56,7 +56,7 @@ pub fn load_stages(
         }
     }
     let lock_path = manifest.base_dir().join("pipectl.lock");
-    let policy = crate::cli::trust::Policy::load(manifest.base_dir())?;
+    let policy = crate::cli::trust::Policy::for_manifest(manifest)?;
     let mut pinned = pipectl_registry::fetch_pinned(ctx.as_ref(), &lock_path, &requests, opts)?;
     // A trust policy next to the manifest: every registry stage signed.
     if let (Some(policy), Some(ctx)) = (&policy, &ctx) {

@@ -224,18 +224,58 @@ impl Policy {
         };
         let file: File = toml::from_str(&text)
             .with_context(|| format!("`{}` is not a valid trust policy", path.display()))?;
-        let Some(trust) = file.trust.filter(|t| t.require == Require::Signature) else {
-            return Ok(None);
+        match file.trust {
+            Some(trust) => Self::from_table(&path, dir, trust),
+            None => Ok(None),
+        }
+    }
+
+    /// The policy for a pipeline's registry stages: its own `[trust]`
+    /// table and a `pipectl.toml` next to it, together (signatures are
+    /// required when either requires them; every key either trusts).
+    pub fn for_manifest(manifest: &pipectl_manifest::Manifest) -> anyhow::Result<Option<Policy>> {
+        let dir = manifest.base_dir();
+        let beside = Self::load(dir)?;
+        let own = match &manifest.trust {
+            None => None,
+            Some(table) => {
+                let trust: TrustTable =
+                    toml::Value::Table(table.clone())
+                        .try_into()
+                        .with_context(|| {
+                            format!(
+                                "`{}`: `[trust]` is not a valid trust policy",
+                                manifest.path.display()
+                            )
+                        })?;
+                Self::from_table(&manifest.path, dir, trust)?
+            }
         };
+        Ok(match (beside, own) {
+            (None, p) | (p, None) => p,
+            (Some(mut a), Some(b)) => {
+                a.file = format!("{} and {}", a.file, b.file);
+                a.keys.extend(b.keys);
+                Some(a)
+            }
+        })
+    }
+
+    /// A policy from a `[trust]` table read from `file` (keys relative to
+    /// `dir`), when it requires signatures.
+    fn from_table(file: &Path, dir: &Path, trust: TrustTable) -> anyhow::Result<Option<Policy>> {
+        if trust.require != Require::Signature {
+            return Ok(None);
+        }
         let mut keys = Vec::new();
         for entry in trust.key {
             let spec = dir.join(&entry.path);
             let key = super::keys::load_key(&spec.display().to_string())
-                .with_context(|| format!("`{}`: `[[trust.key]]`", path.display()))?;
+                .with_context(|| format!("`{}`: `[[trust.key]]`", file.display()))?;
             keys.push((entry.repositories, key));
         }
         Ok(Some(Policy {
-            file: path.display().to_string(),
+            file: file.display().to_string(),
             keys,
         }))
     }

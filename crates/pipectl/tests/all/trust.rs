@@ -818,3 +818,49 @@ fn attestations_describe_the_composition_and_verify() {
         "{ok}"
     );
 }
+
+/// The policy can live in the pipeline itself: a `[trust]` table in
+/// `pipeline.toml` covers its registry stages as a `pipectl.toml` next to
+/// it does.
+#[test]
+fn a_trust_table_in_the_pipeline_covers_its_registry_stages() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let tag = format!("{}/plugins/validator:0.2.0", registry.addr);
+    publish(&home, "validator", &tag);
+    std::fs::write(
+        home.path("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"p\"\nversion = \"1.0.0\"\n\
+             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{wit}\"\n\n\
+             [trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n\n\
+             [[stage]]\nname = \"validator\"\noci = \"{addr}/plugins/validator\"\nversion = \"^0.2\"\n",
+            wit = pipectl_testkit::root()
+                .join("wit/text-transform/0.2.0")
+                .display(),
+            addr = registry.addr
+        ),
+    )
+    .unwrap();
+    std::fs::write(home.path("input.txt"), "one two three").unwrap();
+    let run = ["run", "pipeline.toml", "--input", "input.txt"];
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 1).stderr).into_owned();
+    assert!(
+        err.contains("stage `validator`") && err.contains("pipeline.toml requires a signature")
+            || err.contains("it has no signature"),
+        "{err}"
+    );
+    home.sign(&tag, "b.key", &[]);
+    expect(&home.run(&run), 1);
+    home.sign(&tag, "a.key", &[]);
+    expect(&home.run(&run), 0);
+    // A `[trust]` table that does not parse is refused, naming it.
+    let text = std::fs::read_to_string(home.path("pipeline.toml")).unwrap();
+    std::fs::write(
+        home.path("pipeline.toml"),
+        text.replace("require = \"signature\"", "require = \"always\""),
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
+    assert!(err.contains("`[trust]`"), "{err}");
+}
