@@ -268,3 +268,47 @@ fn examine_one(
     }
     Some(out)
 }
+
+/// A published artifact with its referrers, its signatures and its
+/// attestations, checked against trusted keys: what `verify` and `inspect`
+/// report.
+pub struct Examined {
+    /// The artifact's manifest, as the reference names it now.
+    pub subject: Subject,
+    /// The trusted keys.
+    pub keys: Vec<PublicKey>,
+    /// Every referrer of the manifest.
+    pub referrers: Vec<ReferrerDescriptor>,
+    /// The signatures (attestation bundles are not counted).
+    pub signatures: Vec<crate::cli::trust::Checked>,
+    /// The SBOMs and provenance statements.
+    pub attestations: Vec<Attestation>,
+}
+
+/// Resolves `reference`, loads the keys `key_specs` name, and checks every
+/// signature and attestation of the manifest against them.
+pub fn examine_reference(
+    registry: &crate::cli::opts::RegistryArgs,
+    reference: &str,
+    key_specs: &[String],
+) -> anyhow::Result<Examined> {
+    let keys = key_specs
+        .iter()
+        .map(|k| crate::cli::keys::load_key(k))
+        .collect::<anyhow::Result<Vec<PublicKey>>>()?;
+    let mut ctx = crate::cli::registry::context(registry)?;
+    ctx.scope_credentials_to(reference);
+    let mut subject = referrers::resolve_subject(&ctx, reference)?;
+    let store = subject.store.as_mut();
+    let referrers = store.referrers(&subject.digest)?;
+    let mut signatures = crate::cli::trust::check_all(&ctx, store, &subject.digest, &keys)?;
+    signatures.retain(|s| !is_attestation(s));
+    let attestations = examine(&ctx, store, &subject.digest, &subject.manifest, &keys)?;
+    Ok(Examined {
+        subject,
+        keys,
+        referrers,
+        signatures,
+        attestations,
+    })
+}

@@ -6,15 +6,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use pipectl_registry::referrers;
-use pipectl_trust::PublicKey;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::attest::{Attestation, examine, recorded_stages};
+use crate::cli::attest::{Attestation, recorded_stages};
 use crate::cli::opts::InspectArgs;
 use crate::cli::output::{Format, print_json, print_text};
-use crate::cli::trust::{Checked, check_all};
+use crate::cli::trust::Checked;
 
 /// The largest file inspected.
 const MAX_FILE: u64 = 1 << 30;
@@ -60,20 +58,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
     if std::fs::symlink_metadata(path).is_ok() {
         return file(path, args.format);
     }
-    let keys = args
-        .keys
-        .iter()
-        .map(|k| crate::cli::keys::load_key(k))
-        .collect::<anyhow::Result<Vec<PublicKey>>>()?;
-    let mut ctx = crate::cli::registry::context(&args.registry)?;
-    ctx.scope_credentials_to(&args.target);
-    let mut subject = referrers::resolve_subject(&ctx, &args.target)?;
+    let found = crate::cli::attest::examine_reference(&args.registry, &args.target, &args.keys)?;
+    let subject = &found.subject;
     let manifest: serde_json::Value = serde_json::from_slice(&subject.manifest)?;
-    let store = subject.store.as_mut();
-    let found = store.referrers(&subject.digest)?;
     let report = Artifact {
-        reference: subject.shown.clone(),
-        manifest: subject.digest.to_string(),
+        reference: found.subject.shown.clone(),
+        manifest: found.subject.digest.to_string(),
         layer: manifest["layers"][0].clone(),
         annotations: manifest["annotations"].clone(),
         stages: recorded_stages(&subject.manifest)
@@ -84,17 +74,15 @@ pub fn run(args: InspectArgs) -> anyhow::Result<Outcome> {
             })
             .collect(),
         referrers: found
+            .referrers
             .iter()
             .map(|d| Referrer {
                 digest: d.digest.to_string(),
                 artifact_type: d.artifact_type.clone(),
             })
             .collect(),
-        signatures: check_all(&ctx, store, &subject.digest, &keys)?
-            .into_iter()
-            .filter(|s| !crate::cli::attest::is_attestation(s))
-            .collect(),
-        attestations: examine(&ctx, store, &subject.digest, &subject.manifest, &keys)?,
+        signatures: found.signatures,
+        attestations: found.attestations,
     };
     match args.format {
         Format::Json => print_json(true, &report)?,

@@ -4,14 +4,13 @@
 
 use std::fmt::Write as _;
 
-use pipectl_registry::referrers;
 use pipectl_trust::PublicKey;
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::opts::VerifyArgs;
 use crate::cli::output::{Format, print_json, print_text};
-use crate::cli::trust::{Checked, check_all};
+use crate::cli::trust::Checked;
 
 #[derive(Serialize)]
 struct Report {
@@ -25,23 +24,13 @@ struct Report {
 
 /// Runs `pipectl verify`.
 pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
-    let keys = args
-        .keys
-        .iter()
-        .map(|k| crate::cli::keys::load_key(k))
-        .collect::<anyhow::Result<Vec<PublicKey>>>()?;
-    let mut ctx = crate::cli::registry::context(&args.registry)?;
-    ctx.scope_credentials_to(&args.reference);
-    let mut subject = referrers::resolve_subject(&ctx, &args.reference)?;
-    let mut signatures = check_all(&ctx, subject.store.as_mut(), &subject.digest, &keys)?;
-    signatures.retain(|s| !crate::cli::attest::is_attestation(s));
-    let attestations = crate::cli::attest::examine(
-        &ctx,
-        subject.store.as_mut(),
-        &subject.digest,
-        &subject.manifest,
-        &keys,
-    )?;
+    let found = crate::cli::attest::examine_reference(&args.registry, &args.reference, &args.keys)?;
+    let (subject, keys, signatures, attestations) = (
+        found.subject,
+        found.keys,
+        found.signatures,
+        found.attestations,
+    );
     // Verified: a trusted key signed the manifest, and no SBOM disagrees
     // with the stages the manifest records.
     let consistent = attestations.iter().all(|a| a.disagreements.is_empty());

@@ -194,13 +194,18 @@ fn layout_blob(dir: &Path, digest: &str) -> PathBuf {
 /// Writes `manifest` into the layout as a new untagged entry (what another
 /// tool writing referrers into the layout would do).
 fn layout_add(dir: &Path, manifest: &Value) -> String {
+    layout_add_typed(dir, manifest, BUNDLE)
+}
+
+/// [`layout_add`] of a referrer of `artifact_type`.
+fn layout_add_typed(dir: &Path, manifest: &Value, artifact_type: &str) -> String {
     let bytes = serde_json::to_vec(manifest).unwrap();
     let digest = sha256(&bytes);
     std::fs::write(layout_blob(dir, &digest), &bytes).unwrap();
     let mut index = layout_index(dir);
     index["manifests"].as_array_mut().unwrap().push(json!({
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": BUNDLE,
+        "artifactType": artifact_type,
         "digest": digest,
         "size": bytes.len(),
     }));
@@ -647,18 +652,7 @@ fn layout_add_sbom(dir: &Path, subject: &str, subject_size: u64, sbom: &Value) -
         "layers": [{"mediaType": "application/vnd.cyclonedx+json", "digest": payload_digest, "size": payload.len()}],
         "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": subject_size},
     });
-    let bytes = serde_json::to_vec(&manifest).unwrap();
-    let digest = sha256(&bytes);
-    std::fs::write(layout_blob(dir, &digest), &bytes).unwrap();
-    let mut index = layout_index(dir);
-    index["manifests"].as_array_mut().unwrap().push(json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": "application/vnd.cyclonedx+json",
-        "digest": digest,
-        "size": bytes.len(),
-    }));
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    digest
+    layout_add_typed(dir, &manifest, "application/vnd.cyclonedx+json")
 }
 
 /// `publish --attest` attaches the composition's SBOM and provenance as
