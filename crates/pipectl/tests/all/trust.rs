@@ -587,25 +587,30 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
     );
 }
 
+/// A `pipeline.toml` whose one stage is the registry's validator, with
+/// `extra` (e.g. a `[trust]` table) before the stage.
+fn write_pipeline(home: &Home, addr: &str, extra: &str) {
+    std::fs::write(
+        home.path("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"p\"\nversion = \"1.0.0\"\n\
+             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{wit}\"\n\n{extra}\
+             [[stage]]\nname = \"validator\"\noci = \"{addr}/plugins/validator\"\nversion = \"^0.2\"\n",
+            wit = pipectl_testkit::root()
+                .join("wit/text-transform/0.2.0")
+                .display(),
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     let registry = RegistryServer::start();
     let home = Home::new();
     let tag = format!("{}/plugins/validator:0.2.0", registry.addr);
     publish(&home, "validator", &tag);
-    std::fs::write(
-        home.path("pipeline.toml"),
-        format!(
-            "[pipeline]\nname = \"p\"\nversion = \"1.0.0\"\n\
-             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{wit}\"\n\n\
-             [[stage]]\nname = \"validator\"\noci = \"{addr}/plugins/validator\"\nversion = \"^0.2\"\n",
-            wit = pipectl_testkit::root()
-                .join("wit/text-transform/0.2.0")
-                .display(),
-            addr = registry.addr
-        ),
-    )
-    .unwrap();
+    write_pipeline(&home, &registry.addr, "");
     std::fs::write(
         home.path("pipectl.toml"),
         "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n",
@@ -822,20 +827,11 @@ fn a_trust_table_in_the_pipeline_covers_its_registry_stages() {
     let home = Home::new();
     let tag = format!("{}/plugins/validator:0.2.0", registry.addr);
     publish(&home, "validator", &tag);
-    std::fs::write(
-        home.path("pipeline.toml"),
-        format!(
-            "[pipeline]\nname = \"p\"\nversion = \"1.0.0\"\n\
-             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{wit}\"\n\n\
-             [trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n\n\
-             [[stage]]\nname = \"validator\"\noci = \"{addr}/plugins/validator\"\nversion = \"^0.2\"\n",
-            wit = pipectl_testkit::root()
-                .join("wit/text-transform/0.2.0")
-                .display(),
-            addr = registry.addr
-        ),
-    )
-    .unwrap();
+    write_pipeline(
+        &home,
+        &registry.addr,
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n\n",
+    );
     std::fs::write(home.path("input.txt"), "one two three").unwrap();
     let run = ["run", "pipeline.toml", "--input", "input.txt"];
     let err = String::from_utf8_lossy(&expect(&home.run(&run), 1).stderr).into_owned();
