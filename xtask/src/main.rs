@@ -64,6 +64,9 @@ fn main() -> ExitCode {
 /// The plugins' names, in pipeline order.
 pub const PLUGINS: [&str; 3] = ["normalizer", "validator", "counter"];
 
+/// The example extensions of pipectl itself: two hooks and a command plugin.
+pub const EXTENSIONS: [&str; 3] = ["require-license", "stamp", "wit-stats"];
+
 /// Makes sure `rustup` has the `wasm32-wasip2` target.
 fn ensure_wasm_target() -> anyhow::Result<()> {
     let installed = std::process::Command::new("rustup")
@@ -94,20 +97,27 @@ pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
         let out = target_dir.join(out);
         fs_err::create_dir_all(&out)?;
         for name in names {
-            let file = name.replace('-', "_");
-            let built = target_dir.join(format!("wasm32-wasip2/release/{file}.wasm"));
+            // A library is named with underscores, a binary as it is.
+            let release = target_dir.join("wasm32-wasip2/release");
+            let lib = release.join(format!("{}.wasm", name.replace('-', "_")));
+            let built = if lib.exists() {
+                lib
+            } else {
+                release.join(format!("{name}.wasm"))
+            };
             fs_err::copy(&built, out.join(format!("{name}.wasm")))?;
         }
         Ok(out)
     };
-    let out = build("crates/plugins/Cargo.toml", &PLUGINS, "plugins")?;
+    let examples: Vec<&str> = PLUGINS.iter().chain(&EXTENSIONS).copied().collect();
+    let out = build("crates/plugins/Cargo.toml", &examples, "plugins")?;
     build("tests/fixtures/plugins/Cargo.toml", &FIXTURES, "fixtures")?;
     eprintln!("xtask: plugins built in {}", out.display());
     Ok(out)
 }
 
 /// The fixture components built from `tests/fixtures/plugins`.
-pub const FIXTURES: [&str; 7] = [
+pub const FIXTURES: [&str; 8] = [
     "hostile",
     "fs-reader",
     "audit",
@@ -115,6 +125,7 @@ pub const FIXTURES: [&str; 7] = [
     "sleeper",
     "tagger",
     "tcp-probe",
+    "scripted-hook",
 ];
 
 /// Debian packages the tests use, by the file each installs: the registry

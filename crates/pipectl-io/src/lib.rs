@@ -29,4 +29,4 @@ pub use file::{
 };
 pub use hint::Hint;
 pub use name::NameError;
-pub use seal::SealKey;
+pub use seal::{SealKey, config_dir};

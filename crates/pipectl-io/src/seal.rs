@@ -36,6 +36,15 @@ pub enum SealError {
     },
 }
 
+/// The user's pipectl configuration folder: `$PIPECTL_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/pipectl`, else `~/.config/pipectl`.
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("PIPECTL_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("pipectl")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/pipectl")))
+}
+
 /// A per-user secret for sealing cache entries.
 pub struct SealKey {
     key: [u8; 32],
@@ -51,15 +60,7 @@ impl SealKey {
     /// `$PIPECTL_CONFIG_DIR`, else `$XDG_CONFIG_HOME/pipectl`, else
     /// `~/.config/pipectl`; plus `/cache.key`. Never inside a cache folder.
     pub fn default_path() -> Option<PathBuf> {
-        let dir = std::env::var_os("PIPECTL_CONFIG_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("pipectl"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/pipectl"))
-            })?;
-        Some(dir.join("cache.key"))
+        Some(config_dir()?.join("cache.key"))
     }
 
     /// Reads the key at `path`, or creates it (folder 0700, file 0600) from

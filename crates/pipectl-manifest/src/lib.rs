@@ -214,6 +214,30 @@ pub enum Grant {
 }
 
 impl Grant {
+    /// Every grant, by name.
+    pub const ALL: [(&'static str, Grant); 7] = [
+        ("clocks", Grant::Clocks),
+        ("random", Grant::Random),
+        ("stdio", Grant::Stdio),
+        ("filesystem", Grant::Filesystem),
+        ("sockets", Grant::Sockets),
+        ("http", Grant::Http),
+        ("runtime", Grant::Runtime),
+    ];
+
+    /// The grant named `name` (as `--grant` spells it), if any.
+    pub fn from_name(name: &str) -> Option<Grant> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, g)| *g)
+    }
+
+    /// Its name, as `--grant` spells it.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, g)| *g == self)
+            .map_or("runtime", |(n, _)| n)
+    }
+
     /// Adds this capability to `grants`.
     pub fn apply(self, grants: &mut Grants) {
         match self {

@@ -278,11 +278,24 @@ impl StageState {
             http: WasiHttpCtx::new(),
             refuse: RefuseRequests,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
-                total: 0,
-                hit: false,
-            },
+            limiter: MemoryLimiter::new(max_memory),
+        })
+    }
+
+    /// The state of a command plugin's run: `args`, the terminal's stdio,
+    /// and what `grants` give.
+    pub(crate) fn command(
+        grants: &Grants,
+        args: &[String],
+        max_memory: Option<u64>,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            wasi: command_ctx(grants, args)?,
+            deadline: None,
+            http: WasiHttpCtx::new(),
+            refuse: RefuseRequests,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(max_memory),
         })
     }
 }
@@ -295,6 +308,16 @@ pub(crate) struct MemoryLimiter {
     /// composed component has one memory per embedded stage.
     total: usize,
     pub(crate) hit: bool,
+}
+
+impl MemoryLimiter {
+    fn new(max_memory: Option<u64>) -> Self {
+        Self {
+            max: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            total: 0,
+            hit: false,
+        }
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {

@@ -17,12 +17,12 @@ use crate::expect::Pattern;
 use crate::host::{Host, Plugin, StageState};
 
 /// A function found among a component's exports.
-struct Found {
+pub(crate) struct Found {
     /// The exported interface, or `None` for a function exported by itself.
     interface: Option<String>,
     /// The function's export name, e.g. `[method]running-counter.count`.
     export: String,
-    ty: ComponentFunc,
+    pub(crate) ty: ComponentFunc,
 }
 
 /// What a step calls, with its arguments checked and parsed.
@@ -84,7 +84,7 @@ fn case_error(file: &CaseFile, case: &Case, reason: String) -> CaseFileError {
 }
 
 /// Finds `name` (optionally in `interface`) among `component`'s exports.
-fn find(
+pub(crate) fn find(
     engine: &Engine,
     component: &Component,
     interface: Option<&str>,
@@ -404,7 +404,7 @@ fn run_one(host: &Host, plugin: &Plugin, p: &Prepared<'_>, defaults: Limits) -> 
     }
 }
 
-fn call(
+pub(crate) fn call(
     store: &mut Store<StageState>,
     instance: &Instance,
     f: &Found,
@@ -435,7 +435,7 @@ fn export_index(
 }
 
 /// Arms the call's timeout and fuel.
-fn arm(store: &mut Store<StageState>, host: &Host, limits: Limits) {
+pub(crate) fn arm(store: &mut Store<StageState>, host: &Host, limits: Limits) {
     match limits.timeout {
         Some(t) => {
             store.set_epoch_deadline(host.epoch_deadline(t));
@@ -453,7 +453,7 @@ fn arm(store: &mut Store<StageState>, host: &Host, limits: Limits) {
 }
 
 /// A trap or limit hit, in words.
-fn describe(e: &wasmtime::Error, store: &Store<StageState>, limits: Limits) -> String {
+pub(crate) fn describe(e: &wasmtime::Error, store: &Store<StageState>, limits: Limits) -> String {
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!(
             "trap: timeout: interrupted; the limit is {:?}",

@@ -12,12 +12,15 @@
 //! - [`stats`]: invocation counts, latency percentiles, trap rate, limit hits.
 //! - [`cases`] and [`invoke`]: `pipectl test`: case files of WAVE calls and
 //!   expectations, run against any exported function in fresh instances.
+//! - [`exports`]: any export called by name in a fresh instance (pipectl's
+//!   hooks), and `wasi:cli/run` commands with the terminal's stdio.
 //! - [`output`]: plugins' stdout and stderr go to a sink the caller gives;
 //!   this crate never prints.
 
 pub mod cache;
 pub mod cases;
 mod expect;
+pub mod exports;
 pub mod host;
 pub mod invoke;
 pub mod output;
@@ -28,6 +31,7 @@ pub mod stats;
 
 pub use cache::{ArtifactCache, CacheError, CacheWarning, CompileSource, Compiled};
 pub use cases::{Case, CaseFile, CaseFileError, Expect, Step};
+pub use exports::{CommandExit, Exports, run_command};
 pub use host::{CallSpec, Denied, Host, HostConfig, HostError, LoadError, Plugin};
 pub use invoke::{CaseOutcome, StepOutcome, check_cases, run_cases};
 pub use output::{OutputSink, PluginOutput, StdStream};

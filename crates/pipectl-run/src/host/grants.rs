@@ -42,12 +42,7 @@ pub(crate) fn wasi_ctx(
     grants: &Grants,
     output: Option<&OutputSink>,
 ) -> Result<WasiCtx, String> {
-    let mut b = WasiCtxBuilder::new();
-    // No network, whatever is linked: no TCP, UDP or name lookups, and the
-    // default address check refuses every address.
-    b.allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
+    let mut b = granted(grants)?;
     if grants.stdio
         && let Some(sink) = output
     {
@@ -57,6 +52,26 @@ pub(crate) fn wasi_ctx(
         b.stdout(PluginStream::new(stage, StdStream::Stdout, sink))
             .stderr(PluginStream::new(stage, StdStream::Stderr, sink));
     }
+    Ok(b.build())
+}
+
+/// The WASI context of a command plugin (`wasi:cli/run`): `args`, the
+/// terminal's stdin, stdout and stderr, and what `grants` give.
+pub(crate) fn command_ctx(grants: &Grants, args: &[String]) -> Result<WasiCtx, String> {
+    let mut b = granted(grants)?;
+    b.inherit_stdio().args(args);
+    Ok(b.build())
+}
+
+/// A WASI context builder with no network, and the environment and
+/// directories of `grants`.
+fn granted(grants: &Grants) -> Result<WasiCtxBuilder, String> {
+    let mut b = WasiCtxBuilder::new();
+    // No network, whatever is linked: no TCP, UDP or name lookups, and the
+    // default address check refuses every address.
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     for (k, v) in &grants.env {
         b.env(k, v);
     }
@@ -69,7 +84,7 @@ pub(crate) fn wasi_ctx(
         b.preopened_dir(&dir.host, &dir.guest, perms)
             .map_err(|e| format!("cannot preopen `{}`: {e:#}", dir.host.display()))?;
     }
-    Ok(b.build())
+    Ok(b)
 }
 
 /// Whether an import's capability is granted.
