@@ -109,8 +109,9 @@ pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
         }
         Ok(out)
     };
-    let examples: Vec<&str> = PLUGINS.iter().chain(&EXTENSIONS).copied().collect();
-    let out = build("crates/plugins/Cargo.toml", &examples, "plugins")?;
+    let out = build("crates/plugins/Cargo.toml", &PLUGINS, "plugins")?;
+    // Built with the plugins (one workspace), kept apart from them.
+    build("crates/plugins/Cargo.toml", &EXTENSIONS, "extensions")?;
     build("tests/fixtures/plugins/Cargo.toml", &FIXTURES, "fixtures")?;
     eprintln!("xtask: plugins built in {}", out.display());
     Ok(out)
@@ -127,6 +128,46 @@ pub const FIXTURES: [&str; 8] = [
     "tcp-probe",
     "scripted-hook",
 ];
+
+/// componentize-py, pinned: the tests build a hook in Python with it.
+const COMPONENTIZE_PY: &str = "componentize-py==0.19.3";
+
+/// Builds `tests/fixtures/python-hook` (a hook written in Python) with
+/// componentize-py into `target/fixtures/python-hook.wasm`; componentize-py
+/// is installed, pinned, into a virtual environment under `target/tools/`
+/// (pip's own cache makes that fast after the first time).
+fn python_hook() -> anyhow::Result<()> {
+    let root = root();
+    let venv = root.join("target/tools/componentize-py");
+    let tool = venv.join("bin/componentize-py");
+    let pinned = venv.join("pinned");
+    let current = std::fs::read_to_string(&pinned).unwrap_or_default();
+    if !tool.exists() || current != COMPONENTIZE_PY {
+        eprintln!(
+            "xtask: installing {COMPONENTIZE_PY} into {}",
+            venv.display()
+        );
+        run(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv))?;
+        run(std::process::Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            COMPONENTIZE_PY,
+        ]))?;
+        fs_err::write(&pinned, COMPONENTIZE_PY)?;
+    }
+    let out = root.join("target/fixtures/python-hook.wasm");
+    run(std::process::Command::new(&tool)
+        .current_dir(root.join("tests/fixtures/python-hook"))
+        .arg("-d")
+        .arg(root.join("wit/pipectl-hooks/0.1.0"))
+        .args(["-w", "hook-plugin", "componentize", "app", "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null()))?;
+    Ok(())
+}
 
 /// Debian packages the tests use, by the file each installs: the registry
 /// server they start, openssl (the independent check of pipectl's keys and
@@ -208,6 +249,7 @@ fn man() -> anyhow::Result<()> {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     ensure_test_packages()?;
     plugins()?;
+    python_hook()?;
     let root = root();
     run(cargo().current_dir(&root).args([
         "test",

@@ -178,8 +178,7 @@ impl PluginsFile {
 
     /// Reads `path`; a file that does not exist is empty.
     pub fn load(path: &Path, scope: Scope) -> Result<Self, ConfigError> {
-        let text = match pipectl_io::read_regular_to_string(path, 1 << 20, "plugin configuration")
-        {
+        let text = match pipectl_io::read_regular_to_string(path, 1 << 20, "plugin configuration") {
             Ok(text) => text,
             Err(e) if e.is_not_found() => String::new(),
             Err(e) => return Err(e.into()),
@@ -281,9 +280,13 @@ impl PluginsFile {
                 })
             })?;
         }
+        let mut text = self.doc.to_string();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
         pipectl_io::write_atomic(
             &self.path,
-            self.doc.to_string().as_bytes(),
+            text.as_bytes(),
             pipectl_io::WriteOptions::default(),
         )?;
         Ok(())
@@ -313,7 +316,10 @@ fn entry(p: RawPlugin) -> Result<PluginEntry, String> {
         .map(|g| {
             Grant::from_name(g).ok_or_else(|| {
                 let names: Vec<&str> = Grant::ALL.iter().map(|(n, _)| *n).collect();
-                format!("`grants`: `{g}` is not a capability (one of {})", names.join(", "))
+                format!(
+                    "`grants`: `{g}` is not a capability (one of {})",
+                    names.join(", ")
+                )
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -428,15 +434,42 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         let digest = Digest::sha256(b"x");
         for (body, says) in [
-            (format!("name = \"Bad Name\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\""), "kebab-case"),
-            (format!("name = \"a\"\nkind = \"daemon\"\nsource = \"x\"\ndigest = \"{digest}\""), "`kind"),
-            (format!("name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\"\nevents = [\"before-lunch\"]"), "before-lunch"),
-            (format!("name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\"\ngrants = [\"network\"]"), "network"),
-            ("name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"sha256:../../etc\"".to_string(), "digest"),
+            (
+                format!(
+                    "name = \"Bad Name\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\""
+                ),
+                "kebab-case",
+            ),
+            (
+                format!("name = \"a\"\nkind = \"daemon\"\nsource = \"x\"\ndigest = \"{digest}\""),
+                "`kind",
+            ),
+            (
+                format!(
+                    "name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\"\nevents = [\"before-lunch\"]"
+                ),
+                "before-lunch",
+            ),
+            (
+                format!(
+                    "name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\"\ngrants = [\"network\"]"
+                ),
+                "network",
+            ),
+            (
+                "name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"sha256:../../etc\""
+                    .to_string(),
+                "digest",
+            ),
         ] {
             std::fs::write(&path, format!("[[plugin]]\n{body}\n")).unwrap();
-            let err = PluginsFile::load(&path, Scope::Project).unwrap_err().to_string();
-            assert!(err.contains(FILE_NAME) && err.contains(says), "{says}: {err}");
+            let err = PluginsFile::load(&path, Scope::Project)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(FILE_NAME) && err.contains(says),
+                "{says}: {err}"
+            );
         }
     }
 

@@ -59,8 +59,8 @@ pub enum ContractError {
     },
     /// A component, but neither a hook nor a command.
     #[error(
-        "`{file}` is neither a hook nor a command: as a hook ({HOOK_WORLD}) {}; as a command it \
-         would export `wasi:cli/run@0.2.x`, which it does not",
+        "`{file}` is neither a hook nor a command. As a hook: {}. As a command it would export \
+         `wasi:cli/run@0.2.x`, which it does not",
         findings.join("; ")
     )]
     Neither {
@@ -125,7 +125,9 @@ mod tests {
     fn the_contract_parses_and_has_its_world() {
         let mut resolve = wit_parser::Resolve::new();
         let package = resolve.push_str("hooks.wit", HOOKS_WIT).unwrap();
-        let world = resolve.select_world(&[package], Some("hook-plugin")).unwrap();
+        let world = resolve
+            .select_world(&[package], Some("hook-plugin"))
+            .unwrap();
         assert_eq!(pipectl_wit::load::world_name(&resolve, world), HOOK_WORLD);
     }
 
@@ -134,7 +136,10 @@ mod tests {
         let bytes = wat::parse_str("(component)").unwrap();
         let err = classify("empty.wasm", &bytes).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("`empty.wasm` is neither a hook nor a command"), "{text}");
+        assert!(
+            text.contains("`empty.wasm` is neither a hook nor a command"),
+            "{text}"
+        );
         assert!(text.contains("pipectl:hooks/hook@0.1.0"), "{text}");
         assert!(text.contains("wasi:cli/run"), "{text}");
         let err = classify("junk.wasm", b"not wasm").unwrap_err();

@@ -232,8 +232,7 @@ mod tests {
         );
         assert!(Verdict::from_val(&Val::Bool(true)).is_err());
         assert_eq!(
-            Verdict::from_val(&Val::Variant("veto".into(), Some(Box::new(string("no")))))
-                .unwrap(),
+            Verdict::from_val(&Val::Variant("veto".into(), Some(Box::new(string("no"))))).unwrap(),
             Verdict::Veto("no".into())
         );
     }

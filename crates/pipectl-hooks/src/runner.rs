@@ -13,7 +13,7 @@ use wasmtime::component::Val;
 
 use crate::config::PluginEntry;
 use crate::contract::HOOK_INTERFACE;
-use crate::event::{Annotation, Event, Verdict};
+use crate::event::{Annotation, EVENT_NAMES, Event, Verdict};
 
 /// Per-call limits of a hook: 2 s and 64 MiB.
 pub const HOOK_LIMITS: Limits = Limits {
@@ -37,7 +37,9 @@ pub enum HookError {
     },
     /// A hook trapped, timed out or answered nonsense, and is not optional:
     /// the command fails closed (exit 2).
-    #[error("plugin `{plugin}` failed on `{event}` (hooks fail closed; add it with `--optional` to skip it instead): {reason}")]
+    #[error(
+        "plugin `{plugin}` failed on `{event}` (hooks fail closed; add it with `--optional` to skip it instead): {reason}"
+    )]
     Failed {
         /// The plugin's name.
         plugin: String,
@@ -47,7 +49,9 @@ pub enum HookError {
         reason: String,
     },
     /// Its component is not the one recorded.
-    #[error("plugin `{plugin}`: the component from `{source_name}` has digest {found}, not the {expected} recorded when it was added")]
+    #[error(
+        "plugin `{plugin}`: the component from `{source_name}` has digest {found}, not the {expected} recorded when it was added"
+    )]
     Digest {
         /// The plugin's name.
         plugin: String,
@@ -167,6 +171,45 @@ impl Hooks {
         Ok(())
     }
 
+    /// The events the loaded hook `name` subscribes to, as its `events`
+    /// says; a name that is not an event is refused.
+    pub fn events(&self, name: &str) -> Result<Vec<String>, HookError> {
+        let failed = |reason: String| HookError::Failed {
+            plugin: name.to_string(),
+            event: "events".to_string(),
+            reason,
+        };
+        let hook = self
+            .hooks
+            .iter()
+            .find(|h| h.entry.name == name)
+            .ok_or_else(|| failed("not loaded".into()))?;
+        let mut exports = Exports::new(&self.host, &hook.plugin, HOOK_LIMITS).map_err(failed)?;
+        let Some(Val::List(names)) = exports
+            .call(Some(HOOK_INTERFACE), "events", &[])
+            .map_err(failed)?
+        else {
+            return Err(failed("`events` did not return a list".into()));
+        };
+        let mut events = Vec::new();
+        for n in names {
+            let Val::String(n) = n else {
+                return Err(failed("`events` did not return strings".into()));
+            };
+            if !EVENT_NAMES.contains(&n.as_str()) {
+                return Err(failed(format!(
+                    "`{}` is not an event (one of {})",
+                    pipectl_io::text::clean(&n, 100),
+                    EVENT_NAMES.join(", ")
+                )));
+            }
+            if !events.contains(&n) {
+                events.push(n);
+            }
+        }
+        Ok(events)
+    }
+
     /// Calls every hook subscribed to `event`, in order. The first veto
     /// stops the rest and is the error; a failing hook fails closed
     /// unless it is optional.
@@ -222,7 +265,11 @@ impl Hooks {
             Some(Val::List(names)) => names
                 .iter()
                 .any(|n| matches!(n, Val::String(s) if s == event.name())),
-            other => return Err(format!("`events` returned {other:?}, not a list of strings")),
+            other => {
+                return Err(format!(
+                    "`events` returned {other:?}, not a list of strings"
+                ));
+            }
         };
         if !subscribed {
             return Ok(None);

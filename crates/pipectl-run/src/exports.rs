@@ -64,10 +64,12 @@ impl<'h> Exports<'h> {
         name: &str,
         args: &[Val],
     ) -> Result<Option<Val>, String> {
-        let found = find(self.host.engine(), &self.component, interface, name)?
-            .ok_or_else(|| match interface {
-                Some(i) => format!("the component exports no function `{i}#{name}`"),
-                None => format!("the component exports no function `{name}`"),
+        let found =
+            find(self.host.engine(), &self.component, interface, name)?.ok_or_else(|| {
+                match interface {
+                    Some(i) => format!("the component exports no function `{i}#{name}`"),
+                    None => format!("the component exports no function `{name}`"),
+                }
             })?;
         let results = found.ty.results().len();
         let mut out = vec![Val::Bool(false); results];
@@ -105,20 +107,19 @@ pub fn run_command(
         Ok(e) => e,
         Err(e) => return CommandExit::Trap(e),
     };
-    let found = match find(host.engine(), &exports.component, Some("wasi:cli/run"), "run") {
+    let found = match find(
+        host.engine(),
+        &exports.component,
+        Some("wasi:cli/run"),
+        "run",
+    ) {
         Ok(Some(f)) => f,
         Ok(None) => return CommandExit::Trap("it exports no `wasi:cli/run#run`".into()),
         Err(e) => return CommandExit::Trap(e),
     };
     let mut out = [Val::Bool(false)];
     arm(&mut exports.store, host, limits);
-    match call(
-        &mut exports.store,
-        &exports.instance,
-        &found,
-        &[],
-        &mut out,
-    ) {
+    match call(&mut exports.store, &exports.instance, &found, &[], &mut out) {
         Ok(()) => match &out[0] {
             Val::Result(Ok(_)) => CommandExit::Status(0),
             _ => CommandExit::Status(1),

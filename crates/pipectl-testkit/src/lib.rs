@@ -44,6 +44,13 @@ pub fn plugin(name: &str) -> PathBuf {
     built("plugins", name)
 }
 
+/// An example extension of pipectl (a hook or a command plugin) built by
+/// `cargo xtask plugins` into `target/extensions/`: `require-license`,
+/// `stamp` or `wit-stats`.
+pub fn extension(name: &str) -> PathBuf {
+    built("extensions", name)
+}
+
 /// A test fixture component built by `cargo xtask plugins`: `hostile`,
 /// `fs-reader` or `audit`.
 pub fn fixture(name: &str) -> PathBuf {

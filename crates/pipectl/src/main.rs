@@ -23,6 +23,8 @@ pub enum Outcome {
     Ok,
     /// It ran, and the gate failed.
     Failed,
+    /// A command plugin ended with this status.
+    Exit(u8),
 }
 
 /// The command-line definition, every `--help` ending with the exit codes.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Err(err) => return usage_error(err),
     };
     cli::output::set_verbosity(cli.quiet, cli.verbose);
+    cli::hooks::configure(cli.no_hooks, cli.audit.clone());
     let json = cli.command.json();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
@@ -60,10 +63,13 @@ fn main() -> ExitCode {
         Command::Compare(args) => cmd::compare::run(args),
         Command::Completions(args) => cmd::docs::completions(args),
         Command::Man(args) => cmd::docs::man(args),
+        Command::Plugin(command) => cmd::plugin::run(command),
+        Command::External(args) => cmd::plugin::external(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(err) if cli::output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.is::<cli::output::AlreadyReported>() => ExitCode::from(2),
         Err(err) => {

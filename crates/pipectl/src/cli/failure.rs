@@ -113,6 +113,23 @@ fn one(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
             _ => broken("compose"),
         });
     }
+    if let Some(e) = cause.downcast_ref::<pipectl_hooks::HookError>() {
+        use pipectl_hooks::HookError as H;
+        return Some(match e {
+            H::Vetoed { .. } => gate("vetoed"),
+            H::Failed { .. } => broken("hook_failed"),
+            H::Digest { .. } => broken("plugin_digest"),
+            H::Load { .. } => broken("plugin_load"),
+            H::Audit { .. } => broken("audit"),
+            _ => broken("hook"),
+        });
+    }
+    if cause.is::<pipectl_hooks::ContractError>() {
+        return Some(broken("not_a_plugin"));
+    }
+    if cause.is::<pipectl_hooks::ConfigError>() {
+        return Some(broken("plugin_config"));
+    }
     if let Some(e) = cause.downcast_ref::<LoadError>() {
         return Some(match e {
             LoadError::Capability { .. } => gate("capability_denied"),

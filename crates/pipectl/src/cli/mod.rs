@@ -6,6 +6,7 @@ pub mod compare;
 pub mod contract;
 pub mod failure;
 pub mod hints;
+pub mod hooks;
 pub mod json;
 pub mod keys;
 pub mod opts;

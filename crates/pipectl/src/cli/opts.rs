@@ -23,6 +23,14 @@ pub struct Cli {
     /// Say more on stderr: how each stage was loaded, registry retries.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Do not call the hooks of `pipectl.toml` (the project's or the
+    /// user's); says so when there are some.
+    #[arg(long, global = true)]
+    pub no_hooks: bool,
+    /// Append one JSON line per hook call to this file (default: `audit`
+    /// in `pipectl.toml`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -74,6 +82,86 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the man pages (roff): `pipectl.1` and one per subcommand.
     Man(ManArgs),
+    /// Extend pipectl with components: hooks that run around `publish`,
+    /// `compose`, `fetch` and `run` (and may veto them), and commands.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// A command plugin: `pipectl <name> [ARGS...]` runs the component
+    /// added as `<name>`, sandboxed.
+    #[command(external_subcommand)]
+    External(Vec<String>),
+}
+
+/// `pipectl plugin`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Check a component (a hook or a `wasi:cli/command`), pin it by digest
+    /// and record it in `pipectl.toml`.
+    Add(Box<PluginAddArgs>),
+    /// List the recorded plugins: name, kind, events, digest, grants.
+    List(PluginListArgs),
+    /// Forget a plugin.
+    Remove(PluginRemoveArgs),
+    /// Print the hook contract (`pipectl:hooks@0.1.0`) to build hooks
+    /// against.
+    Wit,
+}
+
+/// `pipectl plugin add`.
+#[derive(Debug, Args)]
+pub struct PluginAddArgs {
+    /// The component: a file, or a registry reference (`host/repo:tag`,
+    /// `oci-layout:<dir>:tag`), fetched and verified like `pipectl fetch`.
+    #[arg(value_name = "FILE|REF")]
+    pub source: String,
+    /// Its name (default: the file's or repository's name); a command
+    /// plugin's subcommand.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Grant a capability (deny by default). `runtime` covers what
+    /// componentize-py and jco components import regardless.
+    #[arg(long, value_name = "CAP", value_enum, value_delimiter = ',')]
+    pub grant: Vec<GrantArg>,
+    /// Preopen a host directory read-only for a command plugin:
+    /// `HOST::GUEST`, or `HOST` (seen under the same path). A relative
+    /// HOST is taken from the working folder when the command runs.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+    /// As `--dir`, writable.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir_rw: Vec<String>,
+    /// A hook that traps or times out is reported and skipped instead of
+    /// failing the command.
+    #[arg(long)]
+    pub optional: bool,
+    /// Record it in the user's `pipectl.toml` (the config folder) instead
+    /// of the project's.
+    #[arg(long)]
+    pub global: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl plugin list`.
+#[derive(Debug, Args)]
+pub struct PluginListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// `pipectl plugin remove`.
+#[derive(Debug, Args)]
+pub struct PluginRemoveArgs {
+    /// The plugin's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// From the user's `pipectl.toml` instead of the project's.
+    #[arg(long)]
+    pub global: bool,
 }
 
 impl Command {
@@ -95,6 +183,9 @@ impl Command {
             Command::Verify(a) => f(&a.format),
             Command::Inspect(a) => f(&a.format),
             Command::Compare(a) => a.format == CompareFormat::Json,
+            Command::Plugin(PluginCommand::Add(a)) => f(&a.format),
+            Command::Plugin(PluginCommand::List(a)) => f(&a.format),
+            Command::Plugin(_) | Command::External(_) => false,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }
@@ -389,6 +480,10 @@ pub struct PublishArgs {
     /// `org.opencontainers.image.licenses` (SPDX).
     #[arg(long)]
     pub licenses: Option<String>,
+    /// Any manifest annotation, `KEY=VALUE` (e.g. a change ticket);
+    /// repeatable. Wins over the flags above for the same key.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// The world the component targets (recorded in the config).
     #[arg(long)]
     pub world: Option<String>,
@@ -466,6 +561,22 @@ pub enum GrantArg {
     /// use it or not: stdio, clocks, random, and filesystem (no directory),
     /// sockets and http linked with everything refused.
     Runtime,
+}
+
+impl GrantArg {
+    /// The grant it names.
+    pub fn grant(self) -> pipectl_manifest::Grant {
+        use pipectl_manifest::Grant;
+        match self {
+            GrantArg::Clocks => Grant::Clocks,
+            GrantArg::Random => Grant::Random,
+            GrantArg::Stdio => Grant::Stdio,
+            GrantArg::Filesystem => Grant::Filesystem,
+            GrantArg::Sockets => Grant::Sockets,
+            GrantArg::Http => Grant::Http,
+            GrantArg::Runtime => Grant::Runtime,
+        }
+    }
 }
 
 /// `pipectl run`.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use pipectl_io::text::clean;
 use pipectl_manifest::{Grants, Limits, Manifest};
-use pipectl_run::{CallSpec, Grant, PlanNotice, RawStage, RunRequest, Trust};
+use pipectl_run::{CallSpec, PlanNotice, RawStage, RunRequest, Trust};
 
-use crate::cli::opts::{GrantArg, RegistryArgs, RunArgs};
+use crate::cli::opts::{RegistryArgs, RunArgs};
 use crate::cli::output::warn;
 
 /// One input and where it came from.
@@ -110,16 +110,7 @@ pub fn render(notice: &PlanNotice, manifest: Option<&Path>) -> String {
 fn cli_grants(args: &RunArgs) -> anyhow::Result<Grants> {
     let mut grants = Grants::default();
     for grant in &args.grant {
-        match grant {
-            GrantArg::Clocks => Grant::Clocks,
-            GrantArg::Random => Grant::Random,
-            GrantArg::Stdio => Grant::Stdio,
-            GrantArg::Filesystem => Grant::Filesystem,
-            GrantArg::Sockets => Grant::Sockets,
-            GrantArg::Http => Grant::Http,
-            GrantArg::Runtime => Grant::Runtime,
-        }
-        .apply(&mut grants);
+        grant.grant().apply(&mut grants);
     }
     for dir in &args.dir {
         let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));

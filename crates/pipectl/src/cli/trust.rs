@@ -177,6 +177,11 @@ fn check(
 #[serde(deny_unknown_fields)]
 struct File {
     trust: Option<TrustTable>,
+    /// The plugins' part of `pipectl.toml`, read by `pipectl-hooks`.
+    #[serde(default, rename = "plugin")]
+    _plugin: Option<toml::Value>,
+    #[serde(default, rename = "audit")]
+    _audit: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

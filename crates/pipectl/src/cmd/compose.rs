@@ -9,9 +9,11 @@ use pipectl_manifest::Manifest;
 use pipectl_wit::WitSet;
 
 use crate::Outcome;
+use crate::cli::hooks;
 use crate::cli::opts::ComposeArgs;
 use crate::cli::output::{Format, print_json, print_text, write_atomic};
 use crate::cli::stages::load_stages;
+use pipectl_hooks::Event;
 
 /// Runs `pipectl compose`.
 pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
@@ -31,6 +33,11 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         locked: args.locked,
     };
     let (stages, pinned) = load_stages(&manifest, &args.registry, opts)?;
+    let seen = stages
+        .iter()
+        .map(|s| hooks::stage(&s.name, &s.origin, Some(&s.bytes)))
+        .collect();
+    hooks::dispatch(&Event::BeforeCompose(seen))?;
     let composition = pipectl_compose::compose(ComposePlan {
         name: &manifest.name,
         version: &manifest.version,
@@ -39,6 +46,13 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         stages,
     })
     .with_context(|| format!("failed to compose `{}`", manifest.path.display()))?;
+    // Before anything is written: a veto leaves no output.
+    hooks::dispatch(&Event::AfterCompose(hooks::artifact(
+        &args.output.display().to_string(),
+        &composition.bytes,
+        &Default::default(),
+        Some(&composition.world),
+    )))?;
     if let Some(wac_path) = &args.emit_wac {
         write_atomic(wac_path, composition.wac.as_bytes())?;
         let dir = wac_path.parent().unwrap_or(Path::new(""));

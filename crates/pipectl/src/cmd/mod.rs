@@ -7,6 +7,7 @@ pub mod docs;
 pub mod fetch;
 pub mod inspect;
 pub mod key;
+pub mod plugin;
 pub mod publish;
 pub mod run;
 pub mod sign;

@@ -8,8 +8,10 @@ use pipectl_registry::{PublishRequest, PublishStatus, referrers};
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::cli::hooks::{artifact, dispatch};
 use crate::cli::opts::PublishArgs;
 use crate::cli::output::{Format, print_json, print_text};
+use pipectl_hooks::Event;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -58,6 +60,19 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
             ann.insert(key.to_string(), v.clone());
         }
     }
+    for kv in &args.annotation {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                ann.insert(k.trim().to_string(), v.to_string());
+            }
+            _ => {
+                return Err(crate::cli::failure::Usage(format!(
+                    "--annotation `{kv}`: expected `KEY=VALUE`"
+                ))
+                .into());
+            }
+        }
+    }
     // A composed pipeline records its stages; publish them with it.
     let composed = pipectl_compose::read_metadata(&bytes);
     if args.attest && composed.is_none() {
@@ -76,6 +91,18 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         ann.insert(annotations::STAGES.to_string(), stages.join(","));
         world.get_or_insert(meta.world);
     }
+    // The hooks see the artifact as it would be published; `proceed-with`
+    // annotations are added to it.
+    let before = dispatch(&Event::BeforePublish(artifact(
+        &args.reference,
+        &bytes,
+        &ann,
+        world.as_deref(),
+    )))?;
+    for a in before.annotations {
+        ann.insert(a.key, a.value);
+    }
+    let published = artifact(&args.reference, &bytes, &ann, world.as_deref());
     let file_name = args
         .file
         .file_name()
@@ -112,6 +139,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         }
         _ => Vec::new(),
     };
+    dispatch(&Event::AfterPublish(published))?;
     match args.format {
         Format::Json => print_json(
             true,

@@ -36,6 +36,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             render(notice, manifest.as_deref())
         ));
     }
+    let target = args
+        .target
+        .as_ref()
+        .or(args.plugins.as_ref())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    crate::cli::hooks::dispatch(&pipectl_hooks::Event::BeforeRun(
+        plan.stages
+            .iter()
+            .map(|s| crate::cli::hooks::stage(&s.name, &target, Some(&s.bytes)))
+            .collect(),
+    ))?;
     let host = Host::new(&plan.host_config(artifact_cache(&args)))?;
     if crate::cli::output::verbose() && !host.pooled() {
         warn(&format!(

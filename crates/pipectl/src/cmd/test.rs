@@ -18,18 +18,7 @@ const MAX_COMPONENT: u64 = 512 << 20;
 fn grants(args: &[GrantArg]) -> Grants {
     let mut g = Grants::default();
     for grant in args {
-        match grant {
-            GrantArg::Clocks => g.clocks = true,
-            GrantArg::Random => g.random = true,
-            GrantArg::Stdio => g.stdio = true,
-            GrantArg::Filesystem => g.filesystem = true,
-            GrantArg::Sockets => g.sockets = true,
-            GrantArg::Http => g.http = true,
-            GrantArg::Runtime => {
-                (g.stdio, g.clocks, g.random) = (true, true, true);
-                (g.filesystem, g.sockets, g.http) = (true, true, true);
-            }
-        }
+        grant.grant().apply(&mut g);
     }
     g
 }

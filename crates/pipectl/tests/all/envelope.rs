@@ -407,6 +407,26 @@ fn every_command_answers_in_one_json_envelope_documented_in_docs_cli_md() {
     run(&refs(&a), ok("verify", "verify"));
     let a = with(&["inspect", "oci-layout:store:8.0.0"]);
     run(&refs(&a), error("inspect", 2, "not_found"));
+
+    // plugin add and list: a hook recorded, one that is not a plugin.
+    let stamp = s(&pipectl_testkit::extension("stamp"));
+    let a = with(&["plugin", "add", &stamp, "--optional"]);
+    let v = run(&refs(&a), ok("plugin add", "plugin-add"));
+    assert_eq!(v["events"], serde_json::json!(["before-publish"]));
+    let a = with(&["plugin", "add", &counter]);
+    run(&refs(&a), error("plugin add", 2, "not_a_plugin"));
+    let a = with(&["plugin", "list"]);
+    let v = run(&refs(&a), ok("plugin list", "plugin-list"));
+    assert_eq!(v["plugins"][0]["name"], "stamp");
+    // With a hook recorded, publish answers as before.
+    let a = with(&[
+        "publish",
+        &normalizer,
+        "oci-layout:store:9.0.0",
+        "--annotation",
+        "org.opencontainers.image.vendor=x",
+    ]);
+    run(&refs(&a), ok("publish", "publish"));
 }
 
 /// Every kind the binary can answer is documented, with its exit code.

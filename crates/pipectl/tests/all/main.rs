@@ -9,6 +9,7 @@ mod compose;
 mod conformance;
 mod drift_gate;
 mod envelope;
+mod hooks;
 mod hostile_registry;
 mod keys;
 mod outputs;

@@ -41,7 +41,7 @@ impl Guest for RequireLicense {
             Verdict::Proceed
         } else {
             Verdict::Veto(alloc::format!(
-                "`{}` has no `{LICENSES}` annotation; add one (e.g. `--annotation {LICENSES}=Apache-2.0`)",
+                "`{}` has no `{LICENSES}` annotation; add one (e.g. `pipectl publish --licenses Apache-2.0`)",
                 artifact.reference
             ))
         }

@@ -1,0 +1,237 @@
+//! Hooks around the commands: the plugins `pipectl.toml` records (the
+//! project's, found upward from the working folder, then the user's),
+//! their components found and verified by digest, called for each event.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use pipectl_hooks::{Dispatch, Event, Hooks, Kind, PluginEntry, PluginsFile, Scope};
+use pipectl_run::{Host, HostConfig};
+
+/// `--no-hooks` and `--audit`, for the whole process.
+struct Settings {
+    no_hooks: bool,
+    audit: Option<PathBuf>,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Records the global flags; called once, before the command runs.
+pub fn configure(no_hooks: bool, audit: Option<PathBuf>) {
+    let _ = SETTINGS.set(Settings { no_hooks, audit });
+}
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        no_hooks: false,
+        audit: None,
+    })
+}
+
+/// The plugin files that exist: the project's, then the user's.
+pub fn recorded() -> anyhow::Result<Vec<PluginsFile>> {
+    let mut files = Vec::new();
+    let cwd = std::env::current_dir().context("failed to read the working folder")?;
+    if let Some(path) = PluginsFile::find_project(&cwd) {
+        files.push(PluginsFile::load(&path, Scope::Project)?);
+    }
+    if let Some(path) = PluginsFile::global_path()
+        && path.is_file()
+    {
+        files.push(PluginsFile::load(&path, Scope::Global)?);
+    }
+    Ok(files)
+}
+
+/// Where verified copies of plugin components are kept, by digest.
+pub fn store_dir() -> PathBuf {
+    crate::cli::paths::cache_root()
+        .unwrap_or_else(|| PathBuf::from(".pipectl-cache"))
+        .join("plugins")
+}
+
+fn stored(entry: &PluginEntry) -> PathBuf {
+    store_dir().join(format!("{}.wasm", entry.digest.hex()))
+}
+
+/// Keeps a verified copy of a plugin's component (best effort: the
+/// source stays the authority).
+pub fn keep(entry: &PluginEntry, bytes: &[u8]) {
+    let path = stored(entry);
+    if std::fs::create_dir_all(store_dir()).is_ok() {
+        let _ = pipectl_io::write_atomic(&path, bytes, pipectl_io::WriteOptions::default());
+    }
+}
+
+/// A plugin's component: the verified copy in the store, else its source
+/// (a file relative to `file`'s folder, or a registry reference fetched
+/// and verified like `pipectl fetch`). Returns where it was read and its
+/// bytes; the caller checks the digest.
+pub fn component(file: &PluginsFile, entry: &PluginEntry) -> anyhow::Result<(String, Vec<u8>)> {
+    let copy = stored(entry);
+    if let Ok(bytes) = pipectl_io::read_regular(&copy, 1 << 30, "plugin component")
+        && pipectl_io::Digest::sha256(&bytes) == entry.digest
+    {
+        return Ok((copy.display().to_string(), bytes));
+    }
+    let path = file.dir().join(&entry.source);
+    let (name, bytes) = if path.is_file() || looks_like_path(&entry.source) {
+        let bytes =
+            pipectl_io::read_regular(&path, 1 << 30, "plugin component").with_context(|| {
+                format!(
+                    "plugin `{}` (recorded in `{}`)",
+                    entry.name,
+                    file.path.display()
+                )
+            })?;
+        (path.display().to_string(), bytes)
+    } else {
+        let args = crate::cli::opts::RegistryArgs::from_access(default_access());
+        (entry.source.clone(), fetch(&entry.source, &args)?)
+    };
+    if pipectl_io::Digest::sha256(&bytes) == entry.digest {
+        keep(entry, &bytes);
+    }
+    Ok((name, bytes))
+}
+
+/// Whether `source` is meant as a file (not a registry reference).
+pub fn looks_like_path(source: &str) -> bool {
+    source.starts_with('/')
+        || source.starts_with("./")
+        || source.starts_with("../")
+        || (source.ends_with(".wasm") && !source.contains(':'))
+}
+
+fn default_access() -> crate::cli::opts::RegistryAccessArgs {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        access: crate::cli::opts::RegistryAccessArgs,
+    }
+    Defaults::parse_from(["pipectl"]).access
+}
+
+/// Fetches `reference` as `pipectl fetch` would (the cache, the working
+/// folder's trust policy), without touching any lockfile.
+pub fn fetch(reference: &str, args: &crate::cli::opts::RegistryArgs) -> anyhow::Result<Vec<u8>> {
+    let mut ctx = crate::cli::registry::context(args)?;
+    ctx.scope_credentials_to(reference);
+    let lock = pipectl_registry::Lockfile::load(&store_dir().join("no.lock"))?;
+    let fetched = pipectl_registry::fetch(
+        &ctx,
+        reference,
+        &lock,
+        pipectl_registry::FetchOptions {
+            offline: false,
+            locked: false,
+        },
+    )?;
+    crate::cmd::fetch::require_policy(&ctx, reference, &fetched.entry, false)?;
+    Ok(fetched.read()?)
+}
+
+/// A host for plugins: the precompiled cache, no pool, `max_memory`.
+pub fn host(max_memory: u64) -> anyhow::Result<Host> {
+    let cache = crate::cli::paths::compiled_cache()
+        .and_then(|dir| pipectl_run::ArtifactCache::open(dir).ok());
+    Ok(Host::new(&HostConfig {
+        cache,
+        fuel: false,
+        pooling: None,
+        max_memory: Some(max_memory),
+    })?)
+}
+
+/// Whether any recorded hook subscribes to `event` (so a command can skip
+/// preparing it).
+pub fn wanted(event: &str) -> anyhow::Result<bool> {
+    Ok(recorded()?.iter().any(|f| {
+        f.plugins
+            .iter()
+            .any(|p| p.kind == Kind::Hook && p.events.iter().any(|e| e == event))
+    }))
+}
+
+/// Calls the hooks subscribed to `event`, in the order recorded (the
+/// project's, then the user's). A veto is an error (exit 1); a failing hook
+/// fails the command (exit 2) unless it is optional, when it is reported
+/// and skipped.
+pub fn dispatch(event: &Event) -> anyhow::Result<Dispatch> {
+    let settings = settings();
+    let files = recorded()?;
+    let subscribed: Vec<(&PluginsFile, &PluginEntry)> = files
+        .iter()
+        .flat_map(|f| f.plugins.iter().map(move |p| (f, p)))
+        .filter(|(_, p)| p.kind == Kind::Hook && p.events.iter().any(|e| e == event.name()))
+        .collect();
+    if subscribed.is_empty() {
+        return Ok(Dispatch::default());
+    }
+    if settings.no_hooks {
+        crate::cli::output::warn(&format!(
+            "pipectl: --no-hooks: not calling {} hook{} on `{}`",
+            subscribed.len(),
+            if subscribed.len() == 1 { "" } else { "s" },
+            event.name()
+        ));
+        return Ok(Dispatch::default());
+    }
+    let audit = settings
+        .audit
+        .clone()
+        .or_else(|| files.iter().find_map(|f| f.audit.clone()));
+    let mut hooks = Hooks::new(host(
+        pipectl_hooks::runner::HOOK_LIMITS
+            .max_memory
+            .unwrap_or(64 << 20),
+    )?)
+    .with_audit(audit);
+    for (file, entry) in subscribed {
+        let (name, bytes) = component(file, entry)?;
+        hooks.load(entry.clone(), &name, &bytes)?;
+    }
+    let dispatch = hooks.dispatch(event)?;
+    for skipped in &dispatch.skipped {
+        crate::cli::output::warn(&format!("pipectl: warning: {skipped}"));
+    }
+    Ok(dispatch)
+}
+
+/// An artifact as hooks see it.
+pub fn artifact(
+    reference: &str,
+    bytes: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+    world: Option<&str>,
+) -> pipectl_hooks::Artifact {
+    pipectl_hooks::Artifact {
+        reference: reference.to_string(),
+        digest: digest(bytes),
+        size: bytes.len() as u64,
+        annotations: annotations
+            .iter()
+            .map(|(key, value)| pipectl_hooks::Annotation {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        target_world: world.map(str::to_string),
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    pipectl_io::Digest::sha256(bytes).to_string()
+}
+
+/// A stage as hooks see it.
+pub fn stage(name: &str, source: &str, bytes: Option<&[u8]>) -> pipectl_hooks::StageRef {
+    pipectl_hooks::StageRef {
+        name: name.to_string(),
+        source: source.to_string(),
+        digest: bytes.map(digest).unwrap_or_default(),
+    }
+}
