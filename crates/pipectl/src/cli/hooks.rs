@@ -64,19 +64,22 @@ pub fn keep(entry: &PluginEntry, bytes: &[u8]) {
     }
 }
 
-/// A plugin's component: the verified copy in the store, else its source
-/// (a file relative to `file`'s folder, or a registry reference fetched
-/// and verified like `pipectl fetch`). Returns where it was read and its
-/// bytes; the caller checks the digest.
-pub fn component(file: &PluginsFile, entry: &PluginEntry) -> anyhow::Result<(String, Vec<u8>)> {
+/// A plugin's component: the copy in the store (a cache, so untrusted:
+/// the caller checks the digest, and calls again with `from_store` false
+/// when it does not match), else its source: a file relative to `file`'s
+/// folder, or a registry reference fetched and verified like `pipectl
+/// fetch`. Returns where it was read and its bytes.
+pub fn component(
+    file: &PluginsFile,
+    entry: &PluginEntry,
+    from_store: bool,
+) -> anyhow::Result<(String, Vec<u8>)> {
     let copy = stored(entry);
-    if let Ok(bytes) = pipectl_io::read_regular(&copy, 1 << 30, "plugin component")
-        && pipectl_io::Digest::sha256(&bytes) == entry.digest
-    {
+    if from_store && let Ok(bytes) = pipectl_io::read_regular(&copy, 1 << 30, "plugin component") {
         return Ok((copy.display().to_string(), bytes));
     }
     let path = file.dir().join(&entry.source);
-    let (name, bytes) = if path.is_file() || looks_like_path(&entry.source) {
+    if path.is_file() || looks_like_path(&entry.source) {
         let bytes =
             pipectl_io::read_regular(&path, 1 << 30, "plugin component").with_context(|| {
                 format!(
@@ -85,15 +88,31 @@ pub fn component(file: &PluginsFile, entry: &PluginEntry) -> anyhow::Result<(Str
                     file.path.display()
                 )
             })?;
-        (path.display().to_string(), bytes)
+        Ok((path.display().to_string(), bytes))
     } else {
         let args = crate::cli::opts::RegistryArgs::from_access(default_access());
-        (entry.source.clone(), fetch(&entry.source, &args)?)
-    };
-    if pipectl_io::Digest::sha256(&bytes) == entry.digest {
-        keep(entry, &bytes);
+        Ok((entry.source.clone(), fetch(&entry.source, &args)?))
     }
-    Ok((name, bytes))
+}
+
+/// Loads `entry`'s component into `hooks`: the store's copy when it is
+/// the pinned one, else the source's (then kept in the store). The digest
+/// is computed once, by [`Hooks::load`].
+fn load_hook(hooks: &mut Hooks, file: &PluginsFile, entry: &PluginEntry) -> anyhow::Result<()> {
+    let (name, bytes) = component(file, entry, true)?;
+    let from_store = name == stored(entry).display().to_string();
+    match hooks.load(entry.clone(), &name, &bytes) {
+        Err(pipectl_hooks::HookError::Digest { .. }) if from_store => {
+            let _ = std::fs::remove_file(stored(entry));
+            let (name, bytes) = component(file, entry, false)?;
+            hooks.load(entry.clone(), &name, &bytes)?;
+            keep(entry, &bytes);
+        }
+        Err(e) => return Err(e.into()),
+        Ok(()) if !from_store => keep(entry, &bytes),
+        Ok(()) => {}
+    }
+    Ok(())
 }
 
 /// Whether `source` is meant as a file (not a registry reference).
@@ -190,8 +209,7 @@ pub fn dispatch(event: &Event) -> anyhow::Result<Dispatch> {
     )?)
     .with_audit(audit);
     for (file, entry) in subscribed {
-        let (name, bytes) = component(file, entry)?;
-        hooks.load(entry.clone(), &name, &bytes)?;
+        load_hook(&mut hooks, file, entry)?;
     }
     let dispatch = hooks.dispatch(event)?;
     for skipped in &dispatch.skipped {

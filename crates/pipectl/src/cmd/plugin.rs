@@ -326,16 +326,22 @@ pub fn external(args: Vec<String>) -> anyhow::Result<Outcome> {
         ))
         .into());
     }
-    let (source, bytes) = component(file, entry)?;
-    let found = pipectl_io::Digest::sha256(&bytes);
-    if found != entry.digest {
-        return Err(pipectl_hooks::HookError::Digest {
-            plugin: entry.name.clone(),
-            source_name: source,
-            expected: entry.digest.clone(),
-            found,
+    let (_, mut bytes) = component(file, entry, true)?;
+    if pipectl_io::Digest::sha256(&bytes) != entry.digest {
+        // The store is a cache: the source is the authority.
+        let source;
+        (source, bytes) = component(file, entry, false)?;
+        let found = pipectl_io::Digest::sha256(&bytes);
+        if found != entry.digest {
+            return Err(pipectl_hooks::HookError::Digest {
+                plugin: entry.name.clone(),
+                source_name: source,
+                expected: entry.digest.clone(),
+                found,
+            }
+            .into());
         }
-        .into());
+        keep(entry, &bytes);
     }
     let grants = command_grants(entry)?;
     let host = host(COMMAND_MEMORY)?;

@@ -342,6 +342,25 @@ fn a_hook_whose_component_changed_since_it_was_added_is_refused() {
     let sb = Sandbox::new();
     std::fs::copy(extension("stamp"), sb.path("hook.wasm")).unwrap();
     ok(&sb.run(&["plugin", "add", "hook.wasm", "--name", "stamp"]));
+    // Another component planted in the cache under its digest: not used,
+    // the source is read instead (and the copy replaced).
+    let copies: Vec<_> = std::fs::read_dir(sb.top("cache/plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    std::fs::copy(extension("require-license"), &copies[0]).unwrap();
+    ok(&sb.run(&[
+        "publish",
+        plugin("normalizer").to_str().unwrap(),
+        "oci-layout:store:n:0.0.1",
+    ]));
+    let a = annotations(&sb, "oci-layout:store:n:0.0.1");
+    assert_eq!(a["org.opencontainers.image.vendor"], "Example Corp", "{a}");
+    assert_eq!(
+        std::fs::read(&copies[0]).unwrap(),
+        std::fs::read(extension("stamp")).unwrap()
+    );
     // The source replaced, the verified copy in the cache gone.
     std::fs::copy(extension("require-license"), sb.path("hook.wasm")).unwrap();
     std::fs::remove_dir_all(sb.top("cache/plugins")).unwrap();
@@ -354,7 +373,12 @@ fn a_hook_whose_component_changed_since_it_was_added_is_refused() {
         err.contains("plugin `stamp`") && err.contains("not the sha256:"),
         "{err}"
     );
-    assert!(!sb.path("store").exists());
+    assert!(
+        !sb.path("store/index.json").exists()
+            || !std::fs::read_to_string(sb.path("store/index.json"))
+                .unwrap()
+                .contains("0.1.0")
+    );
 }
 
 #[test]
@@ -425,4 +449,71 @@ fn a_command_plugin_runs_sandboxed_with_only_its_granted_directory() {
     assert!(err.contains("no plugin named `stamp`"), "{err}");
     ok(&sb.run(&["plugin", "remove", "wit-stats"]));
     fails(&sb.run(&["wit-stats", "hooks.wit"]));
+}
+
+#[test]
+fn a_hook_from_a_registry_is_pinned_signature_checked_and_fetched_again_when_needed() {
+    let registry = RegistryServer::start();
+    let sb = Sandbox::new();
+    let stamp = extension("stamp");
+    let tag = format!("{}/hooks/stamp:0.1.0", registry.addr);
+    ok(&sb.run(&["publish", stamp.to_str().unwrap(), &tag]));
+    ok(&sb.run(&["key", "generate", "--name", "team"]));
+    // A policy that requires signatures: an unsigned hook is refused and
+    // nothing is recorded.
+    std::fs::write(
+        sb.path("pipectl.toml"),
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"team.pub\"\n",
+    )
+    .unwrap();
+    let err = refused(&sb.run(&["plugin", "add", &tag]));
+    assert!(err.contains("signature"), "{err}");
+    assert!(
+        !std::fs::read_to_string(sb.path("pipectl.toml"))
+            .unwrap()
+            .contains("[[plugin]]")
+    );
+    ok(&sb.run(&["sign", &tag, "--key", "team.key"]));
+    let added = json(&sb.run(&["plugin", "add", &tag, "--format", "json"]));
+    assert_eq!(added["name"], "stamp");
+    assert_eq!(added["source"], tag.as_str());
+    assert_eq!(
+        added["digest"],
+        pipectl_testkit::sha256(&std::fs::read(&stamp).unwrap())
+    );
+    // The policy and the plugin share the file.
+    let text = std::fs::read_to_string(sb.path("pipectl.toml")).unwrap();
+    assert!(
+        text.starts_with("[trust]") && text.contains("[[plugin]]"),
+        "{text}"
+    );
+    // With the verified copy gone, the hook is fetched again by its
+    // reference and checked against the pinned digest.
+    std::fs::remove_dir_all(sb.top("cache/plugins")).unwrap();
+    ok(&sb.run(&[
+        "publish",
+        plugin("normalizer").to_str().unwrap(),
+        "oci-layout:store:n:0.1.0",
+    ]));
+    let a = annotations(&sb, "oci-layout:store:n:0.1.0");
+    assert_eq!(a["org.opencontainers.image.vendor"], "Example Corp", "{a}");
+    // The tag re-pointed at other bytes: refused, naming both digests.
+    std::fs::remove_dir_all(sb.top("cache/plugins")).unwrap();
+    ok(&sb.run(&[
+        "--no-hooks",
+        "publish",
+        extension("require-license").to_str().unwrap(),
+        &tag,
+        "--force",
+    ]));
+    ok(&sb.run(&["--no-hooks", "sign", &tag, "--key", "team.key"]));
+    let err = fails(&sb.run(&[
+        "publish",
+        plugin("normalizer").to_str().unwrap(),
+        "oci-layout:store:n:0.2.0",
+    ]));
+    assert!(
+        err.contains("plugin `stamp`") && err.contains("not the sha256:"),
+        "{err}"
+    );
 }
