@@ -122,17 +122,47 @@ pub fn run() -> anyhow::Result<()> {
     fs_err::create_dir_all(&keys)?;
     run_cmd(pipectl(&bin).args(["key", "generate", "--out"]).arg(&keys))?;
 
+    step("a release policy as hooks: require-license vetoes, stamp annotates (pipectl plugin add)");
+    // The demo's folder is the project: its pipectl.toml records the hooks.
+    // A fresh store too: what an earlier demo published (and signed with
+    // its own key) would only clutter what is inspected below.
+    let _ = fs_err::remove_file(out.join("pipectl.toml"));
+    let _ = fs_err::remove_dir_all(out.join("store"));
+    let extensions = root().join("target/extensions");
+    for hook in ["require-license", "stamp"] {
+        let mut add = pipectl(&bin);
+        store_env(&mut add);
+        run_cmd(
+            add.current_dir(&out)
+                .args(["plugin", "add"])
+                .arg(extensions.join(format!("{hook}.wasm"))),
+        )?;
+    }
+    let mut vetoed = pipectl(&bin);
+    store_env(&mut vetoed);
+    let status = vetoed
+        .current_dir(&out)
+        .arg("publish")
+        .arg(&composed)
+        .args(["example:text-pipeline@0.1.0", "--force"])
+        .status()?;
+    anyhow::ensure!(
+        status.code() == Some(1),
+        "a publish without a licence must be vetoed (exit 1), got {status}"
+    );
+    eprintln!("(vetoed as it should be: the manifest carries the licence, next)");
+
     step("publishing to the embedded store, signed, with its SBOM and provenance");
     let mut publish = pipectl(&bin);
     store_env(&mut publish);
     run_cmd(
         publish
+            .current_dir(&out)
             .arg("publish")
             .arg(&composed)
+            .args(["example:text-pipeline@0.1.0", "--manifest"])
+            .arg(root().join("pipeline.toml"))
             .args([
-                "example:text-pipeline@0.1.0",
-                "--manifest",
-                "pipeline.toml",
                 "--force",
                 "--attest",
                 "--sign",
@@ -142,10 +172,14 @@ pub fn run() -> anyhow::Result<()> {
     )?;
 
     step("fetching it back under a policy that requires the signature, into pipectl.lock");
-    // The policy is read from the working folder: the demo's own.
+    // The policy is read from the working folder: the demo's own, next to
+    // its hooks.
+    let hooks = fs_err::read_to_string(out.join("pipectl.toml"))?;
     fs_err::write(
         out.join("pipectl.toml"),
-        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"keys/pipectl.pub\"\n",
+        format!(
+            "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"keys/pipectl.pub\"\n\n{hooks}"
+        ),
     )?;
     let fetched = out.join("fetched.wasm");
     // A fresh lockfile: an earlier demo may have pinned other bytes.
