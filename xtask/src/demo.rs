@@ -162,12 +162,7 @@ pub fn run() -> anyhow::Result<()> {
             .arg(&composed)
             .args(["example:text-pipeline@0.1.0", "--manifest"])
             .arg(root().join("pipeline.toml"))
-            .args([
-                "--force",
-                "--attest",
-                "--sign",
-                "--key",
-            ])
+            .args(["--force", "--attest", "--sign", "--key"])
             .arg(keys.join("pipectl.key")),
     )?;
 

@@ -323,7 +323,8 @@ fn entry(p: RawPlugin) -> Result<PluginEntry, String> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let dirs = p
+    let hook_with_dirs = kind == Kind::Hook && !p.dirs.is_empty();
+    let dirs: Vec<DirEntry> = p
         .dirs
         .into_iter()
         .map(|d| DirEntry {
@@ -332,6 +333,9 @@ fn entry(p: RawPlugin) -> Result<PluginEntry, String> {
             writable: d.writable,
         })
         .collect();
+    if hook_with_dirs {
+        return Err("a hook gets no directory (`[[plugin.dir]]` is for commands)".into());
+    }
     Ok(PluginEntry {
         name: p.name,
         kind,
@@ -460,6 +464,12 @@ mod tests {
                 "name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"sha256:../../etc\""
                     .to_string(),
                 "digest",
+            ),
+            (
+                format!(
+                    "name = \"a\"\nkind = \"hook\"\nsource = \"x\"\ndigest = \"{digest}\"\n[[plugin.dir]]\nhost = \"/\""
+                ),
+                "no directory",
             ),
         ] {
             std::fs::write(&path, format!("[[plugin]]\n{body}\n")).unwrap();

@@ -1,7 +1,7 @@
 //! The events commands raise and the verdicts hooks answer: the contract's
 //! `types` interface, as Rust values and as component-model values.
 
-use wasmtime::component::Val;
+use pipectl_run::Val;
 
 /// An OCI annotation: `key = value`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use pipectl_io::Digest;
 use pipectl_manifest::{Grants, Limits};
+use pipectl_run::Val;
 use pipectl_run::{Exports, Host, LoadError, Plugin};
-use wasmtime::component::Val;
 
 use crate::config::PluginEntry;
 use crate::contract::HOOK_INTERFACE;

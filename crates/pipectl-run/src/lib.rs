@@ -44,3 +44,6 @@ pub use plan::{
 };
 pub use stage::{FailureKind, LimitKind, StageFailure, StagePolicy, TransformError};
 pub use stats::{StageStats, StageSummary};
+/// A component-model value, as [`Exports::call`] takes and returns them
+/// (wasmtime's), so callers need not link wasmtime themselves.
+pub use wasmtime::component::Val;

@@ -148,7 +148,7 @@ pub fn fetch(reference: &str, args: &crate::cli::opts::RegistryArgs) -> anyhow::
             locked: false,
         },
     )?;
-    crate::cmd::fetch::require_policy(&ctx, reference, &fetched.entry, false)?;
+    crate::cli::trust::require_policy(&ctx, reference, &fetched.entry, false)?;
     Ok(fetched.read()?)
 }
 

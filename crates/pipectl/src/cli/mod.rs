@@ -13,6 +13,7 @@ pub mod opts;
 pub mod output;
 pub mod paths;
 pub mod plugin_output;
+pub mod plugins;
 pub mod registry;
 pub mod run_output;
 pub mod run_request;

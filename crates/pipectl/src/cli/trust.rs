@@ -405,3 +405,31 @@ mod tests {
         assert!(glob("exact", "exact") && !glob("exact", "exactly"));
     }
 }
+
+/// Refuses (exit 1) a fetched artifact that the working folder's trust
+/// policy requires a signature for, when no trusted key signed it.
+pub fn require_policy(
+    ctx: &pipectl_registry::Context,
+    reference: &str,
+    entry: &pipectl_registry::LockEntry,
+    offline: bool,
+) -> anyhow::Result<()> {
+    let Some(policy) = Policy::load(std::path::Path::new("."))? else {
+        return Ok(());
+    };
+    if offline {
+        return Err(crate::cli::failure::Gate::new(
+            "signature_required",
+            format!(
+                "`{}`: {} requires a signature, and --offline cannot look for one",
+                entry.name, POLICY_FILE
+            ),
+        )
+        .into());
+    }
+    let location = ctx.resolve(reference, true)?.reference.location;
+    let deadline = std::time::Instant::now() + ctx.limits().timeout;
+    let mut store = ctx.open(&location, deadline)?;
+    policy.require(ctx, store.as_mut(), &entry.name, &entry.manifest)?;
+    Ok(())
+}

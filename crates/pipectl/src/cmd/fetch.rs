@@ -39,35 +39,6 @@ fn default_output(entry: &pipectl_registry::LockEntry) -> anyhow::Result<PathBuf
     Ok(PathBuf::from(name))
 }
 
-/// Refuses (exit 1) a fetched artifact that the working folder's trust
-/// policy requires a signature for, when no trusted key signed it.
-pub fn require_policy(
-    ctx: &pipectl_registry::Context,
-    reference: &str,
-    entry: &pipectl_registry::LockEntry,
-    offline: bool,
-) -> anyhow::Result<()> {
-    let Some(policy) = crate::cli::trust::Policy::load(std::path::Path::new("."))? else {
-        return Ok(());
-    };
-    if offline {
-        return Err(crate::cli::failure::Gate::new(
-            "signature_required",
-            format!(
-                "`{}`: {} requires a signature, and --offline cannot look for one",
-                entry.name,
-                crate::cli::trust::POLICY_FILE
-            ),
-        )
-        .into());
-    }
-    let location = ctx.resolve(reference, true)?.reference.location;
-    let deadline = std::time::Instant::now() + ctx.limits().timeout;
-    let mut store = ctx.open(&location, deadline)?;
-    policy.require(ctx, store.as_mut(), &entry.name, &entry.manifest)?;
-    Ok(())
-}
-
 /// Runs `pipectl fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     crate::cli::output::allow_replacing_links(args.force);
@@ -93,7 +64,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     )?;
     // A policy that requires signatures: checked before anything is
     // written.
-    require_policy(&ctx, &args.reference, &fetched.entry, args.offline)?;
+    crate::cli::trust::require_policy(&ctx, &args.reference, &fetched.entry, args.offline)?;
     // Before anything is written: a veto leaves no output and no lock entry.
     if crate::cli::hooks::wanted("after-fetch")? {
         let bytes = fetched.read()?;

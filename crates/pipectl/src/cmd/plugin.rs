@@ -1,13 +1,11 @@
 //! `pipectl plugin add|list|remove|wit`, and command plugins run as
 //! `pipectl <name>`.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::Context as _;
-use pipectl_hooks::config::{DirEntry, FILE_NAME, is_label};
-use pipectl_hooks::{Hooks, Kind, PluginEntry, PluginsFile, Scope};
-use pipectl_manifest::{DirGrant, Limits};
+use pipectl_hooks::config::is_label;
+use pipectl_hooks::{Hooks, Kind, PluginEntry};
+use pipectl_manifest::Limits;
 use serde::Serialize;
 
 use crate::Outcome;
@@ -15,12 +13,10 @@ use crate::cli::failure::Usage;
 use crate::cli::hooks::{component, host, keep, looks_like_path, recorded};
 use crate::cli::opts::{PluginAddArgs, PluginCommand, PluginListArgs, PluginRemoveArgs};
 use crate::cli::output::{Format, print_json, print_text};
-
-/// Largest plugin component read, in bytes.
-const MAX_COMPONENT: u64 = 1 << 30;
-
-/// Memory a command plugin may use.
-const COMMAND_MEMORY: u64 = 1 << 30;
+use crate::cli::plugins::{
+    COMMAND_MEMORY, Listed, MAX_COMPONENT, added, command_grants, default_name, dirs, listed,
+    recorded_source, table, target_file,
+};
 
 /// Runs `pipectl plugin …`.
 pub fn run(command: PluginCommand) -> anyhow::Result<Outcome> {
@@ -32,111 +28,6 @@ pub fn run(command: PluginCommand) -> anyhow::Result<Outcome> {
             print_text(pipectl_hooks::HOOKS_WIT)?;
             Ok(Outcome::Ok)
         }
-    }
-}
-
-/// The file `--global` or not means: the user's, or the project's (the
-/// nearest `pipectl.toml` upward, else a new one here).
-fn target_file(global: bool) -> anyhow::Result<PluginsFile> {
-    if global {
-        let path = PluginsFile::global_path().ok_or_else(|| {
-            Usage("--global: no config folder (set PIPECTL_CONFIG_DIR or HOME)".into())
-        })?;
-        return Ok(PluginsFile::load(&path, Scope::Global)?);
-    }
-    let cwd = std::env::current_dir().context("failed to read the working folder")?;
-    let path = PluginsFile::find_project(&cwd).unwrap_or_else(|| cwd.join(FILE_NAME));
-    Ok(PluginsFile::load(&path, Scope::Project)?)
-}
-
-/// The name a plugin gets by default: the file's stem, or the
-/// repository's last segment.
-fn default_name(source: &str) -> String {
-    let last = source.rsplit(['/', '\\']).next().unwrap_or(source);
-    let last = last.split(['@']).next().unwrap_or(last);
-    let last = last.strip_suffix(".wasm").unwrap_or(last);
-    // `repo:tag` (and `oci-layout:dir:tag`): the repository's part.
-    let last = if looks_like_path(source) {
-        last
-    } else {
-        last.split(':').next().unwrap_or(last)
-    };
-    last.to_ascii_lowercase().replace('_', "-")
-}
-
-/// `--dir`/`--dir-rw` values.
-fn dirs(args: &PluginAddArgs) -> anyhow::Result<Vec<DirEntry>> {
-    let mut out = Vec::new();
-    for (values, writable) in [(&args.dir, false), (&args.dir_rw, true)] {
-        for d in values {
-            let (host, guest) = d.split_once("::").unwrap_or((d, d));
-            if host.is_empty() || guest.is_empty() {
-                return Err(Usage(format!("--dir `{d}`: expected `HOST` or `HOST::GUEST`")).into());
-            }
-            out.push(DirEntry {
-                host: host.to_string(),
-                guest: guest.to_string(),
-                writable,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The source as recorded: a file relative to the plugin file's folder
-/// when it is inside it, else absolute; a reference as given.
-fn recorded_source(file: &PluginsFile, source: &str, is_file: bool) -> String {
-    if !is_file {
-        return source.to_string();
-    }
-    let abs = std::fs::canonicalize(source).unwrap_or_else(|_| PathBuf::from(source));
-    let dir = std::fs::canonicalize(file.dir()).unwrap_or_else(|_| file.dir().to_path_buf());
-    match abs.strip_prefix(&dir) {
-        Ok(rel) => format!("./{}", rel.display()),
-        Err(_) => abs.display().to_string(),
-    }
-}
-
-#[derive(Serialize)]
-struct Listed<'a> {
-    name: &'a str,
-    kind: &'static str,
-    scope: &'static str,
-    file: String,
-    source: &'a str,
-    digest: String,
-    events: &'a [String],
-    grants: Vec<&'static str>,
-    dirs: Vec<String>,
-    optional: bool,
-}
-
-fn listed<'a>(file: &PluginsFile, e: &'a PluginEntry) -> Listed<'a> {
-    Listed {
-        name: &e.name,
-        kind: e.kind.as_str(),
-        scope: match file.scope {
-            Scope::Project => "project",
-            Scope::Global => "global",
-        },
-        file: file.path.display().to_string(),
-        source: &e.source,
-        digest: e.digest.to_string(),
-        events: &e.events,
-        grants: e.grants.iter().map(|g| g.name()).collect(),
-        dirs: e
-            .dirs
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}::{}{}",
-                    d.host,
-                    d.guest,
-                    if d.writable { " (rw)" } else { "" }
-                )
-            })
-            .collect(),
-        optional: e.optional,
     }
 }
 
@@ -179,6 +70,10 @@ fn add(args: PluginAddArgs) -> anyhow::Result<Outcome> {
         dirs: dirs(&args)?,
         optional: args.optional,
     };
+    if kind == Kind::Hook && !entry.dirs.is_empty() {
+        let why = "a hook sees only the event it is given: no directory (`--dir` is for commands)";
+        return Err(Usage(format!("`{name}`: {why}")).into());
+    }
     match kind {
         Kind::Hook => {
             let mut hooks = Hooks::new(host(64 << 20)?);
@@ -199,32 +94,9 @@ fn add(args: PluginAddArgs) -> anyhow::Result<Outcome> {
     keep(&entry, &bytes);
     match args.format {
         Format::Json => print_json(true, &listed(&file, &entry))?,
-        Format::Human => {
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "added {} `{}` to {}",
-                kind.as_str(),
-                entry.name,
-                file.path.display()
-            );
-            let _ = writeln!(out, "  digest: {}", entry.digest);
-            if kind == Kind::Hook {
-                let _ = writeln!(out, "  events: {}", none_or(&entry.events.join(", ")));
-            }
-            let grants: Vec<&str> = entry.grants.iter().map(|g| g.name()).collect();
-            let _ = writeln!(out, "  grants: {}", none_or(&grants.join(", ")));
-            for d in &listed(&file, &entry).dirs {
-                let _ = writeln!(out, "  dir:    {d}");
-            }
-            print_text(&out)?;
-        }
+        Format::Human => print_text(&added(&file, &entry))?,
     }
     Ok(Outcome::Ok)
-}
-
-fn none_or(text: &str) -> &str {
-    if text.is_empty() { "none" } else { text }
 }
 
 fn list(args: PluginListArgs) -> anyhow::Result<Outcome> {
@@ -244,35 +116,7 @@ fn list(args: PluginListArgs) -> anyhow::Result<Outcome> {
         Format::Human if rows.is_empty() => {
             print_text("no plugins recorded (add one: `pipectl plugin add FILE|REF`)\n")?
         }
-        Format::Human => {
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "{:<18} {:<8} {:<8} {:<30} {:<20} GRANTS",
-                "NAME", "KIND", "SCOPE", "EVENTS", "DIGEST"
-            );
-            for r in &rows {
-                let mut grants = r.grants.join(",");
-                for d in &r.dirs {
-                    grants.push_str(&format!(
-                        "{}dir {d}",
-                        if grants.is_empty() { "" } else { "," }
-                    ));
-                }
-                let _ = writeln!(
-                    out,
-                    "{:<18} {:<8} {:<8} {:<30} {:<20} {}{}",
-                    r.name,
-                    r.kind,
-                    r.scope,
-                    none_or(&r.events.join(",")),
-                    &r.digest[..r.digest.len().min(19)],
-                    none_or(&grants),
-                    if r.optional { " (optional)" } else { "" }
-                );
-            }
-            print_text(&out)?;
-        }
+        Format::Human => print_text(&table(&rows))?,
     }
     Ok(Outcome::Ok)
 }
@@ -288,22 +132,6 @@ fn remove(args: PluginRemoveArgs) -> anyhow::Result<Outcome> {
         file.path.display()
     ))?;
     Ok(Outcome::Ok)
-}
-
-/// A command plugin's grants: its terminal (stdio, arguments), what was
-/// granted, and its directories, relative ones taken from here.
-fn command_grants(entry: &PluginEntry) -> anyhow::Result<pipectl_manifest::Grants> {
-    let mut grants = pipectl_hooks::runner::grants(entry);
-    grants.stdio = true;
-    let cwd = std::env::current_dir().context("failed to read the working folder")?;
-    for d in &entry.dirs {
-        grants.dirs.push(DirGrant {
-            host: cwd.join(&d.host),
-            guest: d.guest.clone(),
-            writable: d.writable,
-        });
-    }
-    Ok(grants)
 }
 
 /// `pipectl <name> [args…]`: the command plugin `name`, sandboxed.
