@@ -193,7 +193,7 @@ pub fn added(file: &PluginsFile, entry: &PluginEntry) -> String {
     }
     let grants: Vec<&str> = entry.grants.iter().map(|g| g.name()).collect();
     let _ = writeln!(out, "  grants: {}", none_or(&grants.join(", ")));
-    for d in &listed(&file, &entry).dirs {
+    for d in &listed(file, entry).dirs {
         let _ = writeln!(out, "  dir:    {d}");
     }
     out
