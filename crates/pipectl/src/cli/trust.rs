@@ -390,22 +390,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn globs_match_repositories() {
-        use super::glob;
-        assert!(glob("*", "localhost:5000/a/b"));
-        assert!(glob("localhost:5000/plugins/*", "localhost:5000/plugins/x"));
-        assert!(!glob("localhost:5000/plugins/*", "localhost:5000/other/x"));
-        assert!(glob("oci-layout:*", "oci-layout:store"));
-        assert!(glob("a*b*c", "axxbyyc"));
-        assert!(!glob("a*b*c", "axxc"));
-        assert!(!glob("ab*ba", "aba"));
-        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
-    }
-}
-
 /// Refuses (exit 1) a fetched artifact that the working folder's trust
 /// policy requires a signature for, when no trusted key signed it.
 pub fn require_policy(
@@ -432,4 +416,20 @@ pub fn require_policy(
     let mut store = ctx.open(&location, deadline)?;
     policy.require(ctx, store.as_mut(), &entry.name, &entry.manifest)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn globs_match_repositories() {
+        use super::glob;
+        assert!(glob("*", "localhost:5000/a/b"));
+        assert!(glob("localhost:5000/plugins/*", "localhost:5000/plugins/x"));
+        assert!(!glob("localhost:5000/plugins/*", "localhost:5000/other/x"));
+        assert!(glob("oci-layout:*", "oci-layout:store"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxc"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(glob("exact", "exact") && !glob("exact", "exactly"));
+    }
 }
