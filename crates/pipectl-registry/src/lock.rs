@@ -34,6 +34,14 @@ pub struct LockEntry {
     pub layer: Digest,
     /// The component layer's size in bytes.
     pub size: u64,
+    /// The digest of the Sigstore bundle a trust policy accepted for this
+    /// manifest (kept in the cache, so a warm fetch verifies it again with
+    /// no network), when a policy required one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Digest>,
+    /// The fingerprint (`sha256:<hex>`) of the key that made that signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -196,6 +204,8 @@ mod tests {
 
     fn entry(name: &str, version: &str) -> LockEntry {
         LockEntry {
+            signature: None,
+            signer: None,
             name: name.into(),
             registry: "localhost:5000".into(),
             repository: name.into(),

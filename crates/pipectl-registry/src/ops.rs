@@ -373,8 +373,13 @@ pub fn fetch_resolved(
     let download = fetch_layer(ctx, &mut store, location, &layer, &shown)?;
     let from_cache = download.is_none();
 
-    // 3. The lockfile entry; with --locked it must not change.
+    // 3. The lockfile entry; with --locked it must not change. The
+    // signature a policy accepted for this manifest stays recorded (the
+    // caller, which checks signatures, updates it).
+    let same = locked.as_ref().filter(|l| l.manifest == manifest_digest);
     let entry = LockEntry {
+        signature: same.and_then(|l| l.signature.clone()),
+        signer: same.and_then(|l| l.signer.clone()),
         name: resolved.name.clone(),
         registry: location.registry(),
         repository: location.repository(),

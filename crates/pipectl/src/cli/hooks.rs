@@ -240,6 +240,36 @@ pub fn artifact(
     }
 }
 
+/// The annotations of the manifest `digest`: from the cache (where a
+/// fetch keeps it), else from the store `reference` names (unless
+/// `offline`: then none); read and verified by digest either way.
+pub fn annotations(
+    ctx: &pipectl_registry::Context,
+    reference: &str,
+    digest: &pipectl_io::Digest,
+    offline: bool,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let bytes = match ctx.cache.blob(digest, 4 << 20) {
+        Some(bytes) => bytes,
+        None if offline => return Ok(Default::default()),
+        None => {
+            let location = ctx.resolve(reference, true)?.reference.location;
+            let deadline = std::time::Instant::now() + ctx.limits().timeout;
+            ctx.open(&location, deadline)?.manifest_by_digest(digest)?
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("`{reference}`: the manifest {digest} is not JSON"))?;
+    Ok(manifest["annotations"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     pipectl_io::Digest::sha256(bytes).to_string()

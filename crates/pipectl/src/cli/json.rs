@@ -232,6 +232,10 @@ pub struct LockEntry<'a> {
     manifest: String,
     layer: String,
     size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<&'a str>,
 }
 
 impl<'a> From<&'a pipectl_registry::LockEntry> for LockEntry<'a> {
@@ -245,6 +249,8 @@ impl<'a> From<&'a pipectl_registry::LockEntry> for LockEntry<'a> {
             manifest: e.manifest.to_string(),
             layer: e.layer.to_string(),
             size: e.size,
+            signature: e.signature.as_ref().map(ToString::to_string),
+            signer: e.signer.as_deref(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Checked {
     /// Why it does not verify.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The bundle's bytes, when they could be read.
+    #[serde(skip)]
+    pub bundle: Option<Vec<u8>>,
 }
 
 /// What signing did.
@@ -146,10 +149,15 @@ fn check(
         kind: None,
         predicate_type: None,
         error: None,
+        bundle: None,
     };
     let bundle = referrers::read_payload(store, ctx, subject, desc)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| Bundle::from_json(&bytes).map_err(|e| e.to_string()));
+        .and_then(|bytes| {
+            let parsed = Bundle::from_json(&bytes).map_err(|e| e.to_string());
+            sig.bundle = Some(bytes);
+            parsed
+        });
     let bundle = match bundle {
         Ok(b) => b,
         Err(e) => {
@@ -295,14 +303,16 @@ impl Policy {
             .collect()
     }
 
-    /// Refuses (exit 1) unless a key trusted for `name` signed `digest`.
+    /// Refuses (exit 1) unless a key trusted for `name` signed `digest`;
+    /// among several good signatures, the bundle `prefer` names wins.
     pub fn require(
         &self,
         ctx: &Context,
         store: &mut dyn Store,
         name: &str,
         digest: &Digest,
-    ) -> anyhow::Result<String> {
+        prefer: Option<&Digest>,
+    ) -> anyhow::Result<Accepted> {
         let keys = self.keys_for(name);
         if keys.is_empty() {
             return Err(Gate::new(
@@ -315,8 +325,15 @@ impl Policy {
             .into());
         }
         let checked = check_all(ctx, store, digest, &keys)?;
-        if let Some(ok) = checked.iter().find(|c| c.verified) {
-            return Ok(ok.signer.clone().unwrap_or_default());
+        let good = |c: &&Checked| c.verified && c.bundle.is_some();
+        let preferred = checked.iter().filter(good).find(|c| {
+            prefer.is_some_and(|p| c.bundle.as_deref().map(Digest::sha256).as_ref() == Some(p))
+        });
+        if let Some(ok) = preferred.or_else(|| checked.iter().find(good)) {
+            return Ok(Accepted {
+                signer: ok.signer.clone().unwrap_or_default(),
+                bundle: ok.bundle.clone().unwrap_or_default(),
+            });
         }
         let why = if checked.is_empty() {
             "it has no signature".to_string()
@@ -336,6 +353,38 @@ impl Policy {
         )
         .into())
     }
+
+    /// Verifies a bundle kept from an earlier fetch, with no network: made
+    /// by the key `signer`, trusted for `name`, over exactly `digest`.
+    pub fn verify_kept(
+        &self,
+        name: &str,
+        digest: &Digest,
+        bundle: &[u8],
+        signer: &str,
+    ) -> Result<(), String> {
+        let keys: Vec<PublicKey> = self
+            .keys_for(name)
+            .into_iter()
+            .filter(|k| k.fingerprint() == signer)
+            .collect();
+        if keys.is_empty() {
+            return Err(format!("the key {signer} is not trusted for `{name}`"));
+        }
+        let bundle = Bundle::from_json(bundle).map_err(|e| e.to_string())?;
+        bundle
+            .verify(digest, &keys)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A signature a policy accepted.
+pub struct Accepted {
+    /// The fingerprint of the key that made it.
+    pub signer: String,
+    /// The Sigstore bundle's bytes.
+    pub bundle: Vec<u8>,
 }
 
 impl Policy {
@@ -365,7 +414,8 @@ impl Policy {
         let location = ctx.resolve(reference, true)?.reference.location;
         let deadline = std::time::Instant::now() + ctx.limits().timeout;
         let mut store = ctx.open(&location, deadline)?;
-        self.require(ctx, store.as_mut(), name, &digest)
+        self.require(ctx, store.as_mut(), name, &digest, None)
+            .map(|a| a.signer)
     }
 }
 
@@ -398,15 +448,49 @@ pub fn require_policy(
     entry: &pipectl_registry::LockEntry,
     offline: bool,
 ) -> anyhow::Result<()> {
-    let Some(policy) = Policy::load(std::path::Path::new("."))? else {
-        return Ok(());
-    };
+    match Policy::load(std::path::Path::new("."))? {
+        Some(policy) => prove(&policy, ctx, reference, &mut entry.clone(), offline, false),
+        None => Ok(()),
+    }
+}
+
+/// The largest Sigstore bundle read back from the cache.
+const MAX_BUNDLE: u64 = 1 << 20;
+
+/// Proves `entry` (just fetched) signed as `policy` requires and records
+/// the proof in it: the bundle the lockfile names, kept in the cache,
+/// verified again with no network; else the registry's signatures (the
+/// accepted bundle then kept). With `locked`, a signature or signer that
+/// would change is drift (exit 1).
+pub fn prove(
+    policy: &Policy,
+    ctx: &pipectl_registry::Context,
+    reference: &str,
+    entry: &mut pipectl_registry::LockEntry,
+    offline: bool,
+    locked: bool,
+) -> anyhow::Result<()> {
+    let mut kept_error = None;
+    if let (Some(signature), Some(signer)) = (&entry.signature, &entry.signer) {
+        match ctx.cache.blob(signature, MAX_BUNDLE) {
+            Some(bundle) => {
+                match policy.verify_kept(&entry.name, &entry.manifest, &bundle, signer) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => kept_error = Some(format!("the signature pipectl.lock names: {e}")),
+                }
+            }
+            None => {
+                kept_error = Some("the signature pipectl.lock names is not in the cache".into())
+            }
+        }
+    }
     if offline {
-        return Err(crate::cli::failure::Gate::new(
+        let why = kept_error.unwrap_or_else(|| "pipectl.lock records no signature".into());
+        return Err(Gate::new(
             "signature_required",
             format!(
-                "`{}`: {} requires a signature, and --offline cannot look for one",
-                entry.name, POLICY_FILE
+                "`{}`: {} requires a signature, and --offline cannot look for one ({why})",
+                entry.name, policy.file
             ),
         )
         .into());
@@ -414,7 +498,32 @@ pub fn require_policy(
     let location = ctx.resolve(reference, true)?.reference.location;
     let deadline = std::time::Instant::now() + ctx.limits().timeout;
     let mut store = ctx.open(&location, deadline)?;
-    policy.require(ctx, store.as_mut(), &entry.name, &entry.manifest)?;
+    let accepted = policy.require(
+        ctx,
+        store.as_mut(),
+        &entry.name,
+        &entry.manifest,
+        entry.signature.as_ref(),
+    )?;
+    let digest = Digest::sha256(&accepted.bundle);
+    let changed = entry.signature.as_ref() != Some(&digest)
+        || entry.signer.as_deref() != Some(&accepted.signer);
+    if locked && changed {
+        return Err(Gate::new(
+            "locked_drift",
+            format!(
+                "{}: the lockfile's signature would change ({} by {} -> {digest} by {}), and it is locked",
+                entry.name,
+                entry.signature.as_ref().map_or("none".to_string(), |d| d.to_string()),
+                entry.signer.as_deref().unwrap_or("nobody"),
+                accepted.signer
+            ),
+        )
+        .into());
+    }
+    ctx.cache.put_blob(&digest, &accepted.bundle)?;
+    entry.signature = Some(digest);
+    entry.signer = Some(accepted.signer);
     Ok(())
 }
 

@@ -53,7 +53,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     let mut ctx = crate::cli::registry::context(&args.registry)?;
     ctx.scope_credentials_to(&args.reference);
     let mut lock = Lockfile::load(&args.lockfile)?;
-    let fetched = pipectl_registry::fetch(
+    let mut fetched = pipectl_registry::fetch(
         &ctx,
         &args.reference,
         &lock,
@@ -64,12 +64,27 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
     )?;
     // A policy that requires signatures: checked before anything is
     // written.
-    crate::cli::trust::require_policy(&ctx, &args.reference, &fetched.entry, args.offline)?;
+    if let Some(policy) = crate::cli::trust::Policy::load(std::path::Path::new("."))? {
+        crate::cli::trust::prove(
+            &policy,
+            &ctx,
+            &args.reference,
+            &mut fetched.entry,
+            args.offline,
+            args.locked,
+        )?;
+    }
     // Before anything is written: a veto leaves no output and no lock entry.
     if crate::cli::hooks::wanted("after-fetch")? {
         let bytes = fetched.read()?;
+        let annotations = crate::cli::hooks::annotations(
+            &ctx,
+            &args.reference,
+            &fetched.entry.manifest,
+            args.offline,
+        )?;
         crate::cli::hooks::dispatch(&pipectl_hooks::Event::AfterFetch(
-            crate::cli::hooks::artifact(&args.reference, &bytes, &Default::default(), None),
+            crate::cli::hooks::artifact(&args.reference, &bytes, &annotations, None),
         ))?;
     }
     let output = match &args.output {

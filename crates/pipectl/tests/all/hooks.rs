@@ -216,6 +216,18 @@ fn vetoes_on_compose_fetch_and_run_leave_nothing_written_or_run() {
     ]));
     assert!(err.contains("vetoed by plugin `scripted-hook`"), "{err}");
     assert!(!sb.path("fetched.wasm").exists() && !sb.path("pipectl.lock").exists());
+    // after-fetch sees the manifest's annotations.
+    ok(&sb.run(&[
+        "--no-hooks",
+        "publish",
+        "ok.wasm",
+        "oci-layout:store:annotated:0.1.0",
+        "--annotation",
+        "test.hook/action=veto:its annotations say no",
+    ]));
+    let err = refused(&sb.run(&["fetch", "oci-layout:store:annotated:0.1.0", "-o", "a.wasm"]));
+    assert!(err.contains("its annotations say no"), "{err}");
+    assert!(!sb.path("a.wasm").exists());
 }
 
 #[test]

@@ -854,3 +854,116 @@ fn a_trust_table_in_the_pipeline_covers_its_registry_stages() {
     let err = String::from_utf8_lossy(&expect(&home.run(&run), 2).stderr).into_owned();
     assert!(err.contains("`[trust]`"), "{err}");
 }
+
+/// `pipectl.lock` records the signature a policy accepted (the bundle's
+/// digest and the signer's fingerprint); a warm fetch verifies it again
+/// from the cache with no network, `--offline` included; `--locked` fails
+/// when the signature or signer would change.
+#[test]
+fn the_lockfile_pins_the_signature_and_a_warm_fetch_verifies_it_offline() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let tag = format!("{}/plugins/pinned-sig:0.1.0", registry.addr);
+    publish(&home, "normalizer", &tag);
+    home.sign(&tag, "a.key", &[]);
+    let policy = |keys: &str| {
+        std::fs::write(
+            home.path("pipectl.toml"),
+            format!("[trust]\nrequire = \"signature\"\n{keys}"),
+        )
+        .unwrap()
+    };
+    policy("[[trust.key]]\npath = \"a.pub\"\n[[trust.key]]\npath = \"b.pub\"\n");
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", &tag, "-o", "out.wasm", "--format", "json"];
+        args.extend_from_slice(extra);
+        home.run(&args)
+    };
+    let v: Value = serde_json::from_slice(&expect(&fetch(&[]), 0).stdout).unwrap();
+    let a = home.fingerprint("a.pub");
+    assert_eq!(v["signer"], a.as_str(), "{v}");
+    let signature = v["signature"].as_str().unwrap().to_string();
+    let lock = std::fs::read_to_string(home.path("pipectl.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("signature = \"{signature}\""))
+            && lock.contains(&format!("signer = \"{a}\"")),
+        "{lock}"
+    );
+    // Signed again by b: the lock keeps a's signature (still good), and
+    // --locked passes.
+    home.sign(&tag, "b.key", &[]);
+    expect(&fetch(&["--locked"]), 0);
+    assert_eq!(
+        std::fs::read_to_string(home.path("pipectl.lock")).unwrap(),
+        lock
+    );
+
+    // The registry gone: the warm, locked fetch verifies from the cache.
+    drop(registry);
+    std::fs::remove_file(home.path("out.wasm")).unwrap();
+    expect(&fetch(&["--locked"]), 0);
+    expect(&fetch(&["--offline"]), 0);
+    assert_eq!(
+        std::fs::read(home.path("out.wasm")).unwrap(),
+        std::fs::read(plugin("normalizer")).unwrap()
+    );
+    // a no longer trusted: the kept signature does not do, and offline
+    // nothing else can be looked for.
+    policy("[[trust.key]]\npath = \"b.pub\"\n");
+    let err = String::from_utf8_lossy(&expect(&fetch(&["--offline"]), 1).stderr).into_owned();
+    assert!(
+        err.contains("--offline cannot look for one") && err.contains("not trusted"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.path("pipectl.lock")).unwrap(),
+        lock
+    );
+}
+
+/// With the signer no longer trusted, the registry's other signature is
+/// accepted, which changes the lockfile: `--locked` refuses (exit 1).
+#[test]
+fn a_locked_fetch_refuses_a_signature_that_would_change() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let tag = format!("{}/plugins/resigned:0.1.0", registry.addr);
+    publish(&home, "normalizer", &tag);
+    home.sign(&tag, "a.key", &[]);
+    home.sign(&tag, "b.key", &[]);
+    let policy = |keys: &str| {
+        std::fs::write(
+            home.path("pipectl.toml"),
+            format!("[trust]\nrequire = \"signature\"\n{keys}"),
+        )
+        .unwrap()
+    };
+    policy("[[trust.key]]\npath = \"a.pub\"\n");
+    expect(&home.run(&["fetch", &tag, "-o", "out.wasm"]), 0);
+    let lock = std::fs::read_to_string(home.path("pipectl.lock")).unwrap();
+    policy("[[trust.key]]\npath = \"b.pub\"\n");
+    let out = home.run(&[
+        "fetch",
+        &tag,
+        "-o",
+        "again.wasm",
+        "--locked",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&expect(&out, 1).stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "locked_drift", "{v}");
+    assert!(!home.path("again.wasm").exists());
+    assert_eq!(
+        std::fs::read_to_string(home.path("pipectl.lock")).unwrap(),
+        lock
+    );
+    // Unlocked, the lockfile takes b's signature.
+    expect(&home.run(&["fetch", &tag, "-o", "again.wasm"]), 0);
+    let b = home.fingerprint("b.pub");
+    assert!(
+        std::fs::read_to_string(home.path("pipectl.lock"))
+            .unwrap()
+            .contains(&format!("signer = \"{b}\""))
+    );
+}
