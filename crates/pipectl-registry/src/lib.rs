@@ -14,7 +14,8 @@
 //! - [`ops`]: publish and fetch; [`pinned`]: a pipeline's registry stages
 //!   through its lockfile.
 //! - [`referrers`]: OCI 1.1 referrers (signatures as artifacts about a
-//!   manifest), through the referrers API or the tag schema.
+//!   manifest), through the referrers API or the tag schema; [`mirror`](mod@mirror):
+//!   an artifact and its referrers copied into a layout (an offline mirror).
 //!
 //! Only this crate touches the network.
 
@@ -27,6 +28,7 @@ mod fsutil;
 pub mod layout;
 pub mod limits;
 pub mod lock;
+pub mod mirror;
 pub mod notice;
 pub mod ops;
 pub mod pinned;
@@ -41,6 +43,7 @@ pub use config::RegistryConfig;
 pub use error::RegistryError;
 pub use limits::Limits;
 pub use lock::{LockEntry, Lockfile};
+pub use mirror::{Mirrored, mirror};
 pub use notice::{Notice, Notices};
 pub use ops::{
     Context, FetchOptions, Fetched, PublishReport, PublishRequest, PublishStatus, fetch, publish,

@@ -115,7 +115,7 @@ impl Context {
         })
     }
 
-    fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         Instant::now() + self.limits().timeout
     }
 }

@@ -517,8 +517,16 @@ pub struct FetchArgs {
     pub reference: String,
     /// Where to write the component (default: `<name>-<version>.wasm`);
     /// `-` writes it to stdout (the report then goes to stderr).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", conflicts_with = "to")]
     pub output: Option<PathBuf>,
+    /// Copy the artifact (manifest, config, layer, byte for byte) into this
+    /// OCI layout instead, tagged with its version: an offline mirror.
+    #[arg(long, value_name = "oci-layout:DIR")]
+    pub to: Option<String>,
+    /// With `--to`: copy its referrers too (signatures, SBOM, provenance),
+    /// so the mirror verifies without the registry.
+    #[arg(long, requires = "to")]
+    pub with_referrers: bool,
     /// Use only the cache and the lockfile: no network.
     #[arg(long)]
     pub offline: bool,

@@ -14,12 +14,22 @@ use crate::cli::output::{Format, print_json, print_text};
 
 #[derive(Serialize)]
 struct Report<'a> {
-    /// The file written, or `-` for stdout.
+    /// The file written, `-` for stdout, or the mirror's reference.
     output_file: String,
     from_cache: bool,
     lock_updated: bool,
     #[serde(flatten)]
     entry: crate::cli::json::LockEntry<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mirror: Option<Mirror>,
+}
+
+#[derive(Serialize)]
+struct Mirror {
+    reference: String,
+    already_there: bool,
+    referrers: usize,
+    skipped: Vec<String>,
 }
 
 /// `<name>-<version>.wasm` in the working directory. The version comes
@@ -47,6 +57,12 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         return Err(crate::cli::failure::Usage(
             "`-o -` writes the component to stdout, where `--format json` writes its report; pick one"
                 .into(),
+        )
+        .into());
+    }
+    if args.offline && args.to.is_some() {
+        return Err(crate::cli::failure::Usage(
+            "--to copies from the registry, which --offline does not reach".into(),
         )
         .into());
     }
@@ -87,19 +103,30 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
             crate::cli::hooks::artifact(&args.reference, &bytes, &annotations, None),
         ))?;
     }
-    let output = match &args.output {
-        Some(path) => path.clone(),
-        None => default_output(&fetched.entry)?,
+    let mirrored = match &args.to {
+        Some(to) => Some(pipectl_registry::mirror(
+            &ctx,
+            &fetched,
+            &args.reference,
+            to,
+            args.with_referrers,
+        )?),
+        None => None,
+    };
+    let output = match (&args.output, &mirrored) {
+        (_, Some(m)) => PathBuf::from(&m.reference),
+        (Some(path), None) => path.clone(),
+        (None, None) => default_output(&fetched.entry)?,
     };
     // The component first, the lockfile after: a failure leaves the
     // lockfile as it was.
     // Streamed from the verified cache entry, hashed again on the way: a
     // layer of any size passes through in 64 KiB pieces.
-    if to_stdout {
+    if mirrored.is_none() && to_stdout {
         let mut out = std::io::stdout().lock();
         fetched.copy_to(&mut out)?;
         std::io::Write::flush(&mut out)?;
-    } else {
+    } else if mirrored.is_none() {
         crate::cli::output::write_atomic_with(&output, |out| fetched.copy_to(out))?;
     }
     let mut lock_updated = false;
@@ -112,6 +139,12 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
         from_cache: fetched.from_cache,
         lock_updated,
         entry: (&fetched.entry).into(),
+        mirror: mirrored.as_ref().map(|m| Mirror {
+            reference: m.reference.clone(),
+            already_there: m.already_there,
+            referrers: m.referrers,
+            skipped: m.skipped.clone(),
+        }),
     };
     match args.format {
         Format::Json => print_json(true, &report)?,
@@ -131,6 +164,23 @@ pub fn run(args: FetchArgs) -> anyhow::Result<Outcome> {
                 }
             );
             let _ = writeln!(out, "  manifest: {}", fetched.entry.manifest);
+            if let Some(m) = &mirrored {
+                let _ = writeln!(
+                    out,
+                    "  mirror:   {}{}, {} referrer{}",
+                    m.reference,
+                    if m.already_there {
+                        " (already there)"
+                    } else {
+                        ""
+                    },
+                    m.referrers,
+                    if m.referrers == 1 { "" } else { "s" }
+                );
+                for s in &m.skipped {
+                    let _ = writeln!(out, "  skipped:  {s}");
+                }
+            }
             let _ = writeln!(out, "  layer:    {}", fetched.entry.layer);
             if lock_updated {
                 let _ = writeln!(out, "  recorded in {}", args.lockfile.display());

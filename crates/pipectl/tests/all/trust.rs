@@ -967,3 +967,95 @@ fn a_locked_fetch_refuses_a_signature_that_would_change() {
             .contains(&format!("signer = \"{b}\""))
     );
 }
+
+/// `fetch --to oci-layout:DIR --with-referrers` copies the artifact and its
+/// signatures, SBOM and provenance byte for byte: with the registry gone,
+/// the mirror verifies and fetches under the policy.
+#[test]
+fn an_offline_mirror_carries_the_referrers_and_verifies_without_the_registry() {
+    let registry = RegistryServer::start();
+    let home = Home::new();
+    let root = pipectl_testkit::root();
+    let manifest = std::fs::read_to_string(root.join("pipeline.toml"))
+        .unwrap()
+        .replace("\"target/", &format!("\"{}/target/", root.display()))
+        .replace("\"wit/", &format!("\"{}/wit/", root.display()));
+    std::fs::write(home.path("pipeline.toml"), manifest).unwrap();
+    expect(
+        &home.run(&["compose", "pipeline.toml", "-o", "pipeline.wasm"]),
+        0,
+    );
+    let tag = format!("{}/plugins/mirrored:0.1.0", registry.addr);
+    expect(
+        &home.run(&[
+            "publish",
+            "pipeline.wasm",
+            &tag,
+            "--attest",
+            "--sign",
+            "--key",
+            "a.key",
+        ]),
+        0,
+    );
+    let out = home.run(&[
+        "fetch",
+        &tag,
+        "--to",
+        "oci-layout:mirror",
+        "--with-referrers",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&expect(&out, 0).stdout).unwrap();
+    assert_eq!(v["mirror"]["referrers"], 3, "{v}");
+    assert_eq!(v["mirror"]["skipped"], json!([]), "{v}");
+    let source_manifest = v["manifest"].as_str().unwrap().to_string();
+    // Again: nothing to do, nothing duplicated.
+    let v: Value = serde_json::from_slice(
+        &expect(
+            &home.run(&[
+                "fetch",
+                &tag,
+                "--to",
+                "oci-layout:mirror",
+                "--with-referrers",
+                "--format",
+                "json",
+            ]),
+            0,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["mirror"]["already_there"], true, "{v}");
+    drop(registry);
+    // The mirror: the same manifest, its signature and attestations verify.
+    let r = home.verify("oci-layout:mirror:0.1.0", &["a.pub"], 0);
+    assert_eq!(r["manifest"], source_manifest.as_str(), "{r}");
+    assert_eq!(r["attestations"].as_array().map(Vec::len), Some(2), "{r}");
+    // And a fetch from it under a policy, with no registry.
+    std::fs::write(
+        home.path("pipectl.toml"),
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n",
+    )
+    .unwrap();
+    expect(
+        &home.run(&[
+            "fetch",
+            "oci-layout:mirror:0.1.0",
+            "-o",
+            "offline.wasm",
+            "--lockfile",
+            "mirror.lock",
+        ]),
+        0,
+    );
+    assert_eq!(
+        std::fs::read(home.path("offline.wasm")).unwrap(),
+        std::fs::read(home.path("pipeline.wasm")).unwrap()
+    );
+    // A mirror into a registry is refused.
+    let out = home.run(&["fetch", "oci-layout:mirror:0.1.0", "--to", "localhost:1/x"]);
+    expect(&out, 2);
+}
