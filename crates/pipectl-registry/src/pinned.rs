@@ -22,6 +22,9 @@ pub struct PinnedStage {
     pub bytes: Vec<u8>,
     /// `name@manifest-digest` (`name` as the lockfile records it), for reports.
     pub origin: String,
+    /// Its lockfile entry (what [`Pinned::record`] may update, e.g. with
+    /// the signature a trust policy accepted).
+    pub entry: crate::LockEntry,
 }
 
 /// The stages of [`fetch_pinned`], and the lockfile with their pins.
@@ -34,6 +37,11 @@ pub struct Pinned {
 }
 
 impl Pinned {
+    /// Records `entry` (a stage's, updated) in the lockfile to save.
+    pub fn record(&mut self, entry: crate::LockEntry) {
+        self.lock.upsert(entry);
+    }
+
     /// Saves the lockfile when it gained or changed an entry; call it once
     /// the stages served their purpose (a composition was written).
     pub fn save_lock(mut self) -> Result<(), RegistryError> {
@@ -99,8 +107,12 @@ pub fn fetch_pinned(
             reference: crate::reference::redact(&req.reference),
             source: Box::new(source),
         })?;
-        lock.upsert(fetched.entry);
-        stages.push(PinnedStage { bytes, origin });
+        lock.upsert(fetched.entry.clone());
+        stages.push(PinnedStage {
+            bytes,
+            origin,
+            entry: fetched.entry,
+        });
     }
     Ok(Pinned {
         stages,

@@ -58,12 +58,22 @@ pub fn load_stages(
     let lock_path = manifest.base_dir().join("pipectl.lock");
     let policy = crate::cli::trust::Policy::for_manifest(manifest)?;
     let mut pinned = pipectl_registry::fetch_pinned(ctx.as_ref(), &lock_path, &requests, opts)?;
-    // A trust policy next to the manifest: every registry stage signed.
+    // A trust policy next to the manifest: every registry stage signed,
+    // the proof pinned in the lockfile (and verified from the cache when
+    // it is there).
     if let (Some(policy), Some(ctx)) = (&policy, &ctx) {
-        for (request, stage) in requests.iter().zip(&pinned.stages) {
-            policy
-                .require_stage(ctx, &request.reference, &stage.origin, opts.offline)
-                .with_context(|| format!("stage `{}`", request.stage))?;
+        let entries: Vec<_> = pinned.stages.iter().map(|s| s.entry.clone()).collect();
+        for (request, mut entry) in requests.iter().zip(entries) {
+            crate::cli::trust::prove(
+                policy,
+                ctx,
+                &request.reference,
+                &mut entry,
+                opts.offline,
+                opts.locked,
+            )
+            .with_context(|| format!("stage `{}`", request.stage))?;
+            pinned.record(entry);
         }
     }
     let mut files = files.into_iter();

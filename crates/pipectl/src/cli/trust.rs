@@ -387,38 +387,6 @@ pub struct Accepted {
     pub bundle: Vec<u8>,
 }
 
-impl Policy {
-    /// [`Policy::require`] for a registry stage: `reference` as the
-    /// manifest writes it, `origin` as fetched (`name@manifest-digest`).
-    pub fn require_stage(
-        &self,
-        ctx: &Context,
-        reference: &str,
-        origin: &str,
-        offline: bool,
-    ) -> anyhow::Result<String> {
-        let (name, digest) = origin
-            .rsplit_once('@')
-            .and_then(|(n, d)| Some((n, Digest::parse(d).ok()?)))
-            .with_context(|| format!("`{origin}` names no manifest digest"))?;
-        if offline {
-            return Err(Gate::new(
-                "signature_required",
-                format!(
-                    "`{name}`: {} requires a signature, and --offline cannot look for one",
-                    self.file
-                ),
-            )
-            .into());
-        }
-        let location = ctx.resolve(reference, true)?.reference.location;
-        let deadline = std::time::Instant::now() + ctx.limits().timeout;
-        let mut store = ctx.open(&location, deadline)?;
-        self.require(ctx, store.as_mut(), name, &digest, None)
-            .map(|a| a.signer)
-    }
-}
-
 /// `*` matches any run of characters (`/` included); everything else is
 /// itself.
 fn glob(pattern: &str, text: &str) -> bool {

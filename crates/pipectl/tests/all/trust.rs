@@ -638,6 +638,27 @@ fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     expect(&home.run(&run), 0);
     expect(&home.run(&compose), 0);
     assert!(home.path("p.wasm").exists());
+    // The stage's signature is pinned in the pipeline's lockfile, and with
+    // the registry gone an offline run verifies it from the cache.
+    let lock = std::fs::read_to_string(home.path("pipectl.lock")).unwrap();
+    let a = home.fingerprint("a.pub");
+    assert!(lock.contains(&format!("signer = \"{a}\"")), "{lock}");
+    drop(registry);
+    let mut offline = run.to_vec();
+    offline.push("--offline");
+    expect(&home.run(&offline), 0);
+    // Trusting only b now: the pinned signature does not do, and offline
+    // nothing else can be looked for.
+    std::fs::write(
+        home.path("pipectl.toml"),
+        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"b.pub\"\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&expect(&home.run(&offline), 1).stderr).into_owned();
+    assert!(
+        err.contains("stage `validator`") && err.contains("--offline"),
+        "{err}"
+    );
 }
 
 /// Writes a plain CycloneDX referrer of `subject` into the layout (what a
