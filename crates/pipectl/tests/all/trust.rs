@@ -733,6 +733,23 @@ fn attestations_describe_the_composition_and_verify() {
             .all(|a| a["status"] == "unchanged")
     );
     assert_eq!(layout_referrers(&store).len(), 3);
+    // Each attestation is a DSSE envelope openssl verifies over its PAE
+    // with the signing key, and not with another; its statement is about
+    // the published manifest.
+    let subject = std::fs::read(layout_blob(&store, report["manifest"].as_str().unwrap())).unwrap();
+    for a in report["attestations"].as_array().unwrap() {
+        let referrer: Value = serde_json::from_slice(
+            &std::fs::read(layout_blob(&store, a["referrer"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let bundle = std::fs::read(layout_blob(
+            &store,
+            referrer["layers"][0]["digest"].as_str().unwrap(),
+        ))
+        .unwrap();
+        assert!(openssl_verifies(&home, &bundle, &subject, "a.pub"), "{a}");
+        assert!(!openssl_verifies(&home, &bundle, &subject, "b.pub"), "{a}");
+    }
 
     // Verified with the signing key; not with another.
     let ok = home.verify("oci-layout:store:1.0.0", &["a.pub"], 0);
