@@ -152,6 +152,76 @@ pub fn attach(
     Ok(out)
 }
 
+/// The SBOM and provenance of a composition just written to `output`,
+/// as files next to it: plain documents, or with `key` Sigstore bundles of
+/// DSSE-signed in-toto statements about the component. Returns the files.
+pub fn write_beside(
+    output: &std::path::Path,
+    c: &pipectl_compose::Composition,
+    manifest: &pipectl_manifest::Manifest,
+    key: Option<&SigningKey>,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let stages = c
+        .stages
+        .iter()
+        .map(|s| {
+            Ok(sbom::Stage {
+                name: s.name.clone(),
+                version: None,
+                digest: Digest::parse(&s.digest)
+                    .with_context(|| format!("stage `{}`: its digest", s.name))?,
+                source: s.origin.clone(),
+                licence: None,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let manifest_text = pipectl_io::read_regular_to_string(&manifest.path, 4 << 20, "manifest")?;
+    let name = output.file_name().map_or_else(
+        || "component.wasm".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let composition = sbom::Composition {
+        name: manifest.name.clone(),
+        version: manifest.version.to_string(),
+        digest: Digest::parse(&c.digest).context("the composition's digest")?,
+        world: c.world.clone(),
+        stages,
+        manifest: Some(Digest::sha256(manifest_text.as_bytes())),
+    };
+    let now = pipectl_registry::artifact::now_rfc3339();
+    let sbom_doc = sbom::cyclonedx(&composition, &now);
+    let provenance = sbom::provenance(&composition, Some(&manifest_text), &now, &now);
+    let sbom_statement = Statement::about(
+        &name,
+        &composition.digest,
+        SBOM_PREDICATE_TYPE,
+        sbom_doc.clone(),
+    );
+    let files: [(&str, Vec<u8>); 2] = match key {
+        Some(key) => [
+            (
+                "sbom.sigstore.json",
+                Bundle::sign_statement(key, &sbom_statement).to_json(),
+            ),
+            (
+                "provenance.sigstore.json",
+                Bundle::sign_statement(key, &provenance).to_json(),
+            ),
+        ],
+        None => [
+            ("cdx.json", serde_json::to_vec_pretty(&sbom_doc)?),
+            ("provenance.json", serde_json::to_vec_pretty(&provenance)?),
+        ],
+    };
+    let mut written = Vec::new();
+    for (suffix, bytes) in files {
+        let path = output.with_file_name(format!("{name}.{suffix}"));
+        crate::cli::output::write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// An attestation found on an artifact.
 #[derive(Debug, Serialize)]
 pub struct Attestation {

@@ -60,6 +60,9 @@ pub struct Composition<'a> {
     imports: &'a [String],
     exports: &'a [String],
     skipped_exports: &'a [String],
+    /// With `--attest`: the SBOM and provenance files written next to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attestation_files: Vec<String>,
 }
 
 /// One stage of a composition.
@@ -97,6 +100,7 @@ impl<'a> Composition<'a> {
             imports: &c.imports,
             exports: &c.exports,
             skipped_exports: &c.skipped_exports,
+            attestation_files: Vec::new(),
         }
     }
 }

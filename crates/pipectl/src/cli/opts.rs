@@ -386,6 +386,18 @@ pub struct ComposeArgs {
     /// the file it points to); without it such an output is refused.
     #[arg(long)]
     pub force: bool,
+    /// Write the composition's SBOM (CycloneDX, `<output>.cdx.json`) and
+    /// SLSA provenance (an in-toto statement, `<output>.provenance.json`)
+    /// next to the output; with `--sign`, DSSE-signed Sigstore bundles
+    /// (`<output>.sbom.sigstore.json`, `<output>.provenance.sigstore.json`).
+    #[arg(long)]
+    pub attest: bool,
+    /// With `--attest`: sign the statements with `--key`.
+    #[arg(long, requires_all = ["key", "attest"])]
+    pub sign: bool,
+    /// The private key for `--sign`: a PEM file, `env:VAR`, or `-`.
+    #[arg(long, value_name = "KEY", requires = "sign")]
+    pub key: Option<String>,
 }
 
 /// How to reach registries.

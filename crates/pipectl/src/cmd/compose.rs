@@ -26,6 +26,17 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         )
         .into());
     }
+    if to_stdout && args.attest {
+        return Err(crate::cli::failure::Usage(
+            "--attest writes files next to the output; `-o -` has none".into(),
+        )
+        .into());
+    }
+    // A bad key is refused before anything is composed.
+    let key = match &args.key {
+        Some(spec) => Some(crate::cli::keys::load_signing_key(spec)?),
+        None => None,
+    };
     let manifest = Manifest::load(&args.manifest)?;
     let wit = WitSet::load(&manifest.wit)?;
     let opts = pipectl_registry::FetchOptions {
@@ -66,19 +77,33 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
     } else {
         write_atomic(&args.output, &composition.bytes)?;
     }
+    let attested = match args.attest {
+        true => {
+            crate::cli::attest::write_beside(&args.output, &composition, &manifest, key.as_ref())?
+        }
+        false => Vec::new(),
+    };
     // The lockfile records the registry stages' digests, once the
     // composition exists.
     pinned.save_lock()?;
     match args.format {
-        Format::Json => print_json(
-            true,
-            &crate::cli::json::Composition::new(&composition, args.output.display().to_string()),
-        )?,
+        Format::Json => {
+            let mut report =
+                crate::cli::json::Composition::new(&composition, args.output.display().to_string());
+            report.attestation_files = attested.iter().map(|p| p.display().to_string()).collect();
+            print_json(true, &report)?
+        }
         // The component went to stdout: the report goes to stderr.
         Format::Human if to_stdout => {
             crate::cli::output::warn(human(&composition, &args.output).trim_end())
         }
-        Format::Human => print_text(&human(&composition, &args.output))?,
+        Format::Human => {
+            let mut text = human(&composition, &args.output);
+            for file in &attested {
+                let _ = writeln!(text, "  attested: {}", file.display());
+            }
+            print_text(&text)?
+        }
     }
     Ok(Outcome::Ok)
 }

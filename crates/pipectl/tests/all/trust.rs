@@ -1097,3 +1097,89 @@ fn an_offline_mirror_carries_the_referrers_and_verifies_without_the_registry() {
     let out = home.run(&["fetch", "oci-layout:mirror:0.1.0", "--to", "localhost:1/x"]);
     expect(&out, 2);
 }
+
+/// `compose --attest` writes the composition's SBOM and provenance next to
+/// its output: plain documents that name every stage and the component's
+/// digest, or with `--sign` DSSE-signed statements openssl verifies.
+#[test]
+fn compose_attest_writes_the_sbom_and_provenance_beside_the_output() {
+    let home = Home::new();
+    let pipeline = pipectl_testkit::root().join("pipeline.toml");
+    let compose = |out: &str, extra: &[&str]| -> Value {
+        let mut args = vec![
+            "compose",
+            pipeline.to_str().unwrap(),
+            "-o",
+            out,
+            "--attest",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&expect(&home.run(&args), 0).stdout).unwrap()
+    };
+    let report = compose("p.wasm", &[]);
+    let component = std::fs::read(home.path("p.wasm")).unwrap();
+    assert_eq!(report["digest"], sha256(&component).as_str());
+    assert_eq!(
+        report["attestation_files"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let sbom: Value =
+        serde_json::from_slice(&std::fs::read(home.path("p.wasm.cdx.json")).unwrap()).unwrap();
+    assert_eq!(sbom["bomFormat"], "CycloneDX");
+    let hashes: Vec<String> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap(),
+                c["hashes"][0]["content"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let stages: Vec<String> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s["name"].as_str().unwrap(),
+                hex(s["digest"].as_str().unwrap())
+            )
+        })
+        .collect();
+    assert_eq!(hashes, stages);
+    let provenance: Value =
+        serde_json::from_slice(&std::fs::read(home.path("p.wasm.provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        provenance["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+    assert_eq!(
+        provenance["subject"][0]["digest"]["sha256"],
+        hex(&sha256(&component))
+    );
+    // Signed: Sigstore bundles, verified by openssl over the DSSE PAE with
+    // the key, about this very component; not with another key.
+    compose("s.wasm", &["--sign", "--key", "a.key"]);
+    let signed = std::fs::read(home.path("s.wasm")).unwrap();
+    for file in [
+        "s.wasm.sbom.sigstore.json",
+        "s.wasm.provenance.sigstore.json",
+    ] {
+        let bundle = std::fs::read(home.path(file)).unwrap();
+        assert!(openssl_verifies(&home, &bundle, &signed, "a.pub"), "{file}");
+        assert!(
+            !openssl_verifies(&home, &bundle, &signed, "b.pub"),
+            "{file}"
+        );
+    }
+    // `-o -` has no place for them.
+    let out = home.run(&["compose", pipeline.to_str().unwrap(), "-o", "-", "--attest"]);
+    expect(&out, 2);
+}
