@@ -290,24 +290,55 @@ fn examine_one(
     if !signed && kind_of(artifact_type).is_none() {
         return None;
     }
+    let payload = match referrers::read_payload(store, ctx, subject, desc) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Some(Attestation {
+                kind: kind_of(artifact_type).unwrap_or("sbom"),
+                referrer: desc.digest.to_string(),
+                signed,
+                verified: false,
+                signer: None,
+                disagreements: Vec::new(),
+                error: Some(e.to_string()),
+            });
+        }
+    };
+    judge(
+        desc.digest.to_string(),
+        &payload,
+        signed,
+        kind_of(artifact_type).unwrap_or("sbom"),
+        subject,
+        keys,
+        stages,
+    )
+}
+
+/// An attestation's payload (`referrer` names where it was found), judged:
+/// a signed one verified against `keys` over `subject`, an SBOM compared
+/// with `stages`. `None` when it is a signature or an attestation pipectl
+/// does not make.
+pub fn judge(
+    referrer: String,
+    payload: &[u8],
+    signed: bool,
+    kind: &'static str,
+    subject: &Digest,
+    keys: &[PublicKey],
+    stages: &[(String, Digest)],
+) -> Option<Attestation> {
     let mut out = Attestation {
-        kind: kind_of(artifact_type).unwrap_or("sbom"),
-        referrer: desc.digest.to_string(),
+        kind,
+        referrer,
         signed,
         verified: false,
         signer: None,
         disagreements: Vec::new(),
         error: None,
     };
-    let payload = match referrers::read_payload(store, ctx, subject, desc) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            out.error = Some(e.to_string());
-            return Some(out);
-        }
-    };
     let document: serde_json::Value = if signed {
-        let bundle = Bundle::from_json(&payload).ok()?;
+        let bundle = Bundle::from_json(payload).ok()?;
         let statement: Statement = bundle
             .dsse_envelope
             .as_ref()
@@ -325,7 +356,7 @@ fn examine_one(
         }
         statement.predicate
     } else {
-        match serde_json::from_slice(&payload) {
+        match serde_json::from_slice(payload) {
             Ok(v) => v,
             Err(e) => {
                 out.error = Some(format!("not JSON: {e}"));

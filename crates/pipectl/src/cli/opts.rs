@@ -854,8 +854,9 @@ pub struct SignArgs {
 /// `pipectl verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The artifact, as for `pipectl sign`.
-    #[arg(value_name = "REF")]
+    /// The artifact, as for `pipectl sign`; or a component file, whose
+    /// `compose --attest --sign` bundles next to it are verified.
+    #[arg(value_name = "REF|FILE")]
     pub reference: String,
     /// A trusted public key (PEM file, `env:VAR`, or `-`); repeatable.
     #[arg(long = "key", value_name = "PUB", required = true)]

@@ -1179,6 +1179,33 @@ fn compose_attest_writes_the_sbom_and_provenance_beside_the_output() {
             "{file}"
         );
     }
+    // `verify FILE` checks the bundles next to it over the file's digest.
+    let ok = home.verify("s.wasm", &["a.pub"], 0);
+    assert_eq!(ok["manifest"], sha256(&signed).as_str(), "{ok}");
+    let kinds: Vec<&str> = ok["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["provenance", "sbom"], "{ok}");
+    home.verify("s.wasm", &["b.pub"], 1);
+    home.verify("p.wasm", &["a.pub"], 1); // plain documents: nothing signed
+    // Another component under the signed name: not what was attested.
+    std::fs::write(
+        home.path("s.wasm"),
+        std::fs::read(plugin("normalizer")).unwrap(),
+    )
+    .unwrap();
+    let bad = home.verify("s.wasm", &["a.pub"], 1);
+    assert!(
+        bad["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["verified"] == false),
+        "{bad}"
+    );
     // `-o -` has no place for them.
     let out = home.run(&["compose", pipeline.to_str().unwrap(), "-o", "-", "--attest"]);
     expect(&out, 2);
