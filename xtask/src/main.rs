@@ -132,11 +132,12 @@ pub const FIXTURES: [&str; 8] = [
 /// componentize-py, pinned: the tests build a hook in Python with it.
 const COMPONENTIZE_PY: &str = "componentize-py==0.19.3";
 
-/// Builds `tests/fixtures/python-hook` (a hook written in Python) with
-/// componentize-py into `target/fixtures/python-hook.wasm`; componentize-py
-/// is installed, pinned, into a virtual environment under `target/tools/`
-/// (pip's own cache makes that fast after the first time).
-fn python_hook() -> anyhow::Result<()> {
+/// Builds the Python fixtures with componentize-py into `target/fixtures/`:
+/// `python-hook` (a pipectl hook) and `python-normalizer` (the normalizer's
+/// contract in Python); componentize-py is installed, pinned, into a
+/// virtual environment under `target/tools/` (pip's own cache makes that
+/// fast after the first time).
+fn python_fixtures() -> anyhow::Result<()> {
     let root = root();
     let venv = root.join("target/tools/componentize-py");
     let tool = venv.join("bin/componentize-py");
@@ -158,14 +159,21 @@ fn python_hook() -> anyhow::Result<()> {
         ]))?;
         fs_err::write(&pinned, COMPONENTIZE_PY)?;
     }
-    let out = root.join("target/fixtures/python-hook.wasm");
-    run(std::process::Command::new(&tool)
-        .current_dir(root.join("tests/fixtures/python-hook"))
-        .arg("-d")
-        .arg(root.join("wit/pipectl-hooks/0.1.0"))
-        .args(["-w", "hook-plugin", "componentize", "app", "-o"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null()))?;
+    for (fixture, wit, world) in [
+        ("python-hook", "wit/pipectl-hooks/0.1.0", "hook-plugin"),
+        ("python-normalizer", "wit/text-transform/0.2.0", "plugin"),
+    ] {
+        let out = root.join(format!("target/fixtures/{fixture}.wasm"));
+        run(std::process::Command::new(&tool)
+            .current_dir(root.join("tests/fixtures").join(fixture))
+            // No `__pycache__` in the source tree.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg("-d")
+            .arg(root.join(wit))
+            .args(["-w", world, "componentize", "app", "-o"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null()))?;
+    }
     Ok(())
 }
 
@@ -249,7 +257,7 @@ fn man() -> anyhow::Result<()> {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     ensure_test_packages()?;
     plugins()?;
-    python_hook()?;
+    python_fixtures()?;
     let root = root();
     run(cargo().current_dir(&root).args([
         "test",

@@ -81,6 +81,75 @@ fn the_same_cases_run_against_several_components() {
     assert!(xml.contains("tests=\"12\" failures=\"0\""), "{xml}");
 }
 
+/// The normalizer built in Rust and the same contract implemented in Python
+/// (componentize-py, built by the test command): the same case files give
+/// the same verdicts, case by case, and the same results.
+#[test]
+fn the_rust_and_the_python_normalizer_get_identical_verdicts() {
+    let sb = Sandbox::new();
+    let python = pipectl_testkit::fixture("python-normalizer")
+        .display()
+        .to_string();
+    let report = json(&sb.run(&[
+        "test",
+        &cases("text-transform"),
+        &cases("normalizer"),
+        "--component",
+        &wasm("normalizer"),
+        "--component",
+        &python,
+        // A Python runtime imports WASI whether it uses it or not.
+        "--grant",
+        "runtime",
+        "--format",
+        "json",
+    ]));
+    let suites = report["suites"].as_array().unwrap();
+    assert_eq!(suites.len(), 4, "{report:#}");
+    let verdicts = |component: &str| -> Vec<(String, bool, String)> {
+        suites
+            .iter()
+            .filter(|s| s["component"] == component)
+            .flat_map(|s| s["cases"].as_array().unwrap().iter())
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["passed"].as_bool().unwrap(),
+                    c["steps"][0]["found"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let rust = verdicts(&wasm("normalizer"));
+    assert_eq!(rust.len(), 10, "{report:#}");
+    assert_eq!(rust, verdicts(&python));
+    assert_eq!(report["failed"], 0, "{report:#}");
+    // And a wrong expectation fails both the same way.
+    std::fs::write(
+        sb.path("wrong.toml"),
+        "[[case]]\nname = \"wrong\"\ninvoke = 'transform(\"a  b\")'\nexpect = 'ok(\"a  b\")'\n",
+    )
+    .unwrap();
+    let out = sb.run(&[
+        "test",
+        sb.path("wrong.toml").to_str().unwrap(),
+        "--component",
+        &wasm("normalizer"),
+        "--component",
+        &python,
+        "--grant",
+        "runtime",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 2, "{report:#}");
+}
+
 #[test]
 fn a_wrong_expectation_fails_with_exit_1_and_shows_expected_and_found() {
     let sb = Sandbox::new();
