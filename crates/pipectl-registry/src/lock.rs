@@ -72,6 +72,15 @@ impl Lockfile {
         })
     }
 
+    /// No lockfile: a fetch through it pins nothing (it is never saved).
+    pub fn none() -> Self {
+        Self {
+            path: PathBuf::new(),
+            entries: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
     /// The path the lockfile was loaded from and is saved to.
     pub fn path(&self) -> &Path {
         &self.path

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use clap::{Args as _, FromArgMatches as _};
 use pipectl_run::{FailureKind, Host, Pipeline, RunPlan, StageFailure};
 use serde::Serialize;
@@ -184,16 +185,40 @@ fn change(
     }
 }
 
+/// A side as `pipectl run` takes it: a file or manifest as it is; a
+/// registry reference fetched (verified, under the working folder's trust
+/// policy) into `scratch`.
+fn side(
+    args: &CompareArgs,
+    spec: &str,
+    scratch: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = std::path::Path::new(spec);
+    if std::fs::symlink_metadata(path).is_ok() || crate::cli::hooks::looks_like_path(spec) {
+        return Ok(path.to_path_buf());
+    }
+    let (name, bytes) = crate::cli::registry::component(spec, &args.registry, 1 << 30)?;
+    let file = scratch.join(format!(
+        "{name}-{}.wasm",
+        pipectl_io::Digest::sha256(&bytes).hex()
+    ));
+    std::fs::write(&file, bytes).with_context(|| format!("failed to write {}", file.display()))?;
+    Ok(file)
+}
+
 /// Runs the comparison and judges it.
 pub fn compare(args: &CompareArgs) -> anyhow::Result<Comparison> {
-    let inputs: Vec<Input> = read_inputs(&run_args(args, &args.baseline)?)?;
+    let scratch = tempfile::tempdir().context("failed to make a scratch folder")?;
+    let baseline_file = side(args, &args.baseline, scratch.path())?;
+    let candidate_file = side(args, &args.candidate, scratch.path())?;
+    let inputs: Vec<Input> = read_inputs(&run_args(args, &baseline_file)?)?;
     anyhow::ensure!(
         !inputs.is_empty(),
         "`{}` holds no inputs",
         args.inputs.display()
     );
-    let baseline = load(args, &args.baseline, inputs.len())?;
-    let candidate = load(args, &args.candidate, inputs.len())?;
+    let baseline = load(args, &baseline_file, inputs.len())?;
+    let candidate = load(args, &candidate_file, inputs.len())?;
     let (mut b, mut c) = (baseline.pipeline.session(), candidate.pipeline.session());
     // Warm both up: the first call of a fresh instance is not a sample.
     let _ = (b.run(&inputs[0].text), c.run(&inputs[0].text));

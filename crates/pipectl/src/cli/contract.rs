@@ -19,9 +19,9 @@ fn wit_path(file: &CaseFile, wit: &str) -> PathBuf {
     }
 }
 
-/// Checks `component` against `file`'s contract, if it names one; `Err`
-/// says why the cases cannot run against it.
-pub fn check(file: &CaseFile, component: &Path) -> anyhow::Result<()> {
+/// Checks `component` (named `shown`) against `file`'s contract, if it
+/// names one; `Err` says why the cases cannot run against it.
+pub fn check(file: &CaseFile, shown: &str, component: &[u8]) -> anyhow::Result<()> {
     let Some(contract) = &file.contract else {
         return Ok(());
     };
@@ -37,12 +37,12 @@ pub fn check(file: &CaseFile, component: &Path) -> anyhow::Result<()> {
         worlds: &worlds,
         policy: &policy,
     };
-    let report = target.check_file(component)?;
+    let bytes = pipectl_wit::ComponentBytes::from_bytes(Path::new(shown), component.to_vec())?;
+    let report = target.check_bytes(&bytes)?;
     if let Some(finding) = report.findings.first() {
         anyhow::bail!(
-            "{}: component {} does not implement the contract's world `{world}`: {}: {}",
+            "{}: component {shown} does not implement the contract's world `{world}`: {}: {}",
             file.path.display(),
-            component.display(),
             finding.item,
             finding.message
         );

@@ -91,7 +91,10 @@ pub fn component(
         Ok((path.display().to_string(), bytes))
     } else {
         let args = crate::cli::opts::RegistryArgs::from_access(default_access());
-        Ok((entry.source.clone(), fetch(&entry.source, &args)?))
+        Ok((
+            entry.source.clone(),
+            crate::cli::registry::fetch_bytes(&entry.source, &args)?,
+        ))
     }
 }
 
@@ -131,25 +134,6 @@ fn default_access() -> crate::cli::opts::RegistryAccessArgs {
         access: crate::cli::opts::RegistryAccessArgs,
     }
     Defaults::parse_from(["pipectl"]).access
-}
-
-/// Fetches `reference` as `pipectl fetch` would (the cache, the working
-/// folder's trust policy), without touching any lockfile.
-pub fn fetch(reference: &str, args: &crate::cli::opts::RegistryArgs) -> anyhow::Result<Vec<u8>> {
-    let mut ctx = crate::cli::registry::context(args)?;
-    ctx.scope_credentials_to(reference);
-    let lock = pipectl_registry::Lockfile::load(&store_dir().join("no.lock"))?;
-    let fetched = pipectl_registry::fetch(
-        &ctx,
-        reference,
-        &lock,
-        pipectl_registry::FetchOptions {
-            offline: false,
-            locked: false,
-        },
-    )?;
-    crate::cli::trust::require_policy(&ctx, reference, &fetched.entry, false)?;
-    Ok(fetched.read()?)
 }
 
 /// A host for plugins: the precompiled cache, no pool, `max_memory`.

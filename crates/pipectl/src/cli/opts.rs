@@ -194,12 +194,15 @@ impl Command {
 /// `pipectl compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline: a component or a pipeline manifest.
+    /// The baseline: a component, a pipeline manifest, or a registry
+    /// reference (fetched and verified, under the working folder's trust
+    /// policy).
     #[arg(value_name = "BASELINE")]
-    pub baseline: PathBuf,
-    /// The candidate: a component or a pipeline manifest.
+    pub baseline: String,
+    /// The candidate: a component, a pipeline manifest, or a registry
+    /// reference.
     #[arg(value_name = "CANDIDATE")]
-    pub candidate: PathBuf,
+    pub candidate: String,
     /// The inputs: a file (one input, or one per line with `--lines`) or
     /// a folder (one input per file).
     #[arg(long, value_name = "FILE|DIR")]
@@ -234,6 +237,8 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: CompareFormat,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
 }
 
 /// `pipectl compare --format`.
@@ -875,9 +880,11 @@ pub struct TestArgs {
     /// `expect-trap` or `expect-contains`, or `resource` and `[[case.step]]`s.
     #[arg(required = true)]
     pub cases: Vec<PathBuf>,
-    /// A component to test; repeat to run the same cases against several.
-    #[arg(long, required = true)]
-    pub component: Vec<PathBuf>,
+    /// A component to test: a file or a registry reference (fetched and
+    /// verified, under the working folder's trust policy); repeat to run
+    /// the same cases against several.
+    #[arg(long, required = true, value_name = "FILE|REF")]
+    pub component: Vec<String>,
     /// Run only the cases with one of these tags.
     #[arg(long)]
     pub tag: Vec<String>,
@@ -902,6 +909,8 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: TestFormat,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
 }
 
 /// `pipectl test --format`.

@@ -59,3 +59,47 @@ pub fn context(args: &RegistryArgs) -> anyhow::Result<Context> {
             })),
     })
 }
+
+/// Fetches `reference` as `pipectl fetch` would (the cache, the working
+/// folder's trust policy), without touching any lockfile.
+pub fn fetch_bytes(
+    reference: &str,
+    args: &crate::cli::opts::RegistryArgs,
+) -> anyhow::Result<Vec<u8>> {
+    let mut ctx = crate::cli::registry::context(args)?;
+    ctx.scope_credentials_to(reference);
+    let lock = pipectl_registry::Lockfile::none();
+    let fetched = pipectl_registry::fetch(
+        &ctx,
+        reference,
+        &lock,
+        pipectl_registry::FetchOptions {
+            offline: false,
+            locked: false,
+        },
+    )?;
+    crate::cli::trust::require_policy(&ctx, reference, &fetched.entry, false)?;
+    Ok(fetched.read()?)
+}
+
+/// A component named on the command line: a file, or else a registry
+/// reference, fetched as [`fetch_bytes`] does. Returns a name for reports
+/// (the file's stem, the repository's last part) and its bytes.
+pub fn component(
+    spec: &str,
+    access: &crate::cli::opts::RegistryAccessArgs,
+    max: u64,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let path = std::path::Path::new(spec);
+    if std::fs::symlink_metadata(path).is_ok() || crate::cli::hooks::looks_like_path(spec) {
+        let bytes = pipectl_io::read_regular(path, max, "component")?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "component".into(), |s| s.to_string_lossy().into_owned());
+        return Ok((name, bytes));
+    }
+    let bytes = fetch_bytes(spec, &RegistryArgs::from_access(access.clone()))
+        .with_context(|| format!("`{spec}` is no file, and fetching it as a reference failed"))?;
+    let name = crate::cli::plugins::default_name(spec);
+    Ok((name, bytes))
+}

@@ -37,7 +37,7 @@ fn add(args: PluginAddArgs) -> anyhow::Result<Outcome> {
     let bytes = if is_file {
         pipectl_io::read_regular(Path::new(&args.source), MAX_COMPONENT, "plugin component")?
     } else {
-        crate::cli::hooks::fetch(&args.source, &args.registry)?
+        crate::cli::registry::fetch_bytes(&args.source, &args.registry)?
     };
     let kind = pipectl_hooks::classify(&args.source, &bytes)?;
     let name = args

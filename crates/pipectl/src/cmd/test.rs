@@ -1,6 +1,5 @@
 //! `pipectl test`: case files of WAVE calls run against components.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -23,13 +22,17 @@ fn grants(args: &[GrantArg]) -> Grants {
     g
 }
 
-fn load(host: &Host, path: &Path, grants: &Grants) -> anyhow::Result<Plugin> {
-    let bytes = pipectl_io::read_regular(path, MAX_COMPONENT, "a component")?;
-    let name = path
-        .file_stem()
-        .map_or_else(|| "component".into(), |s| s.to_string_lossy().into_owned());
-    host.load_exports(&name, &bytes, grants)
-        .with_context(|| format!("failed to load component {}", path.display()))
+fn load(
+    host: &Host,
+    args: &TestArgs,
+    spec: &str,
+    grants: &Grants,
+) -> anyhow::Result<(Plugin, Vec<u8>)> {
+    let (name, bytes) = crate::cli::registry::component(spec, &args.registry, MAX_COMPONENT)?;
+    let plugin = host
+        .load_exports(&name, &bytes, grants)
+        .with_context(|| format!("failed to load component {spec}"))?;
+    Ok((plugin, bytes))
 }
 
 /// Runs `pipectl test`.
@@ -48,7 +51,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
             .flat_map(|f| &f.cases)
             .any(|c| c.limits.fuel.is_some());
     let host = Arc::new(Host::new(&HostConfig {
-        cache: None,
+        // A language runtime's component compiles once, not every run.
+        cache: crate::cli::paths::compiled_cache()
+            .and_then(|dir| pipectl_run::ArtifactCache::open(dir).ok()),
         fuel: any_fuel,
         pooling: None,
         max_memory: None,
@@ -57,12 +62,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     let plugins = args
         .component
         .iter()
-        .map(|p| load(&host, p, &grants))
+        .map(|p| load(&host, &args, p, &grants))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Every case file against every component, before anything runs.
-    for (plugin, path) in plugins.iter().zip(&args.component) {
+    for ((plugin, bytes), path) in plugins.iter().zip(&args.component) {
         for file in &files {
-            crate::cli::contract::check(file, path)?;
+            crate::cli::contract::check(file, path, bytes)?;
             pipectl_run::check_cases(&host, plugin, file)
                 .with_context(|| format!("against component `{}`", plugin.name))?;
         }
@@ -74,7 +79,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         max_output: None,
     };
     let mut suites = Vec::new();
-    for (plugin, path) in plugins.iter().zip(&args.component) {
+    for ((plugin, _), path) in plugins.iter().zip(&args.component) {
         for file in &files {
             let selected: Vec<_> = file
                 .cases
@@ -83,7 +88,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
                 .collect();
             let cases = pipectl_run::run_cases(&host, plugin, file, &selected, defaults, workers)?;
             suites.push(SuiteReport {
-                component: path.display().to_string(),
+                component: path.clone(),
                 file: file.path.display().to_string(),
                 cases,
             });

@@ -397,3 +397,49 @@ fn a_malformed_case_file_exits_2_naming_the_case_before_anything_runs() {
         "{err}"
     );
 }
+
+/// `test --component` and `compare`'s sides take registry references too:
+/// fetched and verified, then tested or compared like files.
+#[test]
+fn cases_and_comparisons_run_against_registry_references() {
+    let registry = pipectl_testkit::RegistryServer::start();
+    let sb = Sandbox::new();
+    let reference = format!("{}/plugins/normalizer:0.2.0", registry.addr);
+    ok(&sb.run(&["publish", &wasm("normalizer"), &reference]));
+    let report = json(&sb.run(&[
+        "test",
+        &cases("normalizer"),
+        "--component",
+        &reference,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["passed"], 4, "{report:#}");
+    assert_eq!(report["suites"][0]["component"], reference.as_str());
+    std::fs::write(sb.path("inputs.txt"), "a  b\n c \n\nd\te\n").unwrap();
+    let verdict = json(&sb.run(&[
+        "compare",
+        &reference,
+        &wasm("normalizer"),
+        "--inputs",
+        "inputs.txt",
+        "--lines",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(verdict["changed"], 0, "{verdict:#}");
+    // Against the validator: changed outputs, the gate says no.
+    let out = sb.run(&[
+        "compare",
+        &reference,
+        &wasm("validator"),
+        "--inputs",
+        "inputs.txt",
+        "--lines",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    // A reference that names nothing: could not run.
+    let missing = format!("{}/plugins/nothing:1.0.0", registry.addr);
+    let err = fails(&sb.run(&["test", &cases("normalizer"), "--component", &missing]));
+    assert!(err.contains("nothing"), "{err}");
+}
