@@ -69,8 +69,9 @@ pub fn mirror(
     };
     if !already_there {
         let config_file = src.blob(&parsed.config, &ctx.cache.tmp_dir()?, &ctx.progress)?;
-        let config = std::fs::read(config_file.path())
-            .map_err(RegistryError::io("failed to read", config_file.path()))?;
+        // Verified against the descriptor while it arrived.
+        let config =
+            pipectl_io::read_regular(config_file.path(), parsed.config.size, "config blob")?;
         let artifact = Artifact {
             manifest,
             manifest_digest: digest.clone(),
