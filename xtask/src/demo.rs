@@ -86,16 +86,11 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     println!("{}", String::from_utf8_lossy(&output.stdout));
-    step("conformance cases of the contract and the pipeline (pipectl test)");
+    step("conformance cases of each stage and of the composed pipeline (pipectl test --pipeline)");
     run_cmd(
         pipectl(&bin)
             .arg("test")
-            .args([
-                "tests/conformance/text-transform.toml",
-                "tests/conformance/pipeline.toml",
-                "--component",
-            ])
-            .arg(&composed),
+            .args(["--pipeline", "pipeline.toml"]),
     )?;
     step("a rejected input: the stage and error case, exit code 1");
     let output = pipe(pipectl(&bin).arg("run").arg(&composed), "buy spam now")?;

@@ -93,6 +93,9 @@ pub struct Manifest {
     /// The `[trust]` table as written (`require`, `[[trust.key]]`): the
     /// trust policy for the manifest's registry stages, read by the binary.
     pub trust: Option<toml::Table>,
+    /// Conformance case files for the composed pipeline (`pipectl test
+    /// --pipeline`), resolved against the manifest's folder.
+    pub cases: Vec<PathBuf>,
 }
 
 /// One stage of the pipeline.
@@ -112,6 +115,9 @@ pub struct Stage {
     /// `<resource>.<method>` (e.g. `running-counter.count`) to keep one
     /// resource per instance and call its method per input.
     pub call: Option<String>,
+    /// Conformance case files for this stage's component (`pipectl test
+    /// --pipeline`), resolved against the manifest's folder.
+    pub cases: Vec<PathBuf>,
 }
 
 /// Where a stage's component comes from.
@@ -314,12 +320,16 @@ struct RawPipeline {
     license: Option<String>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    cases: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawStage {
     name: String,
+    #[serde(default)]
+    cases: Vec<PathBuf>,
     path: Option<PathBuf>,
     oci: Option<String>,
     package: Option<String>,
@@ -499,6 +509,7 @@ impl Manifest {
             limits,
             stages,
             trust: raw.trust,
+            cases: p.cases.iter().map(|c| base.join(c)).collect(),
         })
     }
 
@@ -608,6 +619,7 @@ fn parse_stage(
         limits: stage_limits,
         grants,
         call: s.call,
+        cases: s.cases.iter().map(|c| base.join(c)).collect(),
     })
 }
 

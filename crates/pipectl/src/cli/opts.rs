@@ -878,13 +878,24 @@ pub struct VerifyArgs {
 pub struct TestArgs {
     /// Case files (TOML): `[[case]]` tables with `invoke` and `expect`,
     /// `expect-trap` or `expect-contains`, or `resource` and `[[case.step]]`s.
-    #[arg(required = true)]
+    /// With `--pipeline`: more cases for the composed pipeline.
+    #[arg(required_unless_present = "pipeline")]
     pub cases: Vec<PathBuf>,
     /// A component to test: a file or a registry reference (fetched and
     /// verified, under the working folder's trust policy); repeat to run
     /// the same cases against several.
-    #[arg(long, required = true, value_name = "FILE|REF")]
+    #[arg(
+        long,
+        required_unless_present = "pipeline",
+        conflicts_with = "pipeline",
+        value_name = "FILE|REF"
+    )]
     pub component: Vec<String>,
+    /// Test a pipeline: each stage against the case files its `[[stage]]`
+    /// names (`cases = [...]`), and the pipeline composed from them against
+    /// `[pipeline]`'s (and those given as arguments).
+    #[arg(long, value_name = "PIPELINE.TOML")]
+    pub pipeline: Option<PathBuf>,
     /// Run only the cases with one of these tags.
     #[arg(long)]
     pub tag: Vec<String>,

@@ -443,3 +443,67 @@ fn cases_and_comparisons_run_against_registry_references() {
     let err = fails(&sb.run(&["test", &cases("normalizer"), "--component", &missing]));
     assert!(err.contains("nothing"), "{err}");
 }
+
+/// `test --pipeline`: every stage against the case files its `[[stage]]`
+/// names, and the composition against `[pipeline]`'s; a failing stage case
+/// fails the run (exit 1); a manifest naming no case files cannot run (2).
+#[test]
+fn a_pipeline_is_tested_stage_by_stage_and_composed() {
+    let sb = Sandbox::new();
+    let manifest = root().join("pipeline.toml").display().to_string();
+    let report = json(&sb.run(&["test", "--pipeline", &manifest, "--format", "json"]));
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let mut components: Vec<String> = report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["component"].as_str().unwrap().to_string())
+        .collect();
+    components.dedup();
+    assert_eq!(
+        components,
+        [
+            "stage `normalizer` (target/plugins/normalizer.wasm)",
+            "stage `validator` (target/plugins/validator.wasm)",
+            "stage `counter` (target/plugins/counter.wasm)",
+            "pipeline `text-pipeline`",
+        ]
+    );
+    // A stage whose own case fails.
+    std::fs::write(
+        sb.path("wrong.toml"),
+        "[[case]]\nname = \"wrong\"\ninvoke = 'transform(\"a  b\")'\nexpect = 'ok(\"a  b\")'\n",
+    )
+    .unwrap();
+    let write = |cases: &str| {
+        std::fs::write(
+            sb.path("p.toml"),
+            format!(
+                "[pipeline]\nname = \"p\"\nversion = \"0.1.0\"\n\
+                 world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n\
+                 [[stage]]\nname = \"normalizer\"\npath = \"{}\"\n{cases}",
+                root().join("wit/text-transform/0.2.0").display(),
+                wasm("normalizer")
+            ),
+        )
+        .unwrap()
+    };
+    write("cases = [\"wrong.toml\"]\n");
+    let out = sb.run(&["test", "--pipeline", "p.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("✗ wrong"));
+    write("");
+    let err = fails(&sb.run(&["test", "--pipeline", "p.toml"]));
+    assert!(err.contains("names no case files"), "{err}");
+    // Case files given as arguments run against the composition.
+    let report = json(&sb.run(&[
+        "test",
+        "--pipeline",
+        "p.toml",
+        &cases("normalizer"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["suites"][0]["component"], "pipeline `p`");
+    assert_eq!(report["passed"], 4, "{report:#}");
+}
