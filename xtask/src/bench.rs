@@ -11,6 +11,9 @@
 //!   signature policy.
 //! - `hooks`: publish with and without a before-publish hook (Rust; and
 //!   Python when the test fixture is built), alternated, whole process.
+//! - `conformance`: `pipectl test` of one case vs `pipectl run` of the same
+//!   input on the composed pipeline; `pipectl compare` on 10,000 lines vs
+//!   running both sides with `pipectl run`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -78,6 +81,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if wants("hooks") {
         hooks()?;
+    }
+    if wants("conformance") {
+        conformance()?;
     }
 
     Ok(())
@@ -552,6 +558,121 @@ fn hooks() -> anyhow::Result<()> {
     }
     println!(
         "target: a before-publish hook adds <= 5 ms (medians of {rounds} alternated rounds after a warm-up)"
+    );
+    Ok(())
+}
+
+fn conformance() -> anyhow::Result<()> {
+    use std::process::Command;
+    println!(
+        "\n## conformance: pipectl test and pipectl compare on the composed pipeline (whole process)"
+    );
+    let bin = crate::demo::build_pipectl()?;
+    let dir = tempfile::tempdir()?;
+    let run = |args: &[&str]| -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let out = Command::new(&bin)
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("PIPECTL_CACHE_DIR", dir.path().join("cache"))
+            .env("PIPECTL_CONFIG_DIR", dir.path().join("config"))
+            .output()?;
+        let took = start.elapsed();
+        anyhow::ensure!(
+            out.status.success(),
+            "pipectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(took)
+    };
+    let pipeline = root().join("pipeline.toml");
+    run(&[
+        "compose",
+        pipeline.to_str().context("UTF-8")?,
+        "-o",
+        "p.wasm",
+    ])?;
+    let input = "the quick brown fox jumps over the lazy dog";
+    std::fs::write(dir.path().join("input.txt"), input)?;
+    let expected = format!(
+        "Words: 9, Lines: 1, Chars: {}\n\n{input}",
+        input.chars().count()
+    );
+    std::fs::write(
+        dir.path().join("case.toml"),
+        format!(
+            "[[case]]\nname = \"one input\"\ninvoke = 'transform(\"{input}\")'\nexpect = 'ok({expected:?})'\n"
+        ),
+    )?;
+    let lines: String = (0..10_000)
+        .map(|i| format!("line {i} has some words in it\n"))
+        .collect();
+    std::fs::write(dir.path().join("lines.txt"), lines)?;
+    let rounds = 11;
+    let (mut test, mut single, mut compare, mut both) = (vec![], vec![], vec![], vec![]);
+    for i in 0..=rounds {
+        let t = run(&["test", "case.toml", "--component", "p.wasm"])?;
+        let r = run(&["run", "p.wasm", "--input", "input.txt"])?;
+        let c = run(&[
+            "compare",
+            "p.wasm",
+            "p.wasm",
+            "--inputs",
+            "lines.txt",
+            "--lines",
+            "--max-p95-ratio",
+            "100",
+        ])?;
+        let b = run(&[
+            "run",
+            "p.wasm",
+            "--input",
+            "lines.txt",
+            "--lines",
+            "--workers",
+            "1",
+        ])?;
+        if i > 0 {
+            test.push(t);
+            single.push(r);
+            compare.push(c);
+            both.push(b * 2);
+        }
+    }
+    let mid = rounds / 2;
+    let row = |what: &str, with: &[Duration], base: &[Duration]| {
+        let mut ratios: Vec<f64> = with.iter().zip(base).map(|(w, b)| ratio(*w, *b)).collect();
+        ratios.sort_by(f64::total_cmp);
+        let (mut w, mut b) = (with.to_vec(), base.to_vec());
+        w.sort();
+        b.sort();
+        println!(
+            "{what:<44} {:>10} {:>10} {:>22}",
+            fmt(w[mid]),
+            fmt(b[mid]),
+            format!(
+                "{:.2}/{:.2}/{:.2}x",
+                ratios[0],
+                ratios[mid],
+                ratios[rounds - 1]
+            )
+        );
+    };
+    println!(
+        "{:<44} {:>10} {:>10} {:>22}",
+        "", "median", "baseline", "ratio min/median/max"
+    );
+    row("test (1 case) vs run (1 input)", &test, &single);
+    row("compare 10,000 lines vs run of both sides", &compare, &both);
+    let mut c = compare.clone();
+    c.sort();
+    println!(
+        "compare throughput: {:.0} lines/s (both sides, one worker, interleaved)",
+        10_000.0 / c[mid].as_secs_f64()
+    );
+    println!(
+        "target: test <= 2x run per case (medians of {rounds} alternated rounds after a warm-up)"
     );
     Ok(())
 }
