@@ -129,6 +129,28 @@ pub const FIXTURES: [&str; 8] = [
     "scripted-hook",
 ];
 
+/// jco, pinned: the tests run conformance cases on Node.js through it.
+const JCO: &str = "@bytecodealliance/jco@1.35.0";
+
+/// Installs jco, pinned, under `target/tools/jco/` (npm's own cache makes
+/// that fast after the first time).
+fn jco() -> anyhow::Result<()> {
+    let dir = root().join("target/tools/jco");
+    let pinned = dir.join("pinned");
+    let bin = dir.join("node_modules/.bin/jco");
+    if bin.exists() && std::fs::read_to_string(&pinned).unwrap_or_default() == JCO {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {JCO} into {}", dir.display());
+    fs_err::create_dir_all(&dir)?;
+    run(std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&dir)
+        .arg(JCO))?;
+    fs_err::write(&pinned, JCO)?;
+    Ok(())
+}
+
 /// componentize-py, pinned: the tests build a hook in Python with it.
 const COMPONENTIZE_PY: &str = "componentize-py==0.19.3";
 
@@ -258,6 +280,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     ensure_test_packages()?;
     plugins()?;
     python_fixtures()?;
+    jco()?;
     let root = root();
     run(cargo().current_dir(&root).args([
         "test",

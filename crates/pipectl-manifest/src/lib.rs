@@ -610,14 +610,12 @@ fn parse_stage(
             ));
         }
     };
-    let stage_limits = parse_limits(s.limits).map_err(|r| invalid(item.clone(), r))?;
-    let grants = stage_grants(s.grants, base);
     Ok(Stage {
+        limits: parse_limits(s.limits).map_err(|r| invalid(item.clone(), r))?,
+        grants: stage_grants(s.grants, base),
         name: s.name,
         source,
         allow_imports: s.allow_imports,
-        limits: stage_limits,
-        grants,
         call: s.call,
         cases: s.cases.iter().map(|c| base.join(c)).collect(),
     })

@@ -19,34 +19,34 @@ use crate::host::{Host, Plugin, StageState};
 /// A function found among a component's exports.
 pub(crate) struct Found {
     /// The exported interface, or `None` for a function exported by itself.
-    interface: Option<String>,
+    pub(crate) interface: Option<String>,
     /// The function's export name, e.g. `[method]running-counter.count`.
-    export: String,
+    pub(crate) export: String,
     pub(crate) ty: ComponentFunc,
 }
 
 /// What a step calls, with its arguments checked and parsed.
-struct Call {
-    func: Found,
+pub(crate) struct Call {
+    pub(crate) func: Found,
     /// Whether the case's resource is passed first.
-    on_resource: bool,
-    args: Vec<Val>,
-    result: Option<Type>,
+    pub(crate) on_resource: bool,
+    pub(crate) args: Vec<Val>,
+    pub(crate) result: Option<Type>,
     expect: Checked,
 }
 
 /// An expectation, checked against the result type.
-enum Checked {
+pub(crate) enum Checked {
     Value(Pattern, String),
     Trap(bool),
     Contains(String),
 }
 
 /// A case, resolved against one component.
-struct Prepared<'a> {
-    case: &'a Case,
-    constructor: Option<Found>,
-    calls: Vec<Call>,
+pub(crate) struct Prepared<'a> {
+    pub(crate) case: &'a Case,
+    pub(crate) constructor: Option<Found>,
+    pub(crate) calls: Vec<Call>,
 }
 
 /// How one step went.
@@ -133,7 +133,7 @@ pub(crate) fn find(
     Ok(found.pop())
 }
 
-fn prepare<'a>(
+pub(crate) fn prepare<'a>(
     engine: &Engine,
     component: &Component,
     file: &CaseFile,
@@ -349,37 +349,16 @@ fn run_one(host: &Host, plugin: &Plugin, p: &Prepared<'_>, defaults: Limits) -> 
         args.extend(c.args.iter().cloned());
         let mut out = vec![Val::Bool(false); usize::from(c.result.is_some())];
         let result = call(&mut store, &instance, &c.func, &args, &mut out);
-        let (ok, found) = match (&c.expect, &result) {
-            (Checked::Trap(true), Err(e)) => (true, describe(e, &store, limits)),
-            (_, Err(e)) => (false, describe(e, &store, limits)),
-            (Checked::Trap(t), Ok(())) => (!t, wave(&out)),
-            (Checked::Value(pattern, _), Ok(())) => {
-                let ty = c.result.as_ref().expect("checked in prepare");
-                (pattern.matches(ty, &out[0]).unwrap_or(false), wave(&out))
-            }
-            (Checked::Contains(s), Ok(())) => {
-                let text = match out.first() {
-                    Some(Val::String(t)) => Some(t),
-                    Some(Val::Result(Ok(Some(v)))) => match &**v {
-                        Val::String(t) => Some(t),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                (text.is_some_and(|t| t.contains(s.as_str())), wave(&out))
-            }
-        };
-        steps.push(StepOutcome {
-            invoke: step.invoke.clone(),
-            expected: match &c.expect {
-                Checked::Value(_, text) => text.clone(),
-                Checked::Trap(true) => "a trap".into(),
-                Checked::Trap(false) => "no trap".into(),
-                Checked::Contains(s) => format!("a string containing {s:?}"),
-            },
-            found,
-            passed: ok,
-        });
+        let outcome = judge(
+            c,
+            step,
+            result
+                .as_ref()
+                .map(|()| out.as_slice())
+                .map_err(|e| describe(e, &store, limits)),
+        );
+        let ok = outcome.passed;
+        steps.push(outcome);
         if !ok {
             passed = false;
             break;
@@ -401,6 +380,49 @@ fn run_one(host: &Host, plugin: &Plugin, p: &Prepared<'_>, defaults: Limits) -> 
         passed,
         steps,
         duration: started.elapsed(),
+    }
+}
+
+/// A step's outcome: whether `result` (the values returned, or a trap or
+/// limit in words) meets the call's expectation, and what was found.
+pub(crate) fn judge(
+    c: &Call,
+    step: &crate::cases::Step,
+    result: Result<&[Val], String>,
+) -> StepOutcome {
+    let (passed, found) = match (&c.expect, result) {
+        (Checked::Trap(true), Err(e)) => (true, e),
+        (_, Err(e)) => (false, e),
+        (Checked::Trap(t), Ok(out)) => (!t, wave(out)),
+        (Checked::Value(pattern, _), Ok(out)) => {
+            let ty = c.result.as_ref().expect("checked in prepare");
+            let matched = out
+                .first()
+                .is_some_and(|v| pattern.matches(ty, v).unwrap_or(false));
+            (matched, wave(out))
+        }
+        (Checked::Contains(s), Ok(out)) => {
+            let text = match out.first() {
+                Some(Val::String(t)) => Some(t),
+                Some(Val::Result(Ok(Some(v)))) => match &**v {
+                    Val::String(t) => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            };
+            (text.is_some_and(|t| t.contains(s.as_str())), wave(out))
+        }
+    };
+    StepOutcome {
+        invoke: step.invoke.clone(),
+        expected: match &c.expect {
+            Checked::Value(_, text) => text.clone(),
+            Checked::Trap(true) => "a trap".into(),
+            Checked::Trap(false) => "no trap".into(),
+            Checked::Contains(s) => format!("a string containing {s:?}"),
+        },
+        found,
+        passed,
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`stats`]: invocation counts, latency percentiles, trap rate, limit hits.
 //! - [`cases`] and [`invoke`]: `pipectl test`: case files of WAVE calls and
 //!   expectations, run against any exported function in fresh instances.
+//! - [`node`]: the same cases through a jco-transpiled component on
+//!   Node.js (`pipectl test --runtime node`).
 //! - [`exports`]: any export called by name in a fresh instance (pipectl's
 //!   hooks), and `wasi:cli/run` commands with the terminal's stdio.
 //! - [`output`]: plugins' stdout and stderr go to a sink the caller gives;
@@ -23,6 +25,7 @@ mod expect;
 pub mod exports;
 pub mod host;
 pub mod invoke;
+pub mod node;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
@@ -34,6 +37,7 @@ pub use cases::{Case, CaseFile, CaseFileError, Expect, Step};
 pub use exports::{CommandExit, Exports, run_command};
 pub use host::{CallSpec, Denied, Host, HostConfig, HostError, LoadError, Plugin};
 pub use invoke::{CaseOutcome, StepOutcome, check_cases, run_cases};
+pub use node::run_cases_node;
 pub use output::{OutputSink, PluginOutput, StdStream};
 /// The key that seals cache entries (from `pipectl-io`).
 pub use pipectl_io::SealKey;

@@ -51,6 +51,17 @@ pub fn extension(name: &str) -> PathBuf {
     built("extensions", name)
 }
 
+/// jco, installed (pinned) by `cargo xtask test` under `target/tools/jco/`.
+pub fn jco() -> PathBuf {
+    let path = root().join("target/tools/jco/node_modules/.bin/jco");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` installs jco",
+        path.display()
+    );
+    path
+}
+
 /// A test fixture component built by `cargo xtask plugins`: `hostile`,
 /// `fs-reader` or `audit`.
 pub fn fixture(name: &str) -> PathBuf {

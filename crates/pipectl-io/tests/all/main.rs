@@ -249,7 +249,6 @@ const LONG_FUNCTIONS: &[(&str, &str)] = &[
     ("pipectl-run/src/expect.rs", "walk"),
     ("pipectl-wit/src/source.rs", "load_git"),
     ("pipectl-run/src/invoke.rs", "prepare"),
-    ("pipectl-run/src/invoke.rs", "run_one"),
     ("pipectl-diff/src/engine/functions.rs", "functions"),
     ("pipectl-run/src/host.rs", "load_with"),
 ];

@@ -891,6 +891,17 @@ pub struct TestArgs {
         value_name = "FILE|REF"
     )]
     pub component: Vec<String>,
+    /// Where to run the cases: `wasmtime` (pipectl's host), `node` (the
+    /// component transpiled by jco, on Node.js); repeat for both.
+    #[arg(long, value_enum, default_values_t = [TestRuntime::Wasmtime])]
+    pub runtime: Vec<TestRuntime>,
+    /// jco, for `--runtime node` (default: `$PIPECTL_JCO`, else `jco` on
+    /// the PATH).
+    #[arg(long, value_name = "PATH")]
+    pub jco: Option<PathBuf>,
+    /// Node.js, for `--runtime node`.
+    #[arg(long, value_name = "PATH", default_value = "node")]
+    pub node: PathBuf,
     /// Test a pipeline: each stage against the case files its `[[stage]]`
     /// names (`cases = [...]`), and the pipeline composed from them against
     /// `[pipeline]`'s (and those given as arguments).
@@ -922,6 +933,25 @@ pub struct TestArgs {
     pub format: TestFormat,
     #[command(flatten)]
     pub registry: RegistryAccessArgs,
+}
+
+/// `pipectl test --runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestRuntime {
+    /// pipectl's wasmtime host.
+    Wasmtime,
+    /// The component transpiled to JavaScript by jco, on Node.js.
+    Node,
+}
+
+impl TestRuntime {
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestRuntime::Wasmtime => "wasmtime",
+            TestRuntime::Node => "node",
+        }
+    }
 }
 
 /// `pipectl test --format`.

@@ -11,6 +11,8 @@ use serde::Serialize;
 pub struct SuiteReport {
     /// The component, as given.
     pub component: String,
+    /// Where it ran: `wasmtime` (pipectl's host) or `node` (jco).
+    pub runtime: &'static str,
     /// The case file, as given.
     pub file: String,
     /// One outcome per selected case, in file order.
@@ -37,7 +39,10 @@ pub fn human(suites: &[SuiteReport]) -> String {
     let mut out = String::new();
     let (mut passed, mut failed) = (0, 0);
     for s in suites {
-        let _ = writeln!(out, "{} · {}", s.component, s.file);
+        let _ = match s.runtime {
+            "wasmtime" => writeln!(out, "{} · {}", s.component, s.file),
+            runtime => writeln!(out, "{} · {} · {runtime}", s.component, s.file),
+        };
         for c in &s.cases {
             if c.passed {
                 passed += 1;
@@ -114,6 +119,7 @@ pub struct JsonReport<'a> {
 #[derive(Serialize)]
 pub struct JsonSuite<'a> {
     component: &'a str,
+    runtime: &'a str,
     file: &'a str,
     cases: Vec<crate::cli::json::Case<'a>>,
 }
@@ -129,6 +135,7 @@ pub fn json(suites: &[SuiteReport]) -> JsonReport<'_> {
             .iter()
             .map(|s| JsonSuite {
                 component: &s.component,
+                runtime: s.runtime,
                 file: &s.file,
                 cases: s.cases.iter().map(Into::into).collect(),
             })

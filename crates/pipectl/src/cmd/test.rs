@@ -1,124 +1,16 @@
 //! `pipectl test`: case files of WAVE calls run against components.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use pipectl_manifest::{Grants, Limits};
-use pipectl_run::{CaseFile, Host, HostConfig, Plugin};
+use pipectl_run::{Host, HostConfig};
 
 use crate::Outcome;
-use crate::cli::opts::{GrantArg, TestArgs, TestFormat};
+use crate::cli::opts::{TestArgs, TestFormat, TestRuntime};
 use crate::cli::output::{print_json, print_text};
 use crate::cli::test_report::{SuiteReport, any_failed, human, json, junit};
-
-/// Largest component read, in bytes.
-const MAX_COMPONENT: u64 = 512 << 20;
-
-fn any_fuel(files: &[CaseFile]) -> bool {
-    files
-        .iter()
-        .flat_map(|f| &f.cases)
-        .any(|c| c.limits.fuel.is_some())
-}
-
-fn grants(args: &[GrantArg]) -> Grants {
-    let mut g = Grants::default();
-    for grant in args {
-        grant.grant().apply(&mut g);
-    }
-    g
-}
-
-fn load(
-    host: &Host,
-    args: &TestArgs,
-    spec: &str,
-    grants: &Grants,
-) -> anyhow::Result<(Plugin, Vec<u8>)> {
-    let (name, bytes) = crate::cli::registry::component(spec, &args.registry, MAX_COMPONENT)?;
-    let plugin = host
-        .load_exports(&name, &bytes, grants)
-        .with_context(|| format!("failed to load component {spec}"))?;
-    Ok((plugin, bytes))
-}
-
-/// One component under test and the case files run against it.
-struct Target {
-    shown: String,
-    plugin: Plugin,
-    bytes: Vec<u8>,
-    files: Vec<CaseFile>,
-}
-
-fn load_files(paths: &[PathBuf]) -> anyhow::Result<Vec<CaseFile>> {
-    Ok(paths
-        .iter()
-        .map(|p| CaseFile::load(p))
-        .collect::<Result<Vec<_>, _>>()?)
-}
-
-/// `--pipeline`: each stage with its own case files, then the composition
-/// with the pipeline's (and the command line's).
-fn pipeline_targets(
-    host: &Host,
-    args: &TestArgs,
-    path: &Path,
-    grants: &Grants,
-) -> anyhow::Result<Vec<Target>> {
-    let manifest = pipectl_manifest::Manifest::load(path)?;
-    let registry = crate::cli::opts::RegistryArgs::from_access(args.registry.clone());
-    let opts = pipectl_registry::FetchOptions {
-        offline: false,
-        locked: false,
-    };
-    let (stages, pinned) = crate::cli::stages::load_stages(&manifest, &registry, opts)?;
-    let mut targets = Vec::new();
-    for (stage, input) in manifest.stages.iter().zip(&stages) {
-        if stage.cases.is_empty() {
-            continue;
-        }
-        let mut stage_grants = stage.grants.clone();
-        stage_grants.merge(grants);
-        let plugin = host
-            .load_exports(&stage.name, &input.bytes, &stage_grants)
-            .with_context(|| format!("stage `{}`", stage.name))?;
-        targets.push(Target {
-            shown: format!("stage `{}` ({})", stage.name, input.origin),
-            plugin,
-            bytes: input.bytes.clone(),
-            files: load_files(&stage.cases)?,
-        });
-    }
-    let mut files = manifest.cases.clone();
-    files.extend(args.cases.iter().cloned());
-    if !files.is_empty() {
-        let wit = pipectl_wit::WitSet::load(&manifest.wit)?;
-        let composition = pipectl_compose::compose(pipectl_compose::ComposePlan {
-            name: &manifest.name,
-            version: &manifest.version,
-            wit: &wit,
-            world: &manifest.world,
-            stages,
-        })
-        .with_context(|| format!("failed to compose `{}`", manifest.path.display()))?;
-        let name = format!("pipeline `{}`", manifest.name);
-        let plugin = host.load_exports(&manifest.name, &composition.bytes, grants)?;
-        targets.push(Target {
-            shown: name,
-            plugin,
-            bytes: composition.bytes,
-            files: load_files(&files)?,
-        });
-    }
-    anyhow::ensure!(
-        !targets.is_empty(),
-        "`{}` names no case files: add `cases = [...]` to `[pipeline]` or to a `[[stage]]`",
-        path.display()
-    );
-    pinned.save_lock()?;
-    Ok(targets)
-}
+use crate::cli::test_targets::{Target, any_fuel, load, load_files, pipeline_targets};
 
 /// Runs `pipectl test`.
 pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
@@ -135,7 +27,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         pooling: None,
         max_memory: None,
     })?);
-    let grants = grants(&args.grant);
+    let mut grants = Grants::default();
+    args.grant.iter().for_each(|g| g.grant().apply(&mut grants));
     let targets = match &args.pipeline {
         Some(path) => pipeline_targets(&host, &args, path, &grants)?,
         None => args
@@ -166,21 +59,48 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         max_memory: args.max_memory,
         max_output: None,
     };
+    let scratch = tempfile::tempdir()?;
     let mut suites = Vec::new();
-    for t in &targets {
-        for file in &t.files {
-            let selected: Vec<_> = file
-                .cases
-                .iter()
-                .filter(|c| args.tag.is_empty() || c.tags.iter().any(|t| args.tag.contains(t)))
-                .collect();
-            let cases =
-                pipectl_run::run_cases(&host, &t.plugin, file, &selected, defaults, workers)?;
-            suites.push(SuiteReport {
-                component: t.shown.clone(),
-                file: file.path.display().to_string(),
-                cases,
-            });
+    for (i, t) in targets.iter().enumerate() {
+        for runtime in &args.runtime {
+            let module = match runtime {
+                TestRuntime::Node => Some(crate::cli::jco::transpile(
+                    &crate::cli::jco::jco(args.jco.as_deref()),
+                    &t.bytes,
+                    &t.shown,
+                    scratch.path(),
+                    i,
+                )?),
+                TestRuntime::Wasmtime => None,
+            };
+            for file in &t.files {
+                let selected: Vec<_> = file
+                    .cases
+                    .iter()
+                    .filter(|c| args.tag.is_empty() || c.tags.iter().any(|t| args.tag.contains(t)))
+                    .collect();
+                let (p, s) = (&t.plugin, &selected);
+                let cases = match &module {
+                    None => pipectl_run::run_cases(&host, p, file, s, defaults, workers)?,
+                    Some(m) => pipectl_run::run_cases_node(
+                        &host,
+                        p,
+                        file,
+                        s,
+                        m,
+                        &args.node,
+                        scratch.path(),
+                        defaults,
+                        workers,
+                    )?,
+                };
+                suites.push(SuiteReport {
+                    component: t.shown.clone(),
+                    runtime: runtime.as_str(),
+                    file: file.path.display().to_string(),
+                    cases,
+                });
+            }
         }
     }
     match args.format {

@@ -507,3 +507,120 @@ fn a_pipeline_is_tested_stage_by_stage_and_composed() {
     assert_eq!(report["suites"][0]["component"], "pipeline `p`");
     assert_eq!(report["passed"], 4, "{report:#}");
 }
+
+/// `--runtime node`: the same cases through the component transpiled by
+/// jco (pinned, installed by the test command) on Node.js, reported per
+/// runtime, with the same verdicts as wasmtime: the example cases pass for
+/// the normalizer, the counter's resource and the composed pipeline; wrong
+/// expectations fail the same way; a trap ends its case only.
+#[test]
+fn the_same_cases_give_the_same_verdicts_on_node() {
+    let sb = Sandbox::new();
+    let jco = pipectl_testkit::jco().display().to_string();
+    let both = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["test"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "--runtime",
+            "wasmtime",
+            "--runtime",
+            "node",
+            "--jco",
+            &jco,
+            "--format",
+            "json",
+        ]);
+        let out = sb.run(&all);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let verdicts = |report: &serde_json::Value, runtime: &str| -> Vec<(String, bool, String)> {
+        report["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["runtime"] == runtime)
+            .flat_map(|s| s["cases"].as_array().unwrap().iter())
+            .map(|c| {
+                let steps = c["steps"].as_array().unwrap();
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["passed"].as_bool().unwrap(),
+                    steps
+                        .last()
+                        .map(|s| s["found"].to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let report = both(&[
+        &cases("text-transform"),
+        &cases("normalizer"),
+        "--component",
+        &wasm("normalizer"),
+    ]);
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert_eq!(verdicts(&report, "node").len(), 10);
+    assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
+    let report = both(&[&cases("counter"), "--component", &wasm("counter")]);
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
+    let p = composed(&sb);
+    let report = both(&[
+        &cases("text-transform"),
+        &cases("pipeline"),
+        "--component",
+        &p,
+    ]);
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
+    // Wrong expectations: the same failures, found the same.
+    std::fs::write(
+        sb.path("wrong.toml"),
+        "[[case]]\nname = \"wrong case\"\ninvoke = 'transform(\"two words\")'\nexpect = 'err(processing-failed(_))'\n\n\
+         [[case]]\nname = \"wrong total\"\nresource = \"running-counter\"\n\
+         [[case.step]]\ninvoke = 'count(\"a b\")'\nexpect-contains = \"Running total: 2\"\n\
+         [[case.step]]\ninvoke = 'total-words()'\nexpect = '3'\n",
+    )
+    .unwrap();
+    let report = both(&["wrong.toml", "--component", &wasm("counter")]);
+    assert_eq!(report["failed"], 4, "{report:#}");
+    assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
+    // A trap ends its case, not the next.
+    std::fs::write(
+        sb.path("traps.wat"),
+        r#"(component
+  (core module $m
+    (func (export "boom") unreachable)
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func (export "boom") (canon lift (core func $i "boom")))
+  (func (export "add") (param "a" u32) (param "b" u32) (result u32)
+    (canon lift (core func $i "add"))))"#,
+    )
+    .unwrap();
+    std::fs::write(
+        sb.path("traps.toml"),
+        "[[case]]\nname = \"traps\"\ninvoke = 'boom()'\nexpect-trap = true\n\n\
+         [[case]]\nname = \"adds\"\ninvoke = 'add(2, 40)'\nexpect = '42'\n",
+    )
+    .unwrap();
+    let report = both(&["traps.toml", "--component", "traps.wat"]);
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let node = verdicts(&report, "node");
+    assert!(node[0].2.contains("trap"), "{node:?}");
+    assert_eq!(node[1].2, "\"42\"");
+    // Without jco: could not run, saying how to get it.
+    let err = fails(&sb.run(&[
+        "test",
+        &cases("normalizer"),
+        "--component",
+        &wasm("normalizer"),
+        "--runtime",
+        "node",
+        "--jco",
+        "/nonexistent/jco",
+    ]));
+    assert!(err.contains("npm install @bytecodealliance/jco"), "{err}");
+}
