@@ -118,7 +118,7 @@ pub fn plugins() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// The fixture components built from `tests/fixtures/plugins`.
-pub const FIXTURES: [&str; 8] = [
+pub const FIXTURES: [&str; 9] = [
     "hostile",
     "fs-reader",
     "audit",
@@ -127,6 +127,7 @@ pub const FIXTURES: [&str; 8] = [
     "tagger",
     "tcp-probe",
     "scripted-hook",
+    "types-echo",
 ];
 
 /// jco, pinned: the tests run conformance cases on Node.js through it.

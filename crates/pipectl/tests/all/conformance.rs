@@ -575,6 +575,15 @@ fn the_same_cases_give_the_same_verdicts_on_node() {
     ]);
     assert_eq!(report["failed"], 0, "{report:#}");
     assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
+    // Every kind of value the contract subset names crosses to JavaScript
+    // and back: records, variants, enums, flags, lists and byte lists,
+    // options, 64-bit integers at their limits, tuples, chars, results.
+    let types = pipectl_testkit::fixture("types-echo").display().to_string();
+    let file = root().join("tests/fixtures/plugins/types-echo/cases.toml");
+    let report = both(&[file.to_str().unwrap(), "--component", &types]);
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert_eq!(verdicts(&report, "node").len(), 16, "{report:#}");
+    assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
     // Wrong expectations: the same failures, found the same.
     std::fs::write(
         sb.path("wrong.toml"),
