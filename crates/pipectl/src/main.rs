@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => cmd::docs::completions(args),
         Command::Man(args) => cmd::docs::man(args),
         Command::Plugin(command) => cmd::plugin::run(command),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::External(args) => cmd::plugin::external(args),
     };
     match result {

@@ -235,8 +235,19 @@ fn only_the_run_crate_and_xtask_link_wasmtime() {
 #[test]
 fn only_the_registry_crate_has_an_http_client() {
     assert_eq!(
-        crates_depending_on(&["reqwest", "oci-client", "hyper", "ureq"]),
+        crates_depending_on(&["reqwest", "oci-client", "ureq"]),
         ["pipectl-registry"]
+    );
+}
+
+#[test]
+fn only_the_serve_crate_runs_an_http_server() {
+    // hyper's server side (hyper-util's server, graceful shutdown) is
+    // `pipectl serve`'s alone; the registry reaches hyper only through
+    // its client.
+    assert_eq!(
+        crates_depending_on(&["hyper", "hyper-util", "axum"]),
+        ["pipectl-serve"]
     );
 }
 

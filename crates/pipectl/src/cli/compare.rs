@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::{Args as _, FromArgMatches as _};
 use pipectl_run::{FailureKind, Host, Pipeline, RunPlan, StageFailure};
 use serde::Serialize;
 
@@ -16,38 +15,16 @@ use crate::cli::run_request::{Input, plan_request, read_inputs};
 /// `pipectl run`'s arguments for one side: its target, the grants and
 /// limits given, and the inputs.
 fn run_args(args: &CompareArgs, target: &std::path::Path) -> anyhow::Result<RunArgs> {
-    let mut argv: Vec<String> = vec!["run".into(), target.display().to_string()];
-    let mut flag = |name: &str, value: String| {
-        argv.push(format!("--{name}"));
-        argv.push(value);
-    };
+    let mut extra: Vec<String> = Vec::new();
     if args.inputs.is_dir() {
-        flag("input-dir", args.inputs.display().to_string());
+        extra.extend(["--input-dir".into(), args.inputs.display().to_string()]);
     } else {
-        flag("input", args.inputs.display().to_string());
-    }
-    for g in &args.grant {
-        if let Some(v) = clap::ValueEnum::to_possible_value(g) {
-            flag("grant", v.get_name().to_string());
-        }
-    }
-    if let Some(t) = args.limits.timeout {
-        flag("timeout", format!("{}ms", t.as_millis()));
-    }
-    if let Some(f) = args.limits.fuel {
-        flag("fuel", f.to_string());
-    }
-    if let Some(m) = args.limits.max_memory {
-        flag("max-memory", m.to_string());
-    }
-    if let Some(o) = args.limits.max_output {
-        flag("max-output", o.to_string());
+        extra.extend(["--input".into(), args.inputs.display().to_string()]);
     }
     if args.lines {
-        argv.push("--lines".into());
+        extra.push("--lines".into());
     }
-    let matches = RunArgs::augment_args(clap::Command::new("run")).try_get_matches_from(argv)?;
-    Ok(RunArgs::from_arg_matches(&matches)?)
+    crate::cli::run_request::derived(target, &args.grant, &[], &[], &args.limits, &extra)
 }
 
 /// One side, loaded.

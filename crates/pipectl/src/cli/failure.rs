@@ -124,6 +124,9 @@ fn one(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
             _ => broken("hook"),
         });
     }
+    if cause.is::<pipectl_serve::ServeError>() {
+        return Some(broken("serve"));
+    }
     if cause.is::<pipectl_hooks::ContractError>() {
         return Some(broken("not_a_plugin"));
     }

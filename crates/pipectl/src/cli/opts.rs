@@ -82,6 +82,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the man pages (roff): `pipectl.1` and one per subcommand.
     Man(ManArgs),
+    /// Serve a pipeline over HTTP: POST a text, get the result; health,
+    /// metrics, a bounded queue, hot reload, graceful shutdown.
+    Serve(ServeArgs),
     /// Extend pipectl with components: hooks that run around `publish`,
     /// `compose`, `fetch` and `run` (and may veto them), and commands.
     #[command(subcommand)]
@@ -90,6 +93,61 @@ pub enum Command {
     /// added as `<name>`, sandboxed.
     #[command(external_subcommand)]
     External(Vec<String>),
+}
+
+/// `pipectl serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A pipeline manifest (`.toml`), whose stages the host chains, or a
+    /// composed component (`.wasm`).
+    #[arg(value_name = "PIPELINE.TOML|COMPONENT")]
+    pub target: PathBuf,
+    /// Where to listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Allow listening on an address other than loopback (plain HTTP: put
+    /// TLS in front).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Worker threads, each with live instances of every stage (default:
+    /// one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Requests that may wait for a worker; more are answered `503` with
+    /// `Retry-After`.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub queue: usize,
+    /// Largest request body, e.g. `1MiB`; larger is answered `413`.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB",
+          value_parser = pipectl_manifest::parse_size)]
+    pub max_body: u64,
+    /// Reload when the manifest or a stage's file changes (debounced);
+    /// SIGHUP reloads either way.
+    #[arg(long)]
+    pub watch: bool,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+    /// Grant a capability to every stage, on top of a manifest's grants.
+    #[arg(long, value_name = "CAP", value_enum, value_delimiter = ',')]
+    pub grant: Vec<GrantArg>,
+    /// Preopen a host directory, read-only, for every stage: `HOST::GUEST`.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    pub dir: Vec<String>,
+    /// Give every stage an environment variable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `pipectl serve --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// `pipectl serve: …` lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `pipectl plugin`.
@@ -185,7 +243,7 @@ impl Command {
             Command::Compare(a) => a.format == CompareFormat::Json,
             Command::Plugin(PluginCommand::Add(a)) => f(&a.format),
             Command::Plugin(PluginCommand::List(a)) => f(&a.format),
-            Command::Plugin(_) | Command::External(_) => false,
+            Command::Plugin(_) | Command::External(_) | Command::Serve(_) => false,
             Command::Completions(_) | Command::Man(_) => false,
         }
     }

@@ -302,3 +302,48 @@ pub fn read_inputs(args: &RunArgs) -> anyhow::Result<Vec<Input>> {
         text,
     }])
 }
+
+/// `pipectl run TARGET`'s arguments for a command that runs a target the
+/// way `run` does (`compare`'s sides, `serve`): its grants, directories,
+/// variables and limits, and `extra` flags of `run`'s own.
+pub fn derived(
+    target: &Path,
+    grants: &[crate::cli::opts::GrantArg],
+    dirs: &[String],
+    env: &[String],
+    limits: &crate::cli::opts::LimitArgs,
+    extra: &[String],
+) -> anyhow::Result<RunArgs> {
+    use clap::{Args as _, FromArgMatches as _};
+    let mut argv: Vec<String> = vec!["run".into(), target.display().to_string()];
+    let mut flag = |name: &str, value: String| {
+        argv.push(format!("--{name}"));
+        argv.push(value);
+    };
+    for g in grants {
+        if let Some(v) = clap::ValueEnum::to_possible_value(g) {
+            flag("grant", v.get_name().to_string());
+        }
+    }
+    for d in dirs {
+        flag("dir", d.clone());
+    }
+    for e in env {
+        flag("env", e.clone());
+    }
+    if let Some(t) = limits.timeout {
+        flag("timeout", format!("{}ms", t.as_millis()));
+    }
+    if let Some(f) = limits.fuel {
+        flag("fuel", f.to_string());
+    }
+    if let Some(m) = limits.max_memory {
+        flag("max-memory", m.to_string());
+    }
+    if let Some(o) = limits.max_output {
+        flag("max-output", o.to_string());
+    }
+    argv.extend(extra.iter().cloned());
+    let matches = RunArgs::augment_args(clap::Command::new("run")).try_get_matches_from(argv)?;
+    Ok(RunArgs::from_arg_matches(&matches)?)
+}

@@ -10,6 +10,7 @@ pub mod key;
 pub mod plugin;
 pub mod publish;
 pub mod run;
+pub mod serve;
 pub mod sign;
 pub mod test;
 pub mod verify;

@@ -19,5 +19,6 @@ mod registry_edges;
 mod run;
 mod run_edges;
 mod run_registry;
+mod serve;
 mod support;
 mod trust;
