@@ -383,27 +383,10 @@ fn registry() -> anyhow::Result<()> {
 /// on every fetch). The same binary, process start included on both sides,
 /// alternated in one run. Target: each adds <= 10 ms.
 fn trust() -> anyhow::Result<()> {
-    use std::process::Command;
     println!("\n## trust: publish --sign and fetch under a signature policy (embedded layout)");
     let bin = crate::demo::build_pipectl()?;
     let dir = tempfile::tempdir()?;
-    let run = |args: &[&str]| -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let out = Command::new(&bin)
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", dir.path())
-            .env("PIPECTL_CACHE_DIR", dir.path().join("cache"))
-            .env("PIPECTL_CONFIG_DIR", dir.path().join("config"))
-            .output()?;
-        let took = start.elapsed();
-        anyhow::ensure!(
-            out.status.success(),
-            "pipectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(took)
-    };
+    let run = |args: &[&str]| timed(&bin, dir.path(), dir.path(), args);
     let pipeline = crate::util::root().join("pipeline.toml");
     run(&["compose", pipeline.to_str().unwrap(), "-o", "p.wasm"])?;
     run(&["key", "generate"])?;
@@ -460,29 +443,12 @@ fn trust() -> anyhow::Result<()> {
 }
 
 fn hooks() -> anyhow::Result<()> {
-    use std::process::Command;
     println!(
         "\n## hooks: publish with a before-publish hook vs without (embedded layout, whole process)"
     );
     let bin = crate::demo::build_pipectl()?;
     let home = tempfile::tempdir()?;
-    let run = |dir: &Path, args: &[&str]| -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let out = Command::new(&bin)
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", home.path())
-            .env("PIPECTL_CACHE_DIR", home.path().join("cache"))
-            .env("PIPECTL_CONFIG_DIR", home.path().join("config"))
-            .output()?;
-        let took = start.elapsed();
-        anyhow::ensure!(
-            out.status.success(),
-            "pipectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(took)
-    };
+    let run = |dir: &Path, args: &[&str]| timed(&bin, dir, home.path(), args);
     let component = root().join("target/plugins/normalizer.wasm");
     let component = component.to_str().context("a UTF-8 path")?;
     let mut sides: Vec<(&str, std::path::PathBuf)> = vec![("no hook", home.path().join("plain"))];
@@ -563,29 +529,12 @@ fn hooks() -> anyhow::Result<()> {
 }
 
 fn conformance() -> anyhow::Result<()> {
-    use std::process::Command;
     println!(
         "\n## conformance: pipectl test and pipectl compare on the composed pipeline (whole process)"
     );
     let bin = crate::demo::build_pipectl()?;
     let dir = tempfile::tempdir()?;
-    let run = |args: &[&str]| -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let out = Command::new(&bin)
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", dir.path())
-            .env("PIPECTL_CACHE_DIR", dir.path().join("cache"))
-            .env("PIPECTL_CONFIG_DIR", dir.path().join("config"))
-            .output()?;
-        let took = start.elapsed();
-        anyhow::ensure!(
-            out.status.success(),
-            "pipectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(took)
-    };
+    let run = |args: &[&str]| timed(&bin, dir.path(), dir.path(), args);
     let pipeline = root().join("pipeline.toml");
     run(&[
         "compose",
@@ -675,6 +624,27 @@ fn conformance() -> anyhow::Result<()> {
         "target: test <= 2x run per case (medians of {rounds} alternated rounds after a warm-up)"
     );
     Ok(())
+}
+
+/// Runs `bin ARGS` in `dir`, with `home` as its whole world (HOME, cache,
+/// config), failing unless it exits 0: how long it took, process start
+/// included.
+fn timed(bin: &Path, dir: &Path, home: &Path, args: &[&str]) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("PIPECTL_CACHE_DIR", home.join("cache"))
+        .env("PIPECTL_CONFIG_DIR", home.join("config"))
+        .output()?;
+    let took = start.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "pipectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(took)
 }
 
 fn plugin_bytes(name: &str) -> anyhow::Result<Vec<u8>> {

@@ -271,26 +271,39 @@ pub fn run_cases(
         .iter()
         .map(|c| prepare(host.engine(), component, file, c))
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(in_parallel(prepared.len(), workers, |i| {
+        run_one(host, plugin, &prepared[i], defaults)
+    }))
+}
+
+/// `f(i)` for every `i` in `0..n`, on up to `workers` threads, the results
+/// in order.
+pub(crate) fn in_parallel<T: Send>(
+    n: usize,
+    workers: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
     let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<CaseOutcome>>> = Mutex::new(vec![None; prepared.len()]);
+    let out: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, prepared.len().max(1)) {
+        for _ in 0..workers.clamp(1, n.max(1)) {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = prepared.get(i) else { break };
-                    let outcome = run_one(host, plugin, p, defaults);
-                    out.lock().expect("no worker panics holding the lock")[i] = Some(outcome);
+                    if i >= n {
+                        break;
+                    }
+                    let r = f(i);
+                    out.lock().expect("no worker panics holding the lock")[i] = Some(r);
                 }
             });
         }
     });
-    Ok(out
-        .into_inner()
+    out.into_inner()
         .expect("no worker panics holding the lock")
         .into_iter()
         .flatten()
-        .collect())
+        .collect()
 }
 
 fn run_one(host: &Host, plugin: &Plugin, p: &Prepared<'_>, defaults: Limits) -> CaseOutcome {

@@ -8,8 +8,6 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pipectl_manifest::Limits;
@@ -18,7 +16,7 @@ use wasmtime::component::{Type, Val};
 
 use crate::cases::{Case, CaseFile, CaseFileError};
 use crate::host::{Host, Plugin};
-use crate::invoke::{CaseOutcome, Found, Prepared, StepOutcome, judge, prepare};
+use crate::invoke::{CaseOutcome, Found, Prepared, StepOutcome, in_parallel, judge, prepare};
 
 /// The driver `node` runs: imports the transpiled module, makes the case's
 /// resource, calls each step, prints what came back (a value, a typed
@@ -467,26 +465,9 @@ pub fn run_cases_node(
         case: "(node)".into(),
         reason: format!("failed to write the driver: {e}"),
     })?;
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<CaseOutcome>>> = Mutex::new(vec![None; prepared.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, prepared.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = prepared.get(i) else { break };
-                    let outcome = run_one(p, nodejs, &driver, module, defaults);
-                    out.lock().expect("no worker panics holding the lock")[i] = Some(outcome);
-                }
-            });
-        }
-    });
-    Ok(out
-        .into_inner()
-        .expect("no worker panics holding the lock")
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(in_parallel(prepared.len(), workers, |i| {
+        run_one(&prepared[i], nodejs, &driver, module, defaults)
+    }))
 }
 
 #[cfg(test)]

@@ -47,6 +47,24 @@ pub fn recorded_stages(manifest: &[u8]) -> Vec<(String, Digest)> {
         .collect()
 }
 
+/// The SBOM's stages from `(name, digest, source)`s, each digest parsed.
+fn sbom_stages<'a>(
+    stages: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) -> anyhow::Result<Vec<sbom::Stage>> {
+    stages
+        .map(|(name, digest, source)| {
+            Ok(sbom::Stage {
+                name: name.to_string(),
+                version: None,
+                digest: Digest::parse(digest)
+                    .with_context(|| format!("stage `{name}`: its recorded digest"))?,
+                source: source.to_string(),
+                licence: None,
+            })
+        })
+        .collect()
+}
+
 /// Pushes the SBOM and the provenance of the composed component `meta`
 /// describes (whose layer is `layer`) as referrers of `subject`, signed
 /// with `key` when given. Dated with the manifest's creation time, so that
@@ -58,20 +76,11 @@ pub fn attach(
     layer: &Digest,
     key: Option<&SigningKey>,
 ) -> anyhow::Result<Vec<Attached>> {
-    let stages = meta
-        .stages
-        .iter()
-        .map(|s| {
-            Ok(sbom::Stage {
-                name: s.name.clone(),
-                version: None,
-                digest: Digest::parse(&s.digest)
-                    .with_context(|| format!("stage `{}`: its recorded digest", s.name))?,
-                source: s.origin.clone(),
-                licence: None,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stages = sbom_stages(
+        meta.stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.digest.as_str(), s.origin.as_str())),
+    )?;
     let composition = sbom::Composition {
         name: meta.name.clone(),
         version: meta.version.clone(),
@@ -161,20 +170,11 @@ pub fn write_beside(
     manifest: &pipectl_manifest::Manifest,
     key: Option<&SigningKey>,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    let stages = c
-        .stages
-        .iter()
-        .map(|s| {
-            Ok(sbom::Stage {
-                name: s.name.clone(),
-                version: None,
-                digest: Digest::parse(&s.digest)
-                    .with_context(|| format!("stage `{}`: its digest", s.name))?,
-                source: s.origin.clone(),
-                licence: None,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stages = sbom_stages(
+        c.stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.digest.as_str(), s.origin.as_str())),
+    )?;
     let manifest_text = pipectl_io::read_regular_to_string(&manifest.path, 4 << 20, "manifest")?;
     let name = output.file_name().map_or_else(
         || "component.wasm".into(),
