@@ -107,3 +107,20 @@ fn relative(base: &Path, path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// Composes `manifest`'s `stages` (as [`load_stages`] read them) against
+/// its world in `wit` (its WIT, loaded).
+pub fn compose(
+    manifest: &Manifest,
+    wit: &pipectl_wit::WitSet,
+    stages: Vec<StageInput>,
+) -> anyhow::Result<pipectl_compose::Composition> {
+    pipectl_compose::compose(pipectl_compose::ComposePlan {
+        name: &manifest.name,
+        version: &manifest.version,
+        wit,
+        world: &manifest.world,
+        stages,
+    })
+    .with_context(|| format!("failed to compose `{}`", manifest.path.display()))
+}

@@ -88,14 +88,7 @@ pub fn pipeline_targets(
     files.extend(args.cases.iter().cloned());
     if !files.is_empty() {
         let wit = pipectl_wit::WitSet::load(&manifest.wit)?;
-        let composition = pipectl_compose::compose(pipectl_compose::ComposePlan {
-            name: &manifest.name,
-            version: &manifest.version,
-            wit: &wit,
-            world: &manifest.world,
-            stages,
-        })
-        .with_context(|| format!("failed to compose `{}`", manifest.path.display()))?;
+        let composition = crate::cli::stages::compose(&manifest, &wit, stages)?;
         let name = format!("pipeline `{}`", manifest.name);
         let plugin = host.load_exports(&manifest.name, &composition.bytes, grants)?;
         targets.push(Target {

@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-use pipectl_compose::{ComposePlan, Composition};
+use pipectl_compose::Composition;
 use pipectl_manifest::Manifest;
 use pipectl_wit::WitSet;
 
@@ -49,14 +48,7 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         .map(|s| hooks::stage(&s.name, &s.origin, Some(&s.bytes)))
         .collect();
     hooks::dispatch(&Event::BeforeCompose(seen))?;
-    let composition = pipectl_compose::compose(ComposePlan {
-        name: &manifest.name,
-        version: &manifest.version,
-        wit: &wit,
-        world: &manifest.world,
-        stages,
-    })
-    .with_context(|| format!("failed to compose `{}`", manifest.path.display()))?;
+    let composition = crate::cli::stages::compose(&manifest, &wit, stages)?;
     // Before anything is written: a veto leaves no output.
     hooks::dispatch(&Event::AfterCompose(hooks::artifact(
         &args.output.display().to_string(),

@@ -45,15 +45,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         signatures,
         attestations,
     };
-    match args.format {
-        Format::Json => print_json(report.verified, &report)?,
-        Format::Human => print_text(&human(&report))?,
-    }
-    Ok(if report.verified {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
-    })
+    finish(&report, args.format)
 }
 
 /// A component file: the attestations `compose --attest --sign` wrote
@@ -108,9 +100,14 @@ fn file(args: &VerifyArgs) -> anyhow::Result<Outcome> {
         signatures: Vec::new(),
         attestations,
     };
-    match args.format {
-        Format::Json => print_json(report.verified, &report)?,
-        Format::Human => print_text(&human(&report))?,
+    finish(&report, args.format)
+}
+
+/// Prints `report`; verified is 0, not verified 1.
+fn finish(report: &Report, format: Format) -> anyhow::Result<Outcome> {
+    match format {
+        Format::Json => print_json(report.verified, report)?,
+        Format::Human => print_text(&human(report))?,
     }
     Ok(if report.verified {
         Outcome::Ok
