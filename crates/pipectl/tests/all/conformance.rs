@@ -8,6 +8,16 @@ use pipectl_testkit::{plugin, root};
 
 use crate::support::{Sandbox, composed, fails, json, ok};
 
+/// A tiny component whose `boom` traps and whose `add` adds.
+const TRAPS_WAT: &str = r#"(component
+  (core module $m
+    (func (export "boom") unreachable)
+    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
+  (core instance $i (instantiate $m))
+  (func (export "boom") (canon lift (core func $i "boom")))
+  (func (export "add") (param "a" u32) (param "b" u32) (result u32)
+    (canon lift (core func $i "add"))))"#;
+
 fn cases(name: &str) -> String {
     root()
         .join("tests/conformance")
@@ -242,18 +252,7 @@ expect = 'ok("Words: 9, Lines: 1, Chars: 43\n\nthe quick brown fox jumps over th
 fn a_trap_in_one_case_does_not_affect_the_next() {
     let sb = Sandbox::new();
     // A tiny component whose `boom` traps and whose `add` adds.
-    std::fs::write(
-        sb.path("traps.wat"),
-        r#"(component
-  (core module $m
-    (func (export "boom") unreachable)
-    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func (export "boom") (canon lift (core func $i "boom")))
-  (func (export "add") (param "a" u32) (param "b" u32) (result u32)
-    (canon lift (core func $i "add"))))"#,
-    )
-    .unwrap();
+    std::fs::write(sb.path("traps.wat"), TRAPS_WAT).unwrap();
     std::fs::write(
         sb.path("traps.toml"),
         r#"
@@ -597,18 +596,7 @@ fn the_same_cases_give_the_same_verdicts_on_node() {
     assert_eq!(report["failed"], 4, "{report:#}");
     assert_eq!(verdicts(&report, "wasmtime"), verdicts(&report, "node"));
     // A trap ends its case, not the next.
-    std::fs::write(
-        sb.path("traps.wat"),
-        r#"(component
-  (core module $m
-    (func (export "boom") unreachable)
-    (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))
-  (core instance $i (instantiate $m))
-  (func (export "boom") (canon lift (core func $i "boom")))
-  (func (export "add") (param "a" u32) (param "b" u32) (result u32)
-    (canon lift (core func $i "add"))))"#,
-    )
-    .unwrap();
+    std::fs::write(sb.path("traps.wat"), TRAPS_WAT).unwrap();
     std::fs::write(
         sb.path("traps.toml"),
         "[[case]]\nname = \"traps\"\ninvoke = 'boom()'\nexpect-trap = true\n\n\

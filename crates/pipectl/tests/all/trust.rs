@@ -66,6 +66,16 @@ impl Home {
         serde_json::from_slice(&expect(&self.run(&args), code).stdout).unwrap()
     }
 
+    /// Writes `pipectl.toml`: a policy requiring signatures by `keys`
+    /// (`[[trust.key]]` tables).
+    fn policy(&self, keys: &str) {
+        std::fs::write(
+            self.path("pipectl.toml"),
+            format!("[trust]\nrequire = \"signature\"\n{keys}"),
+        )
+        .unwrap();
+    }
+
     /// Runs openssl in the home; whether it succeeded.
     fn openssl(&self, args: &[&str]) -> bool {
         Command::new("openssl")
@@ -516,13 +526,7 @@ fn a_policy_requiring_signatures_refuses_a_retagged_manifest() {
     let tag = format!("{repo}:0.1.0");
     publish(&home, "normalizer", &tag);
     home.sign(&tag, "a.key", &[]);
-    let policy = |keys: &str| {
-        std::fs::write(
-            home.path("pipectl.toml"),
-            format!("[trust]\nrequire = \"signature\"\n{keys}"),
-        )
-        .unwrap();
-    };
+    let policy = |keys: &str| home.policy(keys);
     let fetch = |out: &str| home.run(&["fetch", &tag, "-o", out]);
 
     // Signed by the trusted key: fetched and locked.
@@ -611,11 +615,7 @@ fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     let tag = format!("{}/plugins/validator:0.2.0", registry.addr);
     publish(&home, "validator", &tag);
     write_pipeline(&home, &registry.addr, "");
-    std::fs::write(
-        home.path("pipectl.toml"),
-        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n",
-    )
-    .unwrap();
+    home.policy("[[trust.key]]\npath = \"a.pub\"\n");
     std::fs::write(home.path("input.txt"), "one two three").unwrap();
     let run = ["run", "pipeline.toml", "--input", "input.txt"];
 
@@ -649,11 +649,7 @@ fn a_policy_next_to_a_pipeline_covers_its_registry_stages() {
     expect(&home.run(&offline), 0);
     // Trusting only b now: the pinned signature does not do, and offline
     // nothing else can be looked for.
-    std::fs::write(
-        home.path("pipectl.toml"),
-        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"b.pub\"\n",
-    )
-    .unwrap();
+    home.policy("[[trust.key]]\npath = \"b.pub\"\n");
     let err = String::from_utf8_lossy(&expect(&home.run(&offline), 1).stderr).into_owned();
     assert!(
         err.contains("stage `validator`") && err.contains("--offline"),
@@ -904,13 +900,7 @@ fn the_lockfile_pins_the_signature_and_a_warm_fetch_verifies_it_offline() {
     let tag = format!("{}/plugins/pinned-sig:0.1.0", registry.addr);
     publish(&home, "normalizer", &tag);
     home.sign(&tag, "a.key", &[]);
-    let policy = |keys: &str| {
-        std::fs::write(
-            home.path("pipectl.toml"),
-            format!("[trust]\nrequire = \"signature\"\n{keys}"),
-        )
-        .unwrap()
-    };
+    let policy = |keys: &str| home.policy(keys);
     policy("[[trust.key]]\npath = \"a.pub\"\n[[trust.key]]\npath = \"b.pub\"\n");
     let fetch = |extra: &[&str]| {
         let mut args = vec!["fetch", &tag, "-o", "out.wasm", "--format", "json"];
@@ -969,13 +959,7 @@ fn a_locked_fetch_refuses_a_signature_that_would_change() {
     publish(&home, "normalizer", &tag);
     home.sign(&tag, "a.key", &[]);
     home.sign(&tag, "b.key", &[]);
-    let policy = |keys: &str| {
-        std::fs::write(
-            home.path("pipectl.toml"),
-            format!("[trust]\nrequire = \"signature\"\n{keys}"),
-        )
-        .unwrap()
-    };
+    let policy = |keys: &str| home.policy(keys);
     policy("[[trust.key]]\npath = \"a.pub\"\n");
     expect(&home.run(&["fetch", &tag, "-o", "out.wasm"]), 0);
     let lock = std::fs::read_to_string(home.path("pipectl.lock")).unwrap();
@@ -1073,11 +1057,7 @@ fn an_offline_mirror_carries_the_referrers_and_verifies_without_the_registry() {
     assert_eq!(r["manifest"], source_manifest.as_str(), "{r}");
     assert_eq!(r["attestations"].as_array().map(Vec::len), Some(2), "{r}");
     // And a fetch from it under a policy, with no registry.
-    std::fs::write(
-        home.path("pipectl.toml"),
-        "[trust]\nrequire = \"signature\"\n[[trust.key]]\npath = \"a.pub\"\n",
-    )
-    .unwrap();
+    home.policy("[[trust.key]]\npath = \"a.pub\"\n");
     expect(
         &home.run(&[
             "fetch",
