@@ -702,6 +702,7 @@ fn compose() -> anyhow::Result<()> {
             wit: &wit,
             world: "example:text-transform/plugin@0.2.0",
             stages: stage_inputs(n)?,
+            adapter: None,
         })
     };
     println!(
@@ -846,6 +847,7 @@ fn host() -> anyhow::Result<()> {
                 wit: &wit,
                 world: "example:text-transform/plugin@0.2.0",
                 stages: stage_inputs(3)?,
+                adapter: None,
             })?
             .bytes)
         },

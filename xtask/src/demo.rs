@@ -102,6 +102,30 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
 
+    step(
+        "the same pipeline for other engines: compose --adapter http and cli, checked against WASI 0.2.4's worlds",
+    );
+    let wasi = root().join("wit/pipectl-adapter/0.1.0");
+    for (adapter, world) in [
+        ("http", "wasi:http/proxy@0.2.4"),
+        ("cli", "wasi:cli/command@0.2.4"),
+    ] {
+        let file = out.join(format!("pipeline-{adapter}.wasm"));
+        run_cmd(
+            pipectl(&bin)
+                .args(["compose", "pipeline.toml", "--adapter", adapter, "-o"])
+                .arg(&file),
+        )?;
+        run_cmd(
+            pipectl(&bin)
+                .arg("check")
+                .arg(&file)
+                .arg("--wit")
+                .arg(&wasi)
+                .args(["--world", world]),
+        )?;
+    }
+
     // The embedded default store: an OCI image layout, no server. The demo
     // keeps it (and the cache and lockfile) under target/demo.
     let store_env = |cmd: &mut Command| {

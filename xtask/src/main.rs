@@ -4,6 +4,8 @@
 //!   `target/plugins/`.
 //! - `demo`: the main job end to end (build plugins, check, compose, run,
 //!   publish to and fetch from the embedded store).
+//! - `adapters`: rebuild the `compose --adapter` adapters into
+//!   `crates/pipectl-compose/adapters/` (`--check`: fail when those are stale).
 //! - `test`: install what a fresh machine lacks, then run every test.
 //! - `bench`: the benchmarks, printing ratios against baselines.
 //! - `docs`: regenerate generated documentation (the WIT-diff rule catalog).
@@ -26,6 +28,7 @@ usage: cargo xtask <task>
 tasks:
   plugins   build the example plugins (wasm32-wasip2) into target/plugins/
   demo      build, check, compose, run, publish and fetch: the main job end to end
+  adapters  rebuild the compose adapters into crates/pipectl-compose/adapters/ (--check: fail if stale)
   test      install what a fresh machine lacks, then run every test
   bench     run the benchmarks and print ratios against baselines
   docs      regenerate docs/wit-diff-rules.md from the rule catalog
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("plugins") => plugins().map(|_| ()),
         Some("demo") => demo::run(),
+        Some("adapters") => adapters(args.get(1).is_some_and(|a| a == "--check")),
         Some("test") => test(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("docs") => docs::run(),
@@ -69,15 +73,74 @@ pub const EXTENSIONS: [&str; 3] = ["require-license", "stamp", "wit-stats"];
 
 /// Makes sure `rustup` has the `wasm32-wasip2` target.
 fn ensure_wasm_target() -> anyhow::Result<()> {
+    ensure_target("wasm32-wasip2")
+}
+
+/// Makes sure `rustup` has `target`.
+fn ensure_target(target: &str) -> anyhow::Result<()> {
     let installed = std::process::Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("failed to run `rustup`; install rustup to build the plugins")?;
     let list = String::from_utf8_lossy(&installed.stdout);
-    if !list.lines().any(|l| l.trim() == "wasm32-wasip2") {
-        eprintln!("xtask: installing the wasm32-wasip2 target");
-        run(std::process::Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    if !list.lines().any(|l| l.trim() == target) {
+        eprintln!("xtask: installing the {target} target");
+        run(std::process::Command::new("rustup").args(["target", "add", target]))?;
     }
+    Ok(())
+}
+
+/// The adapters `compose --adapter` embeds, by the file name they ship as.
+const ADAPTERS: [&str; 2] = ["cli", "http"];
+
+/// Builds the adapters (`crates/adapters`, `wasm32-unknown-unknown`) and
+/// writes them into `crates/pipectl-compose/adapters/`; with `check`,
+/// compares instead and fails when a shipped adapter differs from its
+/// sources. The build is reproducible: no machine path ends up in it.
+fn adapters(check: bool) -> anyhow::Result<()> {
+    ensure_target("wasm32-unknown-unknown")?;
+    let root = root();
+    let target_dir = root.join("target/adapters");
+    run(cargo()
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--manifest-path",
+            "crates/adapters/Cargo.toml",
+        ])
+        .args(["--target", "wasm32-unknown-unknown", "--release"]))?;
+    let shipped = root.join("crates/pipectl-compose/adapters");
+    let mut stale = Vec::new();
+    for name in ADAPTERS {
+        let built = fs_err::read(target_dir.join(format!(
+            "wasm32-unknown-unknown/release/pipectl_adapter_{name}.wasm"
+        )))?;
+        let file = shipped.join(format!("{name}.wasm"));
+        if check {
+            if std::fs::read(&file).ok().as_deref() != Some(&built[..]) {
+                stale.push(file.display().to_string());
+            }
+        } else {
+            fs_err::create_dir_all(&shipped)?;
+            fs_err::write(&file, &built)?;
+        }
+    }
+    if !stale.is_empty() {
+        bail!(
+            "stale adapters, not built from crates/adapters: {}; run `cargo xtask adapters` and commit them",
+            stale.join(", ")
+        );
+    }
+    eprintln!(
+        "xtask: adapters {} in {}",
+        if check { "up to date" } else { "written" },
+        shipped.display()
+    );
     Ok(())
 }
 
@@ -279,6 +342,7 @@ fn man() -> anyhow::Result<()> {
 /// built plugins and a real registry server).
 fn test(extra: &[String]) -> anyhow::Result<()> {
     ensure_test_packages()?;
+    adapters(true)?;
     plugins()?;
     python_fixtures()?;
     jco()?;

@@ -8,6 +8,7 @@ use pipectl_wit::check::FindingKind;
 use wac_graph::types::{ItemKind, Package};
 use wac_graph::{CompositionGraph, EncodeOptions, NodeId, Processor};
 
+use crate::adapter::{Adapter, CHAIN};
 use crate::*;
 
 /// Stage packages registered with wac-graph, by digest: id, package name,
@@ -59,8 +60,11 @@ pub(crate) struct Builder<'a> {
     /// Each stage's instantiation node and WAC variable.
     pub(crate) instances: Vec<Option<(NodeId, String)>>,
     pub(crate) sequencers: Vec<(String, Vec<u8>)>,
-    /// The chain's head: a node giving the contract instance.
+    /// The chain's head: a node giving the contract instance (or, with an
+    /// adapter, the adapter's export).
     pub(crate) head: Option<(NodeId, wac::Expr)>,
+    /// What the chain is exposed as, if not its contract.
+    pub(crate) adapter: Option<Adapter>,
 }
 
 impl<'a> Builder<'a> {
@@ -70,6 +74,7 @@ impl<'a> Builder<'a> {
         version: &semver::Version,
         graph: CompositionGraph,
         packages: Registered,
+        adapter: Option<Adapter>,
     ) -> Self {
         Self {
             graph,
@@ -80,6 +85,7 @@ impl<'a> Builder<'a> {
             instances: Vec::new(),
             sequencers: Vec::new(),
             head: None,
+            adapter,
         }
     }
 
@@ -89,7 +95,10 @@ impl<'a> Builder<'a> {
 
     pub(crate) fn build(&mut self, stages: &[Analyzed]) -> Result<(), ComposeError> {
         self.instances = vec![None; stages.len()];
-        let head = self.chain(stages, 0)?;
+        let head = match self.adapter {
+            None => self.chain(stages, 0)?,
+            Some(adapter) => self.adapted(stages, adapter)?,
+        };
         self.head = Some(head);
         Ok(())
     }
@@ -118,25 +127,40 @@ impl<'a> Builder<'a> {
         stages: &[Analyzed],
         from: usize,
     ) -> Result<(NodeId, wac::Expr), ComposeError> {
-        // Export-only stages up to the next middleware.
-        let mut elements: Vec<(NodeId, wac::Expr)> = Vec::new();
+        let mut elements = self.elements(stages, from)?;
+        if elements.is_empty() {
+            // A middleware closes the chain: it wraps the identity.
+            return self.sequencer(Vec::new());
+        }
+        if elements.len() == 1 {
+            let (node, expr, _) = elements.pop().expect("one element");
+            return Ok((node, expr));
+        }
+        self.sequencer(elements.into_iter().map(|(n, e, _)| (n, e)).collect())
+    }
+
+    /// The elements of the chain from stage `from`: each export-only stage
+    /// up to the next middleware, then that middleware wrapping the rest of
+    /// the chain; each as the node giving its contract instance, its WAC
+    /// expression and the stage's name.
+    pub(crate) fn elements(
+        &mut self,
+        stages: &[Analyzed],
+        from: usize,
+    ) -> Result<Vec<(NodeId, wac::Expr, String)>, ComposeError> {
+        let mut elements = Vec::new();
         let mut i = from;
-        let mut args: Vec<Option<(String, wac::Expr)>> = Vec::new();
         while i < stages.len() && stages[i].import.is_none() {
             let node = self.instantiate_stage(stages, i)?;
             let alias = self
                 .graph
                 .alias_instance_export(node, &stages[i].export)
                 .map_err(Self::graph_err)?;
-            let expr = wac::Expr::export(&stages[i].input.name, &stages[i].export);
-            self.wac.instantiate(
-                &stages[i].input.name,
-                &self.package_name(stages, i),
-                &[],
-                true,
-            );
-            elements.push((alias, expr));
-            args.push(None);
+            let name = &stages[i].input.name;
+            let expr = wac::Expr::export(name, &stages[i].export);
+            self.wac
+                .instantiate(name, &self.package_name(stages, i), &[], true);
+            elements.push((alias, expr, name.clone()));
             i += 1;
         }
         if i < stages.len() {
@@ -158,15 +182,10 @@ impl<'a> Builder<'a> {
                 .graph
                 .alias_instance_export(node, &mw.export)
                 .map_err(Self::graph_err)?;
-            elements.push((alias, wac::Expr::export(&mw.input.name, &mw.export)));
-        } else if elements.is_empty() {
-            // A middleware closes the chain: it wraps the identity.
-            return self.sequencer(Vec::new());
+            let expr = wac::Expr::export(&mw.input.name, &mw.export);
+            elements.push((alias, expr, mw.input.name.clone()));
         }
-        if elements.len() == 1 {
-            return Ok(elements.pop().expect("one element"));
-        }
-        self.sequencer(elements)
+        Ok(elements)
     }
 
     pub(crate) fn package_name(&self, stages: &[Analyzed], i: usize) -> String {
@@ -180,40 +199,80 @@ impl<'a> Builder<'a> {
     ) -> Result<(NodeId, wac::Expr), ComposeError> {
         let bytes = sequencer::generate(self.contract, elements.len())?;
         let k = self.sequencers.len();
-        let pkg_name = if k == 0 {
-            "pipectl:sequencer".to_string()
-        } else {
-            format!("pipectl:sequencer{k}")
+        let (pkg_name, var) = match k {
+            0 => ("pipectl:sequencer".to_string(), "sequencer".to_string()),
+            k => (format!("pipectl:sequencer{k}"), format!("sequencer{k}")),
         };
-        let var = if k == 0 {
-            "sequencer".to_string()
-        } else {
-            format!("sequencer{k}")
-        };
-        let package = Package::from_bytes(&pkg_name, None, bytes.clone(), self.graph.types_mut())
+        let args = elements
+            .into_iter()
+            .enumerate()
+            .map(|(i, (node, expr))| (sequencer::stage_import(i), node, expr))
+            .collect();
+        let name = self.contract.name.clone();
+        self.generated(&pkg_name, &var, bytes, args, &name)
+    }
+
+    /// Registers a component pipectl made (a sequencer, a head, an
+    /// adapter), instantiates it with `args` and returns its export
+    /// `export`.
+    fn generated(
+        &mut self,
+        pkg_name: &str,
+        var: &str,
+        bytes: Vec<u8>,
+        args: Vec<(String, NodeId, wac::Expr)>,
+        export: &str,
+    ) -> Result<(NodeId, wac::Expr), ComposeError> {
+        let package = Package::from_bytes(pkg_name, None, bytes.clone(), self.graph.types_mut())
             .map_err(Self::graph_err)?;
         let pkg = self
             .graph
             .register_package(package)
             .map_err(Self::graph_err)?;
         let node = self.graph.instantiate(pkg);
-        self.graph.set_node_name(node, var.clone());
+        self.graph.set_node_name(node, var.to_string());
         let mut wac_args = Vec::new();
-        for (i, (source, expr)) in elements.into_iter().enumerate() {
-            let arg = sequencer::stage_import(i);
+        for (arg, source, expr) in args {
             self.graph
                 .set_instantiation_argument(node, &arg, source)
                 .map_err(Self::graph_err)?;
             wac_args.push((arg, expr));
         }
-        self.wac.dependency(&pkg_name, "generated by pipectl");
-        self.wac.instantiate(&var, &pkg_name, &wac_args, false);
-        self.sequencers.push((pkg_name, bytes));
+        self.wac.dependency(pkg_name, "generated by pipectl");
+        self.wac.instantiate(var, pkg_name, &wac_args, false);
+        self.sequencers.push((pkg_name.to_string(), bytes));
         let alias = self
             .graph
-            .alias_instance_export(node, &self.contract.name)
+            .alias_instance_export(node, export)
             .map_err(Self::graph_err)?;
-        Ok((alias, wac::Expr::export(&var, &self.contract.name)))
+        Ok((alias, wac::Expr::export(var, export)))
+    }
+
+    /// The chain's top-level elements under a generated head, plugged
+    /// into `adapter`: returns the adapter's export.
+    fn adapted(
+        &mut self,
+        stages: &[Analyzed],
+        adapter: Adapter,
+    ) -> Result<(NodeId, wac::Expr), ComposeError> {
+        let elements = self.elements(stages, 0)?;
+        let names: Vec<String> = elements.iter().map(|e| e.2.clone()).collect();
+        let (bindgen, _) = adapter.bindgen()?;
+        let bytes = head::generate(self.contract, &names, adapter, bindgen)?;
+        let args = elements
+            .into_iter()
+            .enumerate()
+            .map(|(i, (node, expr, _))| (sequencer::stage_import(i), node, expr))
+            .collect();
+        let chain = self.generated("pipectl:head", "head", bytes, args, CHAIN)?;
+        let pkg_name = format!("pipectl:adapter-{}", adapter.name());
+        self.generated(
+            &pkg_name,
+            "adapter",
+            adapter.component()?,
+            vec![(CHAIN.to_string(), chain.0, chain.1)],
+            adapter.export(),
+        )
     }
 
     /// Exports the chain and the stages' other interfaces, and encodes.
@@ -223,10 +282,14 @@ impl<'a> Builder<'a> {
         stages: &[Analyzed],
     ) -> Result<(Vec<u8>, String, Vec<(String, Vec<u8>)>, Vec<String>), ComposeError> {
         let (head, head_expr) = self.head.clone().expect("build ran");
+        let export = match self.adapter {
+            Some(adapter) => adapter.export().to_string(),
+            None => self.contract.name.clone(),
+        };
         self.graph
-            .export(head, self.contract.name.clone())
+            .export(head, export.clone())
             .map_err(Self::graph_err)?;
-        self.wac.export(&head_expr, &self.contract.name);
+        self.wac.export(&head_expr, &export);
 
         // Other interfaces a stage exports are re-exported when exactly one
         // stage instance provides them.
@@ -238,6 +301,14 @@ impl<'a> Builder<'a> {
         }
         let mut skipped = Vec::new();
         for (name, who) in providers {
+            if let Some(adapter) = self.adapter {
+                skipped.push(format!(
+                    "`{name}`: the {} adapter exports `{}` only",
+                    adapter.name(),
+                    adapter.export()
+                ));
+                continue;
+            }
             if name == self.contract.name {
                 skipped.push(format!("`{name}`: the pipeline's own export"));
                 continue;

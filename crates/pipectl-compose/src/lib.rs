@@ -10,9 +10,11 @@
 //! This crate does no network IO: registry stages are fetched by the caller,
 //! which hands over bytes.
 
+mod adapter;
 mod analysis;
 mod error;
 mod graph;
+mod head;
 mod metadata;
 pub mod sequencer;
 mod wac;
@@ -21,6 +23,7 @@ use pipectl_wit::check::check_world;
 use pipectl_wit::{ComponentBytes, ImportPolicy, WitSet};
 use wit_parser::WorldItem;
 
+pub use adapter::Adapter;
 pub use error::ComposeError;
 pub use metadata::{
     METADATA_SECTION, PipelineMetadata, StageMetadata, digest, embedded_stages, read_metadata,
@@ -58,6 +61,9 @@ pub struct ComposePlan<'a> {
     pub world: &'a str,
     /// The stages, in order.
     pub stages: Vec<StageInput>,
+    /// What to expose the chain as: its contract interface (`None`), or a
+    /// `wasi:cli` command or `wasi:http` handler around it.
+    pub adapter: Option<Adapter>,
 }
 
 /// What was built: the composed component and a report on how.
@@ -65,8 +71,11 @@ pub struct ComposePlan<'a> {
 pub struct Composition {
     /// The composed component's bytes, with the pipeline metadata section.
     pub bytes: Vec<u8>,
-    /// The target world it satisfies, e.g. `example:text-transform/plugin@0.2.0`.
+    /// The target world it satisfies, e.g. `example:text-transform/plugin@0.2.0`
+    /// (with an adapter, `wasi:cli/command@0.2.4` or `wasi:http/proxy@0.2.4`).
     pub world: String,
+    /// The adapter around the chain, if any.
+    pub adapter: Option<Adapter>,
     /// The interface the pipeline chains.
     pub interface: String,
     /// The stages, in order.
@@ -162,6 +171,51 @@ fn check_output(
     }
 }
 
+/// Decodes an adapted composition and checks it against the adapter's own
+/// world (the WASI it imports, the one interface it exports), with every
+/// stage's allowances: nothing beyond what the adapter and the stages
+/// import.
+fn check_adapted(
+    bytes: &[u8],
+    stages: &[Analyzed],
+    adapter: Adapter,
+) -> Result<pipectl_wit::DecodedComponent, ComposeError> {
+    let (resolve, world) = adapter.bindgen()?;
+    let allowed: Vec<String> = stages
+        .iter()
+        .flat_map(|s| s.input.allow_imports.iter().cloned())
+        .collect();
+    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
+    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.to_vec())
+        .and_then(|c| c.validate_and_decode())
+        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
+    let findings: Vec<_> = check_world(&composed, &resolve, world, &policy)
+        .into_iter()
+        // The chain is the head's business, inside the composition.
+        .filter(|f| f.item != adapter::CHAIN)
+        .collect();
+    if findings.is_empty() {
+        Ok(composed)
+    } else {
+        Err(ComposeError::Output {
+            world: adapter.target_world().to_string(),
+            findings,
+        })
+    }
+}
+
+/// A stage, as the report shows it.
+fn stage_report(s: &Analyzed) -> StageReport {
+    StageReport {
+        name: s.input.name.clone(),
+        origin: s.input.origin.clone(),
+        digest: s.digest.clone(),
+        size: s.input.bytes.len(),
+        middleware: s.import.is_some(),
+        provides: s.export.clone(),
+    }
+}
+
 /// What the composed component records about a stage.
 fn stage_metadata(s: &Analyzed) -> StageMetadata {
     StageMetadata {
@@ -220,7 +274,14 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut builder = Builder::new(&contract, plan.name, plan.version, graph, packages);
+    let mut builder = Builder::new(
+        &contract,
+        plan.name,
+        plan.version,
+        graph,
+        packages,
+        plan.adapter,
+    );
     let built = builder
         .build(&stages)
         .and_then(|()| builder.finish(&stages));
@@ -231,9 +292,12 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
 
     // The result must satisfy the target world, with every stage's
     // allowances (a stage's permitted imports pass through).
-    let composed = match check_output(&bytes, &stages, &ctx, &world_name)? {
-        Ok(composed) => composed,
-        Err(output) => return Err(explain(&inputs, &digests, &ctx).unwrap_or(output)),
+    let composed = match plan.adapter {
+        Some(adapter) => check_adapted(&bytes, &stages, adapter)?,
+        None => match check_output(&bytes, &stages, &ctx, &world_name)? {
+            Ok(composed) => composed,
+            Err(output) => return Err(explain(&inputs, &digests, &ctx).unwrap_or(output)),
+        },
     };
 
     let mut bytes = bytes;
@@ -251,19 +315,12 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         digest: digest_out,
         imports: composed.import_names(),
         exports: composed.export_names(),
-        world: world_name,
+        world: plan
+            .adapter
+            .map_or(world_name, |a| a.target_world().to_string()),
+        adapter: plan.adapter,
         interface: contract.name.clone(),
-        stages: stages
-            .iter()
-            .map(|s| StageReport {
-                name: s.input.name.clone(),
-                origin: s.input.origin.clone(),
-                digest: s.digest.clone(),
-                size: s.input.bytes.len(),
-                middleware: s.import.is_some(),
-                provides: s.export.clone(),
-            })
-            .collect(),
+        stages: stages.iter().map(stage_report).collect(),
         skipped_exports: skipped,
         bytes,
         wac,

@@ -36,19 +36,21 @@ pub struct Contract {
     pub name: String,
     /// The function chained: its only function, `transform`.
     pub function: String,
-    layout: Layout,
+    pub(crate) layout: Layout,
 }
 
 /// Where the canonical ABI puts things for `func(string) -> result<string, E>`.
 #[derive(Debug, Clone, Copy)]
-struct Layout {
+pub(crate) struct Layout {
     /// Offset of the `ok` string's pointer in the return area (its length
     /// follows 4 bytes later).
-    payload: u32,
+    pub(crate) payload: u32,
     /// Size of the return area.
-    size: u32,
+    pub(crate) size: u32,
     /// Alignment of the return area.
-    align: u32,
+    pub(crate) align: u32,
+    /// The error type, `E` in `result<string, E>` (none for `result<string>`).
+    pub(crate) error: Option<Type>,
 }
 
 /// Why the contract interface cannot be chained.
@@ -92,6 +94,17 @@ impl Contract {
 
     /// The WIT source of the sequencer's world for `stages` stages.
     fn world_source(&self, stages: usize) -> Result<String, String> {
+        let (imports, version) = self.stage_imports(stages)?;
+        let mut src = format!("package pipectl:sequencer{version};\n\nworld sequencer {{\n");
+        src.push_str(&imports);
+        src.push_str(&format!("  export {};\n}}\n", self.name));
+        Ok(src)
+    }
+
+    /// The WIT of a glue world's stage imports, `stage0` to `stages - 1`,
+    /// each the contract interface inline, and the contract's `@version`
+    /// (so `@since` gates copied with the interface stay valid).
+    pub(crate) fn stage_imports(&self, stages: usize) -> Result<(String, String), String> {
         let mut printer = wit_component::WitPrinter::default();
         printer.emit_docs(false);
         printer
@@ -123,15 +136,14 @@ impl Contract {
             .package
             .and_then(|p| self.resolve.packages[p].name.version.clone())
             .map_or(String::new(), |v| format!("@{v}"));
-        let mut src = format!("package pipectl:sequencer{version};\n\nworld sequencer {{\n");
+        let mut src = String::new();
         for i in 0..stages {
             src.push_str(&format!(
                 "  import {}: interface {{\n{body}\n  }}\n",
                 stage_import(i)
             ));
         }
-        src.push_str(&format!("  export {};\n}}\n", self.name));
-        Ok(src)
+        Ok((src, version))
     }
 }
 
@@ -196,10 +208,11 @@ fn layout(resolve: &Resolve, func: &WitFunction) -> Result<Layout, String> {
         payload: u32::try_from(payload).map_err(|e| e.to_string())?,
         size: u32::try_from(sizes.size(&ty).size_wasm32()).map_err(|e| e.to_string())?,
         align: u32::try_from(sizes.align(&ty).align_wasm32()).map_err(|e| e.to_string())?,
+        error: result.err,
     })
 }
 
-fn crate_dealias(resolve: &Resolve, id: wit_parser::TypeId) -> wit_parser::TypeId {
+pub(crate) fn crate_dealias(resolve: &Resolve, id: wit_parser::TypeId) -> wit_parser::TypeId {
     match pipectl_wit::types::dealias(resolve, Type::Id(id)) {
         Type::Id(id) => id,
         _ => id,
@@ -248,6 +261,7 @@ fn core_module(contract: &Contract, stages: usize) -> Vec<u8> {
         payload,
         size,
         align,
+        ..
     } = contract.layout;
     let stages = u32::try_from(stages).expect("stage counts fit in u32");
     // The return area sits at a fixed address; the arena follows it.
@@ -324,7 +338,7 @@ fn core_module(contract: &Contract, stages: usize) -> Vec<u8> {
     module.finish()
 }
 
-fn mem(offset: u32, align_log2: u32) -> MemArg {
+pub(crate) fn mem(offset: u32, align_log2: u32) -> MemArg {
     MemArg {
         offset: u64::from(offset),
         align: align_log2,
@@ -334,7 +348,7 @@ fn mem(offset: u32, align_log2: u32) -> MemArg {
 
 /// `cabi_realloc(old_ptr, old_len, align, new_len) -> ptr`: bump-allocates,
 /// growing memory as needed, and copies the old block when reallocating.
-fn realloc_body() -> Function {
+pub(crate) fn realloc_body() -> Function {
     const OLD_PTR: u32 = 0;
     const OLD_LEN: u32 = 1;
     const ALIGN: u32 = 2;
@@ -459,7 +473,7 @@ fn transform_body(stages: u32, ret_area: u32, arena: u32, payload: u32) -> Funct
 }
 
 /// `cabi_post_*`: the host has copied the result out; empty the arena.
-fn post_return_body(arena: u32) -> Function {
+pub(crate) fn post_return_body(arena: u32) -> Function {
     let mut f = Function::new([]);
     f.instructions().i32_const(arena as i32).global_set(0).end();
     f

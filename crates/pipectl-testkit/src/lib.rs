@@ -8,9 +8,11 @@
 //! a real registry never would (huge, long, slow or endless answers).
 
 pub mod hostile;
+mod jco_serve;
 mod proxy;
 mod registry;
 
+pub use jco_serve::JcoServe;
 pub use proxy::{Fault, FaultProxy};
 pub use registry::RegistryServer;
 

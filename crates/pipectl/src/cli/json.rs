@@ -54,6 +54,9 @@ pub struct Composition<'a> {
     output_file: String,
     world: &'a str,
     interface: &'a str,
+    /// With `--adapter`: `cli`, `cli-lines` or `http`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adapter: Option<&'static str>,
     stages: Vec<ComposedStage<'a>>,
     size: usize,
     digest: &'a str,
@@ -83,6 +86,7 @@ impl<'a> Composition<'a> {
             output_file,
             world: &c.world,
             interface: &c.interface,
+            adapter: c.adapter.map(|a| a.name()),
             stages: c
                 .stages
                 .iter()

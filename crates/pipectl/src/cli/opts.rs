@@ -461,6 +461,41 @@ pub struct ComposeArgs {
     /// The private key for `--sign`: a PEM file, `env:VAR`, or `-`.
     #[arg(long, value_name = "KEY", requires = "sign")]
     pub key: Option<String>,
+    /// Expose the chain to other engines: `cli` (a `wasi:cli/run` command:
+    /// stdin in, stdout out, a typed error on stderr and exit code 1),
+    /// `cli-lines` (each line of stdin is one input) or `http` (a
+    /// `wasi:http/incoming-handler` with `pipectl serve`'s contract).
+    #[arg(long, value_enum, value_name = "ADAPTER")]
+    pub adapter: Option<AdapterArg>,
+    /// With `--adapter http`: the largest request body, baked into the
+    /// component (larger gets `413`).
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", requires = "adapter",
+          value_parser = pipectl_manifest::parse_size)]
+    pub max_body: u64,
+}
+
+/// What `compose --adapter` wraps the chain in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterArg {
+    /// A `wasi:cli/run` command: the whole of stdin is one input.
+    Cli,
+    /// A `wasi:cli/run` command: each line of stdin is one input.
+    CliLines,
+    /// A `wasi:http/incoming-handler`: `POST` a text, get the output.
+    Http,
+}
+
+impl ComposeArgs {
+    /// The adapter to compose with, if any.
+    pub fn adapter(&self) -> Option<pipectl_compose::Adapter> {
+        self.adapter.map(|a| match a {
+            AdapterArg::Cli => pipectl_compose::Adapter::Cli { lines: false },
+            AdapterArg::CliLines => pipectl_compose::Adapter::Cli { lines: true },
+            AdapterArg::Http => pipectl_compose::Adapter::Http {
+                max_body: self.max_body,
+            },
+        })
+    }
 }
 
 /// How to reach registries.

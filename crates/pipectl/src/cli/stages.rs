@@ -114,6 +114,7 @@ pub fn compose(
     manifest: &Manifest,
     wit: &pipectl_wit::WitSet,
     stages: Vec<StageInput>,
+    adapter: Option<pipectl_compose::Adapter>,
 ) -> anyhow::Result<pipectl_compose::Composition> {
     pipectl_compose::compose(pipectl_compose::ComposePlan {
         name: &manifest.name,
@@ -121,6 +122,7 @@ pub fn compose(
         wit,
         world: &manifest.world,
         stages,
+        adapter,
     })
     .with_context(|| format!("failed to compose `{}`", manifest.path.display()))
 }

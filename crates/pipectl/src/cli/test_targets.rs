@@ -88,7 +88,7 @@ pub fn pipeline_targets(
     files.extend(args.cases.iter().cloned());
     if !files.is_empty() {
         let wit = pipectl_wit::WitSet::load(&manifest.wit)?;
-        let composition = crate::cli::stages::compose(&manifest, &wit, stages)?;
+        let composition = crate::cli::stages::compose(&manifest, &wit, stages, None)?;
         let name = format!("pipeline `{}`", manifest.name);
         let plugin = host.load_exports(&manifest.name, &composition.bytes, grants)?;
         targets.push(Target {

@@ -48,7 +48,7 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<Outcome> {
         .map(|s| hooks::stage(&s.name, &s.origin, Some(&s.bytes)))
         .collect();
     hooks::dispatch(&Event::BeforeCompose(seen))?;
-    let composition = crate::cli::stages::compose(&manifest, &wit, stages)?;
+    let composition = crate::cli::stages::compose(&manifest, &wit, stages, args.adapter())?;
     // Before anything is written: a veto leaves no output.
     hooks::dispatch(&Event::AfterCompose(hooks::artifact(
         &args.output.display().to_string(),
@@ -112,6 +112,9 @@ fn human(c: &Composition, output: &Path) -> String {
         c.digest
     );
     let _ = writeln!(out, "  world:   {}", c.world);
+    if let Some(adapter) = c.adapter {
+        let _ = writeln!(out, "  adapter: {}", adapter.name());
+    }
     for (i, s) in c.stages.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -28,6 +28,7 @@ fn compose(stages: Vec<StageInput>) -> Composition {
         wit: &wit,
         world: "example:text-transform/plugin@0.2.0",
         stages,
+        adapter: None,
     })
     .unwrap()
 }

@@ -1,6 +1,7 @@
 //! Integration tests for the `pipectl` binary: one test binary, one module
 //! per area.
 
+mod adapters;
 mod cli;
 mod cli_check;
 mod cli_flags;

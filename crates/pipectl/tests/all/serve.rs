@@ -15,7 +15,7 @@ use pipectl_testkit::{extension, fixture, plugin};
 use crate::support::{Sandbox, composed};
 
 /// A running `pipectl serve`, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -31,7 +31,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `pipectl serve ARGS --listen 127.0.0.1:0` and waits for its
     /// address.
-    fn start(sb: &Sandbox, args: &[&str]) -> Server {
+    pub(crate) fn start(sb: &Sandbox, args: &[&str]) -> Server {
         let mut all = vec!["serve"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
@@ -59,7 +59,7 @@ impl Server {
         Server { child, addr, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -81,14 +81,21 @@ impl Server {
 }
 
 /// `curl` of `url` with `body` (POST) or none (GET, or `method`): status and body.
-fn request(url: &str, method: &str, body: Option<&[u8]>) -> (u16, String) {
+pub(crate) fn request(url: &str, method: &str, body: Option<&[u8]>) -> (u16, String) {
+    let (status, _, body) = exchange(url, method, body);
+    (status, body)
+}
+
+/// `curl` of `url` with `body` (POST) or none: status (0 when no HTTP
+/// answer came), content type and body.
+pub(crate) fn exchange(url: &str, method: &str, body: Option<&[u8]>) -> (u16, String, String) {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-s",
         "-o",
         "-",
         "-w",
-        "\n%{http_code}",
+        "\n%{content_type}\n%{http_code}",
         "-X",
         method,
         "--max-time",
@@ -110,8 +117,13 @@ fn request(url: &str, method: &str, body: Option<&[u8]>) -> (u16, String) {
     }
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (status.trim().parse().unwrap_or(0), body.to_string())
+    let (rest, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let (body, content_type) = rest.rsplit_once('\n').unwrap_or(("", ""));
+    (
+        status.trim().parse().unwrap_or(0),
+        content_type.to_string(),
+        body.to_string(),
+    )
 }
 
 fn post(s: &Server, body: &str) -> (u16, String) {
