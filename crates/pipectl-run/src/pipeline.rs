@@ -175,6 +175,18 @@ impl Session<'_> {
         Ok(current)
     }
 
+    /// Hands each stage's call latencies (microseconds) since the last
+    /// drain to `f`, with the stage's name, and forgets them: a long-lived
+    /// session (a server's) drains after each input so they do not pile up.
+    pub fn drain_latencies(&mut self, mut f: impl FnMut(&str, u64)) {
+        for runner in &mut self.runners {
+            let stats = &mut runner.stats;
+            for micros in stats.latencies_us.drain(..) {
+                f(&stats.name, micros);
+            }
+        }
+    }
+
     /// The session's measurements, per stage.
     pub fn into_stats(self) -> Vec<StageStats> {
         self.runners.into_iter().map(|r| r.stats).collect()

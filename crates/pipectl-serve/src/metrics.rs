@@ -13,6 +13,47 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// A latency histogram over [`BUCKETS`].
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    /// Observations per bucket (cumulative when shown).
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    /// Records one observation of `secs` seconds.
+    pub fn observe(&mut self, secs: f64) {
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    /// The histogram's sample lines for metric `name` with `labels`
+    /// (`stage="x",` or empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (b, n) in BUCKETS.iter().zip(self.buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{b}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
+        let labels = labels.trim_end_matches(',');
+        let braces = |l: &str| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{{{l}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
+        let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
+    }
+}
+
 /// One stage's counters.
 #[derive(Debug, Default, Clone)]
 pub struct StageCounters {
@@ -24,6 +65,9 @@ pub struct StageCounters {
     pub traps: u64,
     /// Limit hits, by limit.
     pub limit_hits: BTreeMap<String, u64>,
+    /// The stage's call latencies (when the stages run one by one: a
+    /// composed component's stages run in one call).
+    pub latency: Histogram,
 }
 
 /// Everything `/metrics` shows.
@@ -33,16 +77,20 @@ pub struct Metrics {
     pub responses: BTreeMap<u16, u64>,
     /// Per stage, in pipeline order (the current generation's stages).
     pub stages: Vec<(String, StageCounters)>,
-    /// Latency of requests that ran, per bucket (cumulative when shown).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+    /// Latency of requests that ran.
+    latency: Histogram,
     /// The generation serving.
     pub generation: u64,
     /// Reloads that succeeded.
     pub reloads: u64,
     /// Reloads refused (the old generation kept serving).
     pub reload_failures: u64,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -60,6 +108,15 @@ impl Metrics {
         self.generation = id;
         for s in stages {
             self.stage(s);
+        }
+    }
+
+    /// One call of stage `name` took `micros` microseconds. A call that is
+    /// no stage's (a composed component runs its stages in one call) is
+    /// left out: its time is the request's.
+    pub fn stage_call(&mut self, name: &str, micros: u64) {
+        if let Some((_, c)) = self.stages.iter_mut().find(|(n, _)| n == name) {
+            c.latency.observe(micros as f64 / 1e6);
         }
     }
 
@@ -91,110 +148,109 @@ impl Metrics {
                 _ => stage.traps += 1,
             }
         }
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i] += 1;
-        }
-        self.count += 1;
-        self.sum += secs;
+        self.latency.observe(took.as_secs_f64());
     }
 
     /// The Prometheus text format; `queued` and `in_flight` as they are now.
+    /// Each family's samples are one group, after its `HELP` and `TYPE`.
     pub fn render(&self, queued: usize, in_flight: usize) -> String {
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
         family(
+            &mut out,
             "pipectl_responses_total",
             "counter",
             "HTTP responses by status.",
         );
-        let mut lines = String::new();
         for (status, n) in &self.responses {
-            let _ = writeln!(lines, "pipectl_responses_total{{status=\"{status}\"}} {n}");
+            let _ = writeln!(out, "pipectl_responses_total{{status=\"{status}\"}} {n}");
         }
-        let esc = |s: &str| {
-            s.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        };
-        let mut stage_lines = String::new();
+        family(
+            &mut out,
+            "pipectl_stage_invocations_total",
+            "counter",
+            "Inputs that reached a stage.",
+        );
         for (name, c) in &self.stages {
-            let stage = esc(name);
             let _ = writeln!(
-                stage_lines,
-                "pipectl_stage_invocations_total{{stage=\"{stage}\"}} {}",
+                out,
+                "pipectl_stage_invocations_total{{stage=\"{}\"}} {}",
+                esc(name),
                 c.invocations
             );
+        }
+        family(
+            &mut out,
+            "pipectl_stage_traps_total",
+            "counter",
+            "Traps of a stage (and instances that could not be made).",
+        );
+        for (name, c) in &self.stages {
             let _ = writeln!(
-                stage_lines,
-                "pipectl_stage_traps_total{{stage=\"{stage}\"}} {}",
+                out,
+                "pipectl_stage_traps_total{{stage=\"{}\"}} {}",
+                esc(name),
                 c.traps
             );
+        }
+        family(
+            &mut out,
+            "pipectl_stage_rejected_total",
+            "counter",
+            "Typed errors a stage returned, by error case.",
+        );
+        for (name, c) in &self.stages {
             for (case, n) in &c.rejected {
                 let _ = writeln!(
-                    stage_lines,
-                    "pipectl_stage_rejected_total{{stage=\"{stage}\",case=\"{}\"}} {n}",
+                    out,
+                    "pipectl_stage_rejected_total{{stage=\"{}\",case=\"{}\"}} {n}",
+                    esc(name),
                     esc(case)
                 );
             }
+        }
+        family(
+            &mut out,
+            "pipectl_stage_limit_hits_total",
+            "counter",
+            "Limits a stage hit, by limit.",
+        );
+        for (name, c) in &self.stages {
             for (limit, n) in &c.limit_hits {
                 let _ = writeln!(
-                    stage_lines,
-                    "pipectl_stage_limit_hits_total{{stage=\"{stage}\",limit=\"{}\"}} {n}",
+                    out,
+                    "pipectl_stage_limit_hits_total{{stage=\"{}\",limit=\"{}\"}} {n}",
+                    esc(name),
                     esc(limit)
                 );
             }
         }
-        let mut hist = String::new();
-        let mut cumulative = 0;
-        for (b, n) in BUCKETS.iter().zip(self.buckets) {
-            cumulative += n;
-            let _ = writeln!(
-                hist,
-                "pipectl_request_duration_seconds_bucket{{le=\"{b}\"}} {cumulative}"
-            );
+        family(
+            &mut out,
+            "pipectl_stage_duration_seconds",
+            "histogram",
+            "Time one call of a stage took.",
+        );
+        for (name, c) in &self.stages {
+            if c.latency.count > 0 {
+                c.latency.render(
+                    &mut out,
+                    "pipectl_stage_duration_seconds",
+                    &format!("stage=\"{}\",", esc(name)),
+                );
+            }
         }
-        let _ = writeln!(
-            hist,
-            "pipectl_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            self.count
+        family(
+            &mut out,
+            "pipectl_request_duration_seconds",
+            "histogram",
+            "Time an input took through the pipeline.",
         );
-        let _ = writeln!(hist, "pipectl_request_duration_seconds_sum {}", self.sum);
-        let _ = writeln!(
-            hist,
-            "pipectl_request_duration_seconds_count {}",
-            self.count
-        );
+        self.latency
+            .render(&mut out, "pipectl_request_duration_seconds", "");
         let mut text = out;
-        text.push_str(&lines);
-        for (name, help) in [
-            (
-                "pipectl_stage_invocations_total",
-                "Inputs that reached a stage.",
-            ),
-            (
-                "pipectl_stage_traps_total",
-                "Traps of a stage (and instances that could not be made).",
-            ),
-            (
-                "pipectl_stage_rejected_total",
-                "Typed errors a stage returned, by error case.",
-            ),
-            (
-                "pipectl_stage_limit_hits_total",
-                "Limits a stage hit, by limit.",
-            ),
-        ] {
-            let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} counter");
-        }
-        text.push_str(&stage_lines);
-        let _ = writeln!(
-            text,
-            "# HELP pipectl_request_duration_seconds Time an input took through the pipeline.\n# TYPE pipectl_request_duration_seconds histogram"
-        );
-        text.push_str(&hist);
         for (name, kind, help, value) in [
             (
                 "pipectl_queue_depth",

@@ -180,11 +180,11 @@ fn worker(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
                 .run(&job.input)
                 .map_err(|f| generation.attribute(&job.input, f));
             let took = started.elapsed();
-            shared
-                .metrics
-                .lock()
-                .expect("no panic holding the lock")
-                .ran(&stages, result.as_ref().err(), took);
+            {
+                let mut metrics = shared.metrics.lock().expect("no panic holding the lock");
+                metrics.ran(&stages, result.as_ref().err(), took);
+                session.drain_latencies(|stage, micros| metrics.stage_call(stage, micros));
+            }
             let reply = match result {
                 Ok(output) => Reply {
                     status: StatusCode::OK,

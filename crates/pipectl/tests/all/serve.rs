@@ -171,10 +171,26 @@ fn serve_answers_the_http_contract_and_reports_metrics() {
         "pipectl_stage_rejected_total{stage=\"validator\",case=\"invalid-input\"} 1",
         "pipectl_responses_total{status=\"413\"} 1",
         "pipectl_request_duration_seconds_count 3",
+        "pipectl_stage_duration_seconds_count{stage=\"normalizer\"} 3",
+        "pipectl_stage_duration_seconds_count{stage=\"counter\"} 2",
+        "pipectl_stage_duration_seconds_bucket{stage=\"validator\",le=\"+Inf\"} 3",
         "reload_failures_total 0",
         "pipectl_generation 1",
     ] {
         assert!(metrics.contains(line), "no `{line}` in\n{metrics}");
+    }
+    // Each family's samples form one group, right after its TYPE line.
+    let mut seen = Vec::new();
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().unwrap();
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        if seen.last() != Some(&family) {
+            assert!(!seen.contains(&family), "`{family}` is split in\n{metrics}");
+            seen.push(family);
+        }
     }
     drop(s);
     // A composed component: the stage is named all the same.
