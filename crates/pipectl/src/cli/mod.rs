@@ -18,6 +18,7 @@ pub mod plugins;
 pub mod registry;
 pub mod run_output;
 pub mod run_request;
+pub mod serve_gate;
 pub mod stages;
 pub mod test_report;
 pub mod test_targets;

@@ -47,6 +47,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
         &["--workers".into(), workers.to_string()],
     )?;
     let cache = crate::cli::paths::compiled_cache();
+    let target = args.target.clone();
     let loader: Loader = Arc::new(move || {
         let load = || -> anyhow::Result<_> {
             let (request, _) = crate::cli::run_request::plan_request(&run_args, workers)?;
@@ -56,6 +57,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Outcome> {
                 .and_then(|dir| pipectl_run::ArtifactCache::open(dir).ok());
             let host = Arc::new(Host::new(&plan.host_config(artifacts))?);
             let pipeline = plan.load(&host)?;
+            crate::cli::serve_gate::conformance(&target, &plan)?;
             Ok((plan, host, pipeline))
         };
         load().map_err(|e| format!("{e:#}"))

@@ -1,8 +1,9 @@
 //! `pipectl serve`: the HTTP contract (200, 422 naming the stage and case,
 //! 400, 405, 413, health and metrics), hot reload under load (broken and
 //! unfit components refused, a good one live within 2 s, no request failed
-//! or mixed), overload (503 fast, health answering), graceful shutdown (the
-//! request in flight answered, exit 0). Requests go through curl.
+//! or mixed; a stage failing its own conformance cases refused), overload
+//! (503 fast, health answering), graceful shutdown (the request in flight
+//! answered, exit 0). Requests go through curl.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -380,4 +381,44 @@ fn sigterm_finishes_the_request_in_flight_and_exits_0() {
     };
     assert_eq!(code, Some(0));
     assert!(s.logged("stopped"), "{:?}", s.log.lock().unwrap());
+}
+
+/// A reload whose stage fails its own conformance cases is refused: the
+/// stage fits the world (it is a transform), but not its cases.
+#[test]
+fn a_reload_that_fails_its_stage_cases_keeps_the_old_generation() {
+    let sb = Sandbox::new();
+    for name in ["normalizer", "validator"] {
+        std::fs::copy(plugin(name), sb.path(&format!("{name}.wasm"))).unwrap();
+    }
+    let root = pipectl_testkit::root();
+    std::fs::write(
+        sb.path("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"gated\"\nversion = \"0.1.0\"\n\
+             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n\
+             [[stage]]\nname = \"normalizer\"\npath = \"normalizer.wasm\"\n\n\
+             [[stage]]\nname = \"validator\"\npath = \"validator.wasm\"\ncases = [\"{}\"]\n",
+            root.join("wit/text-transform/0.2.0").display(),
+            root.join("tests/conformance/validator.toml").display(),
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&sb, &["pipeline.toml", "--watch"]);
+    assert_eq!(post(&s, "two words").0, 422);
+    // The normalizer passes "two words" through: not a validator.
+    std::fs::copy(plugin("normalizer"), sb.path("validator.wasm")).unwrap();
+    s.wait_logged("conformance cases failed", Duration::from_secs(20));
+    assert!(
+        s.logged("`refuses two words` failed"),
+        "{:?}",
+        s.log.lock().unwrap()
+    );
+    assert_eq!(post(&s, "two words").0, 422);
+    let (_, metrics) = request(&s.url("/metrics"), "GET", None);
+    assert!(metrics.contains("reload_failures_total 1"), "{metrics}");
+    assert!(metrics.contains("pipectl_generation 1"), "{metrics}");
+    // Back to a validator: it passes and takes over.
+    std::fs::copy(plugin("validator"), sb.path("validator.wasm")).unwrap();
+    s.wait_logged("generation 2 serving", Duration::from_secs(20));
 }

@@ -232,6 +232,10 @@ pub fn composed(sb: &Sandbox) -> String {
         .replace(
             "\"wit/",
             &format!("\"{}/wit/", pipectl_testkit::root().display()),
+        )
+        .replace(
+            "\"tests/",
+            &format!("\"{}/tests/", pipectl_testkit::root().display()),
         );
     std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
     ok(&sb.run(&["compose", "pipeline.toml", "-o", "pipeline.wasm"]));
