@@ -14,6 +14,9 @@
 //! - `conformance`: `pipectl test` of one case vs `pipectl run` of the same
 //!   input on the composed pipeline; `pipectl compare` on 10,000 lines vs
 //!   running both sides with `pipectl run`.
+//! - `serve`: `pipectl serve` vs `jco serve` of the `--adapter http`
+//!   composition (requests/s and p99 at 1 and 32 connections, reload time,
+//!   memory per worker); see `bench_serve.rs`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -84,6 +87,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     if wants("conformance") {
         conformance()?;
+    }
+    if wants("serve") {
+        crate::bench_serve::serve()?;
     }
 
     Ok(())

@@ -11,6 +11,7 @@
 //! - `docs`: regenerate generated documentation (the WIT-diff rule catalog).
 
 mod bench;
+mod bench_serve;
 mod demo;
 mod docs;
 mod fuzz;
@@ -198,7 +199,7 @@ const JCO: &str = "@bytecodealliance/jco@1.35.0";
 
 /// Installs jco, pinned, under `target/tools/jco/` (npm's own cache makes
 /// that fast after the first time).
-fn jco() -> anyhow::Result<()> {
+pub(crate) fn jco() -> anyhow::Result<()> {
     let dir = root().join("target/tools/jco");
     let pinned = dir.join("pinned");
     let bin = dir.join("node_modules/.bin/jco");
