@@ -307,6 +307,7 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
         world: world_name.clone(),
         interface: contract.name.clone(),
         stages: stages.iter().map(stage_metadata).collect(),
+        adapter: plan.adapter.map(|a| a.name().to_string()),
     };
     append_metadata(&mut bytes, &meta);
     let digest_out = digest(&bytes);

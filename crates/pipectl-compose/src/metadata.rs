@@ -25,6 +25,10 @@ pub struct PipelineMetadata {
     pub interface: String,
     /// The stages, in order.
     pub stages: Vec<StageMetadata>,
+    /// With `--adapter`: `cli`, `cli-lines` or `http` (the component then
+    /// exports that adapter's WASI interface, not the contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
 }
 
 /// One stage in [`PipelineMetadata`].

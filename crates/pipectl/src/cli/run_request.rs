@@ -194,9 +194,20 @@ fn stages(args: &RunArgs) -> anyhow::Result<(Vec<RawStage>, Trust, Option<PathBu
         return Ok((stages, Trust::Operator, Some(target.clone())));
     }
     let bytes = fs_err::read(target)?;
+    let metadata = pipectl_compose::read_metadata(&bytes);
+    if let Some(adapter) = metadata.as_ref().and_then(|m| m.adapter.as_deref()) {
+        return Err(crate::cli::failure::Usage(format!(
+            "`{}` was composed with `--adapter {}`: it is a command or an HTTP handler for \
+             another engine (`wasmtime run`/`serve`, `jco run`/`serve`), not a pipeline stage; \
+             compose without `--adapter` to run or serve it with pipectl",
+            target.display(),
+            clean(adapter, 20)
+        ))
+        .into());
+    }
     // The name a composed component carries is the component's say:
     // shown in messages, so made safe for a terminal.
-    let name = pipectl_compose::read_metadata(&bytes)
+    let name = metadata
         .map(|m| clean(&m.name, 100))
         .unwrap_or_else(|| stage_name(target));
     Ok((vec![bare(name, bytes)], Trust::Operator, None))

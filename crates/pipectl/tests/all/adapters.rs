@@ -114,6 +114,12 @@ fn adapted_components_check_against_the_wasi_worlds_and_import_only_what_they_ne
         let refused = sb.run(&["check", &file, "--wit", wasi, "--world", other]);
         assert_eq!(refused.status.code(), Some(1), "{adapter} against {other}");
     }
+    // pipectl's own host runs the plain composition, and says so.
+    for adapter in ["cli", "http"] {
+        let out = sb.run_stdin(&["run", &format!("{adapter}.wasm")], "a b c");
+        let err = fails(&out);
+        assert!(err.contains(&format!("--adapter {adapter}")), "{err}");
+    }
     // The limit is baked in; a size that is not one is refused.
     let err = fails(&sb.run(&[
         "compose",
@@ -262,4 +268,46 @@ fn http_adapter_under_jco_serve_answers_like_pipectl_serve() {
     let b = exchange(&isolated.url("/"), "POST", Some(after.as_bytes()));
     assert_eq!((a.0, &a.2), (200, &b.2));
     assert!(isolated.alive());
+}
+
+/// A middleware wraps the rest of the chain: the head calls it as one
+/// element, so an error it passes on is named for it.
+#[test]
+fn a_middleware_in_an_adapted_pipeline_answers_for_what_it_wraps() {
+    let sb = Sandbox::new();
+    let stage = |name: &str, path: std::path::PathBuf| {
+        format!(
+            "[[stage]]\nname = \"{name}\"\npath = \"{}\"\n",
+            path.display()
+        )
+    };
+    std::fs::write(
+        sb.path("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"wrapped\"\nversion = \"0.1.0\"\n\
+             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n{}{}{}{}",
+            root().join("wit/text-transform/0.2.0").display(),
+            stage("normalizer", plugin("normalizer")),
+            stage("audit", fixture("audit")),
+            stage("validator", plugin("validator")),
+            stage("counter", plugin("counter")),
+        ),
+    )
+    .unwrap();
+    adapt(&sb, "cli", &[]);
+    // `pipectl run` runs a middleware in the plain composition.
+    ok(&sb.run(&["compose", "pipeline.toml", "-o", "plain.wasm"]));
+    let text = "one  two three";
+    let theirs = jco_run(&sb.path("cli.wasm"), text);
+    assert_eq!(theirs.status.code(), Some(0), "{theirs:?}");
+    let ours = sb.run_stdin(&["run", "plain.wasm"], text);
+    assert_eq!(String::from_utf8_lossy(&theirs.stdout), ok(&ours));
+    assert!(ok(&ours).ends_with("-- audited"));
+    let theirs = jco_run(&sb.path("cli.wasm"), "two words");
+    assert_eq!(theirs.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        said.starts_with("audit: invalid-input: expected at least 3 words, found 2\n"),
+        "{said}"
+    );
 }
