@@ -17,7 +17,7 @@ use crate::output::OutputSink;
 
 mod checks;
 mod deadline;
-mod grants;
+pub(crate) mod grants;
 
 use checks::*;
 use deadline::*;

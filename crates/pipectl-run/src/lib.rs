@@ -29,6 +29,8 @@ pub mod node;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+#[cfg(test)]
+mod proxy_tests;
 pub mod stage;
 pub mod stats;
 
