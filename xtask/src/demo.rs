@@ -7,16 +7,25 @@ use anyhow::Context as _;
 
 use crate::util::{cargo, root, run as run_cmd};
 
-/// Builds `pipectl` (the dev profile, shared with the tests) and returns its
+/// Builds `pipectl` in the profile this xtask was built in (dev for the
+/// demo, shared with the tests; `bench` for the benchmarks) and returns its
 /// path.
 pub fn build_pipectl() -> anyhow::Result<PathBuf> {
     let root = root();
-    run_cmd(
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--quiet", "-p", "pipectl"]),
-    )?;
-    Ok(root.join("target/debug/pipectl"))
+    let (profile, dir) = if cfg!(debug_assertions) {
+        ("dev", "debug")
+    } else {
+        ("bench", "release")
+    };
+    run_cmd(cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--profile",
+        profile,
+        "-p",
+        "pipectl",
+    ]))?;
+    Ok(root.join("target").join(dir).join("pipectl"))
 }
 
 fn pipectl(bin: &Path) -> Command {

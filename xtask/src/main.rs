@@ -12,6 +12,7 @@
 
 mod bench;
 mod bench_serve;
+mod bench_wire;
 mod demo;
 mod docs;
 mod fuzz;

@@ -204,6 +204,29 @@ fn check_adapted(
     }
 }
 
+/// Each stage, read from wac-graph's types when they show exactly what a
+/// stage must be; otherwise decoded and checked in full.
+fn analyze_stages(
+    inputs: &[StageInput],
+    digests: &[String],
+    graph: &wac_graph::CompositionGraph,
+    packages: &Registered,
+    ctx: &StageContext<'_>,
+) -> Result<Vec<Analyzed>, ComposeError> {
+    let quick = QuickContract::new(ctx.wit, ctx.world, ctx.contract_key);
+    inputs
+        .iter()
+        .zip(digests)
+        .map(|(input, digest)| {
+            let pkg = packages[digest].0;
+            match quick.analyze(graph, pkg, input, digest) {
+                Some(a) => Ok(a),
+                None => analyze(input.clone(), digest.clone(), ctx),
+            }
+        })
+        .collect()
+}
+
 /// A stage, as the report shows it.
 fn stage_report(s: &Analyzed) -> StageReport {
     StageReport {
@@ -261,18 +284,7 @@ pub fn compose(plan: ComposePlan<'_>) -> Result<Composition, ComposeError> {
     // Each stage, read from wac-graph's types when they show exactly what a
     // stage must be; otherwise decoded and checked in full (which also
     // explains what is wrong).
-    let quick = QuickContract::new(wit, world, &contract_key);
-    let stages = inputs
-        .iter()
-        .zip(&digests)
-        .map(|(input, digest)| {
-            let pkg = packages[digest].0;
-            match quick.analyze(&graph, pkg, input, digest) {
-                Some(a) => Ok(a),
-                None => analyze(input.clone(), digest.clone(), &ctx),
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let stages = analyze_stages(&inputs, &digests, &graph, &packages, &ctx)?;
 
     let mut builder = Builder::new(
         &contract,

@@ -132,6 +132,8 @@ pub struct RemoteStore {
     auth: RegistryAuth,
     credentials: Option<Credentials>,
     authorization: Mutex<Option<Authorization>>,
+    /// Whether the registry asks for authentication at all (probed once).
+    needs_auth: tokio::sync::OnceCell<bool>,
     runtime: tokio::runtime::Runtime,
     retries: u32,
     limits: Limits,
@@ -187,6 +189,9 @@ impl RemoteStore {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             user_agent: concat!("pipectl/", env!("CARGO_PKG_VERSION")),
+            // A blob goes up in two requests (open the upload, PUT the
+            // bytes), not a PATCH per chunk with a round trip each.
+            use_monolithic_push: true,
             ..ClientConfig::default()
         };
         let setup = |e: &dyn std::fmt::Display| RegistryError::Network {
@@ -223,6 +228,7 @@ impl RemoteStore {
                 .map_or(RegistryAuth::Anonymous, |c| c.into_auth()),
             credentials,
             authorization: Mutex::new(None),
+            needs_auth: tokio::sync::OnceCell::new(),
             runtime,
             retries: transport.retries,
             limits: transport.limits,
@@ -317,6 +323,31 @@ impl RemoteStore {
         }
     }
 
+    /// Hands oci-client the credentials when the registry asks for
+    /// authentication (probed once per store). oci-client holding none
+    /// makes no request of its own: holding anonymous ones and getting no
+    /// token back, it would probe `GET /v2/` before every request.
+    async fn authorize_client(&self) {
+        let needs = *self
+            .needs_auth
+            .get_or_init(|| async {
+                match self.http.get(format!("{}/v2/", self.base)).send().await {
+                    Ok(r) => {
+                        r.status() == reqwest::StatusCode::UNAUTHORIZED
+                            || r.headers().contains_key(reqwest::header::WWW_AUTHENTICATE)
+                    }
+                    // Unreachable: oci-client will say so with the credentials.
+                    Err(_) => true,
+                }
+            })
+            .await;
+        if needs {
+            self.client
+                .store_auth_if_needed(&self.registry, &self.auth)
+                .await;
+        }
+    }
+
     /// Pushes `bytes` as a blob unless the registry has it.
     fn push_blob_once(
         &self,
@@ -328,9 +359,7 @@ impl RemoteStore {
         let digest = digest.to_string();
         let exists = self
             .block(async {
-                self.client
-                    .store_auth_if_needed(&self.registry, &self.auth)
-                    .await;
+                self.authorize_client().await;
                 Ok(self
                     .client
                     .blob_exists(reference, &digest)
@@ -561,16 +590,18 @@ impl Store for RemoteStore {
         let this = &*self;
         for (bytes, digest, what) in blobs {
             let digest = digest.to_string();
+            // A config is a few bytes: uploading it costs no more than
+            // asking whether it is there.
+            let small = bytes.len() <= 4096;
             let exists = this
                 .block(async {
-                    this.client
-                        .store_auth_if_needed(&this.registry, &this.auth)
-                        .await;
-                    Ok(this
-                        .client
-                        .blob_exists(&reference, &digest)
-                        .await
-                        .unwrap_or(false))
+                    this.authorize_client().await;
+                    Ok(!small
+                        && this
+                            .client
+                            .blob_exists(&reference, &digest)
+                            .await
+                            .unwrap_or(false))
                 })
                 .unwrap_or(false);
             if exists {

@@ -3,11 +3,16 @@
 //! A precompiled artifact is native code: wasmtime loads it with an
 //! `unsafe` deserialize that trusts its bytes. So the cache never trusts a
 //! file for being there, or for a checksum beside it (whoever can write the
-//! folder can write both). Every entry carries a *seal*: an HMAC-SHA256 of
-//! the artifact under a per-user key kept outside the cache
-//! ([`pipectl_io::SealKey`], created 0600 on first use), with the entry's key
-//! (component digest and engine compatibility hash) as its context, so an
-//! artifact sealed for one component is refused under another's name. The
+//! folder can write both). Every entry carries a *seal*: an HMAC-SHA256,
+//! under a per-user key kept outside the cache ([`pipectl_io::SealKey`],
+//! created 0600 on first use), of the artifact file's identity as written
+//! (device, inode, size, change and modification times in nanoseconds: any
+//! write, replacement, copy or restore changes them, and only root can set
+//! a change time back), with the entry's key (component digest and engine
+//! compatibility hash) as its context, so an artifact sealed for one
+//! component is refused under another's name. Checking a seal costs a
+//! `stat`, and the artifact is memory-mapped, not read: a warm start does
+//! not hash or copy the native code. The
 //! folder itself must belong to the user and be writable by no one else.
 //! An entry that fails any check is not loaded: the component is compiled
 //! again and the caller gets a [`CacheWarning`] to show.
@@ -21,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pipectl_io::seal::SealError;
-use pipectl_io::{Digest, ReadError, SealKey, WriteOptions};
+use pipectl_io::{Digest, SealKey, WriteOptions};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -205,9 +210,15 @@ impl ArtifactCache {
             }
         }
         let mut warning = None;
-        match pipectl_io::read_regular(&path, MAX_ARTIFACT_BYTES, "precompiled artifact") {
-            Ok(artifact) => match self.check_seal(&entry, &path, &artifact) {
-                Ok(()) => match deserialize_sealed(engine, &artifact) {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.file_type().is_file() || meta.len() > MAX_ARTIFACT_BYTES => {
+                warning = Some(CacheWarning::Unreadable {
+                    path: path.clone(),
+                    reason: "not a regular file of a plausible size".into(),
+                });
+            }
+            Ok(meta) => match self.check_seal(&entry, &path, &identity(&meta)) {
+                Ok(()) => match map_sealed(engine, &path, &meta) {
                     Ok(component) => {
                         return Ok(Compiled {
                             component,
@@ -224,14 +235,11 @@ impl ArtifactCache {
                 },
                 Err(w) => warning = Some(w),
             },
-            Err(e) if e.is_not_found() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 warning = Some(CacheWarning::Unreadable {
                     path: path.clone(),
-                    reason: match e {
-                        ReadError::Io { error, .. } => error.to_string(),
-                        other => other.to_string(),
-                    },
+                    reason: e.to_string(),
                 })
             }
         }
@@ -251,10 +259,10 @@ impl ArtifactCache {
         })
     }
 
-    fn check_seal(&self, entry: &str, path: &Path, artifact: &[u8]) -> Result<(), CacheWarning> {
+    fn check_seal(&self, entry: &str, path: &Path, identity: &[u8]) -> Result<(), CacheWarning> {
         let seal_path = Self::seal_path(path);
         match pipectl_io::read_regular_to_string(&seal_path, MAX_SEAL_BYTES, "cache seal") {
-            Ok(seal) if self.key.verify(entry, artifact, &seal) => Ok(()),
+            Ok(seal) if self.key.verify(entry, identity, &seal) => Ok(()),
             Ok(_) => Err(CacheWarning::BadSeal {
                 path: path.to_path_buf(),
                 missing: false,
@@ -293,23 +301,68 @@ impl ArtifactCache {
         // The checksum file earlier versions wrote proves nothing.
         let _ = std::fs::remove_file(path.with_extension("cwasm.sha256"));
         write(path, artifact)?;
-        write(&seal, self.key.seal(entry, artifact).as_bytes())
+        // The seal binds this very file (as renamed into place) to the entry.
+        let written = std::fs::symlink_metadata(path)?;
+        write(&seal, self.key.seal(entry, &identity(&written)).as_bytes())
     }
 }
 
-/// Loads an artifact whose seal this cache's key verified.
+/// What a seal binds: the artifact file's identity (device, inode, size,
+/// change and modification times, to the nanosecond). Any write to the
+/// file, a replacement, a copy or a restore changes it, and the change time
+/// cannot be set back by anyone but root; checking it costs a `stat`, not a
+/// hash of the whole artifact.
+fn identity(meta: &std::fs::Metadata) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        format!(
+            "cwasm-file-v2:{}:{}:{}:{}.{}:{}.{}",
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        )
+        .into_bytes()
+    }
+    #[cfg(not(unix))]
+    {
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        format!("cwasm-file-v2:{}:{}", meta.len(), modified.as_nanos()).into_bytes()
+    }
+}
+
+/// Maps an artifact whose seal this cache's key verified for the file
+/// `verified` describes, and checks that the file mapped is still that one.
 #[allow(
     unsafe_code,
     reason = "wasmtime cannot check a precompiled artifact's origin; the seal does"
 )]
-fn deserialize_sealed(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: the artifact's seal verified under the user's secret key with
-    // this entry's key (component digest and engine compatibility hash) as
-    // context, so this process's user wrote these very bytes from
+fn map_sealed(
+    engine: &Engine,
+    path: &Path,
+    verified: &std::fs::Metadata,
+) -> wasmtime::Result<Component> {
+    // SAFETY: the seal verified under the user's secret key, with this
+    // entry's key (component digest and engine compatibility hash) as
+    // context, binds this entry to the file this process's user wrote from
     // `Component::serialize` for this component on this engine
-    // configuration; the bytes verified are the bytes loaded (read once, in
-    // memory), and wasmtime re-checks the configuration and version.
-    unsafe { Component::deserialize(engine, artifact) }
+    // configuration; its identity (inode, size, change time) is checked
+    // again after the mapping, so a file swapped meanwhile is not used;
+    // wasmtime re-checks the configuration and version.
+    let component = unsafe { Component::deserialize_file(engine, path) }?;
+    let now = std::fs::symlink_metadata(path)?;
+    if identity(&now) != identity(verified) {
+        wasmtime::bail!("the artifact changed while it was loaded");
+    }
+    Ok(component)
 }
 
 #[cfg(test)]

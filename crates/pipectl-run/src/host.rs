@@ -195,7 +195,11 @@ impl Default for HostConfig {
 /// One engine, one linker, one epoch ticker: shared by every plugin.
 pub struct Host {
     engine: Engine,
-    linker: Linker<StageState>,
+    /// For components that import nothing: links no WASI at all.
+    bare: Linker<StageState>,
+    /// WASI and `wasi:http`, linked on the first component that imports
+    /// anything (what a component may use is its grants' business).
+    linker: std::sync::OnceLock<Linker<StageState>>,
     cache: Option<ArtifactCache>,
     fuel: bool,
     max_memory: Option<u64>,
@@ -363,6 +367,9 @@ impl Host {
                 .total_core_instances(instances.saturating_mul(16))
                 .total_memories(instances.saturating_mul(16))
                 .total_tables(instances.saturating_mul(16))
+                // Calls are synchronous: no fiber stacks to reserve (the
+                // default, 1,000, costs as many `mprotect`s per engine).
+                .total_stacks(1)
                 .max_memories_per_module(1);
             if let Some(max) = config.max_memory {
                 // Leave one page of slack: the limiter, not the pool, should
@@ -382,28 +389,36 @@ impl Host {
             Some(engine) => engine,
             None => Engine::new(&c).map_err(err)?,
         };
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
-        // Replace `wasi:io/poll` (same interface version) with one whose
-        // waits end at the call's deadline.
-        linker.allow_shadowing(true);
-        sync_poll::add_to_linker::<StageState, DeadlinePoll>(&mut linker, |s| DeadlineTable {
-            table: &mut s.table,
-            deadline: s.deadline,
-        })
-        .map_err(err)?;
-        linker.allow_shadowing(false);
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(err)?;
         Ok(Self {
             _ticker: Ticker::start(&engine),
+            bare: Linker::new(&engine),
+            linker: std::sync::OnceLock::new(),
             engine,
-            linker,
             cache: config.cache.clone(),
             fuel: config.fuel,
             max_memory: config.max_memory,
             output: None,
             pooled: is_pooled,
         })
+    }
+
+    /// The linker with WASI and `wasi:http`, made on first use.
+    fn wasi_linker(&self) -> wasmtime::Result<&Linker<StageState>> {
+        if let Some(linker) = self.linker.get() {
+            return Ok(linker);
+        }
+        let mut linker = Linker::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Replace `wasi:io/poll` (same interface version) with one whose
+        // waits end at the call's deadline.
+        linker.allow_shadowing(true);
+        sync_poll::add_to_linker::<StageState, DeadlinePoll>(&mut linker, |s| DeadlineTable {
+            table: &mut s.table,
+            deadline: s.deadline,
+        })?;
+        linker.allow_shadowing(false);
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        Ok(self.linker.get_or_init(|| linker))
     }
 
     /// Whether instances come from the pooling allocator (asked for, and
@@ -557,8 +572,15 @@ impl Host {
                 }
             },
         })?;
-        let pre = self
-            .linker
+        let linker = if ty.imports(&self.engine).next().is_none() {
+            &self.bare
+        } else {
+            self.wasi_linker().map_err(|e| LoadError::Link {
+                stage: name.to_string(),
+                message: format!("{e:#}"),
+            })?
+        };
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link {
                 stage: name.to_string(),

@@ -51,7 +51,7 @@ fn adapted() -> Vec<u8> {
             let path = pipectl_testkit::plugin(name);
             pipectl_compose::StageInput {
                 name: name.to_string(),
-                bytes: std::fs::read(&path).unwrap(),
+                bytes: pipectl_io::read_regular(&path, 1 << 20, "a plugin").unwrap(),
                 origin: path.display().to_string(),
                 allow_imports: Vec::new(),
             }

@@ -129,6 +129,15 @@ impl RegistryServer {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// How many requests the registry has answered so far (from the access
+    /// log).
+    pub fn total_requests(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("msg=\"response completed"))
+            .count()
+    }
+
     /// How many requests so far were `method` on a path containing `part`
     /// (from the access log).
     pub fn requests(&self, method: &str, part: &str) -> usize {
