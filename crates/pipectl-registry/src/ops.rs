@@ -371,7 +371,7 @@ pub fn fetch_resolved(
     // 2. The layer: from the cache, else streamed from the store into a
     // temporary file in the cache folder; verified either way.
     let download = fetch_layer(ctx, &mut store, location, &layer, &shown)?;
-    let from_cache = download.is_none();
+    let from_cache = matches!(download, Layer::Cached(_));
 
     // 3. The lockfile entry; with --locked it must not change. The
     // signature a policy accepted for this manifest stays recorded (the
@@ -394,27 +394,20 @@ pub fn fetch_resolved(
         return Err(locked_drift(lock, locked.as_ref(), &entry));
     }
 
-    // 4. Everything verified: now the cache.
+    // 4. Everything verified: now the cache. The layer is not hashed a
+    // third time: it was hashed as it was written (then renamed into
+    // place), or read from the cache just now, and every reader of it
+    // (`Fetched::read`, `copy_to`) checks it again.
     ctx.cache.put_blob(&manifest_digest, &manifest_bytes)?;
-    if let Some(file) = download {
-        ctx.cache.put_blob_file(&layer.digest, file)?;
-    }
+    let blob = match download {
+        Layer::Cached(path) => path,
+        Layer::Downloaded(file) => ctx.cache.put_blob_file(&layer.digest, file)?,
+    };
     // Only a tag this fetch resolved is recorded as pointing here.
     if let Some(tag) = &resolved_tag {
         ctx.cache
             .put_ref(location, tag, &manifest_digest, notices)?;
     }
-    // Hashed again where it now lies: what is returned is what was
-    // verified (and every reader of it checks once more).
-    let blob = ctx
-        .cache
-        .blob_file(&layer.digest, layer.size)
-        .ok_or_else(|| RegistryError::Verify {
-            reference: shown.clone(),
-            reason: artifact::VerifyError::Shape(
-                "the cached layer changed after it was verified".to_string(),
-            ),
-        })?;
     Ok(Fetched {
         blob,
         entry,
@@ -526,7 +519,7 @@ fn fetch_layer(
     location: &Location,
     layer: &artifact::Descriptor,
     shown: &str,
-) -> Result<Option<tempfile::NamedTempFile>, RegistryError> {
+) -> Result<Layer, RegistryError> {
     let not_wasm = || RegistryError::Verify {
         reference: shown.to_string(),
         reason: artifact::VerifyError::Shape("the layer is not WebAssembly".to_string()),
@@ -541,7 +534,7 @@ fn fetch_layer(
     };
     Ok(match ctx.cache.blob_file(&layer.digest, layer.size) {
         Some(path) if !starts_as_wasm(&path) => return Err(not_wasm()),
-        Some(_) => None,
+        Some(path) => Layer::Cached(path),
         None => {
             let tmp_dir = ctx.cache.tmp_dir()?;
             let file = store
@@ -554,9 +547,17 @@ fn fetch_layer(
             if read.is_err() || &magic != b"\0asm" {
                 return Err(not_wasm());
             }
-            Some(file)
+            Layer::Downloaded(file)
         }
     })
+}
+
+/// Where a fetch's layer came from, verified either way.
+enum Layer {
+    /// The cache entry, hashed just now.
+    Cached(std::path::PathBuf),
+    /// A temporary file in the cache folder, hashed as it was written.
+    Downloaded(tempfile::NamedTempFile),
 }
 
 /// Step 1 of [`fetch_resolved`]: the manifest, pinned by the lockfile or

@@ -324,7 +324,8 @@ impl RemoteStore {
     }
 
     /// Hands oci-client the credentials when the registry asks for
-    /// authentication (probed once per store). oci-client holding none
+    /// authentication (known from the reads before, else probed once per
+    /// store). oci-client holding none
     /// makes no request of its own: holding anonymous ones and getting no
     /// token back, it would probe `GET /v2/` before every request.
     async fn authorize_client(&self) {

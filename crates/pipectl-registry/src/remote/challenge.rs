@@ -54,6 +54,11 @@ impl RemoteStore {
             }
             Some(Authorization::Basic(..)) => false,
         };
+        // The registry served a read without asking: it needs no
+        // authentication, and oci-client need not probe for it either.
+        if current.is_none() && from_registry && response.status() != StatusCode::UNAUTHORIZED {
+            let _ = self.needs_auth.set(false);
+        }
         if response.status() != StatusCode::UNAUTHORIZED || !from_registry || !renewable {
             return Ok(response);
         }
@@ -68,6 +73,7 @@ impl RemoteStore {
         let Some(fresh) = self.authorize(&challenge).await? else {
             return Ok(response);
         };
+        let _ = self.needs_auth.set(true);
         *self.authorization.lock().expect("not poisoned") = Some(fresh.clone());
         send(Some(fresh)).await.map_err(|e| self.network(&e))
     }
