@@ -156,6 +156,11 @@ pub struct WriteOptions {
     /// (what `touch` or a shell redirection gives). An existing file keeps
     /// its mode.
     pub mode: Option<u32>,
+    /// Skip the `fsync` before the rename, for content every reader
+    /// verifies (a cache entry checked against its digest or seal on each
+    /// read): after a crash a torn entry is fetched again, never trusted.
+    /// User-facing outputs and lockfiles keep it off.
+    pub no_sync: bool,
 }
 
 /// Why a file could not be written.
@@ -264,7 +269,9 @@ pub fn write_atomic_with(
     }
     #[cfg(not(unix))]
     let _ = existing;
-    tmp.as_file().sync_all().map_err(io)?;
+    if !options.no_sync {
+        tmp.as_file().sync_all().map_err(io)?;
+    }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

@@ -103,7 +103,13 @@ impl Cache {
         }
         self.ensure_dir()?;
         let path = self.blob_path(digest);
-        pipectl_io::write_atomic(&path, bytes, pipectl_io::WriteOptions::default())?;
+        // Every reader checks the digest: no fsync (a torn entry after a
+        // crash is fetched again).
+        let options = pipectl_io::WriteOptions {
+            no_sync: true,
+            ..Default::default()
+        };
+        pipectl_io::write_atomic(&path, bytes, options)?;
         Ok(())
     }
 
@@ -117,9 +123,8 @@ impl Cache {
         let path = self.blob_path(digest);
         let dir = path.parent().expect("a blob path has a folder");
         create_private_dir(dir).map_err(RegistryError::io("failed to create", dir))?;
-        file.as_file()
-            .sync_all()
-            .map_err(RegistryError::io("failed to write the cache entry", &path))?;
+        // No fsync: the rename is the commit, and every reader checks the
+        // digest, so a torn entry after a crash is fetched again.
         file.persist(&path)
             .map_err(|e| RegistryError::io("failed to write the cache entry", &path)(e.error))?;
         Ok(path)
@@ -192,7 +197,11 @@ impl Cache {
         create_private_dir(&dir).map_err(RegistryError::io("failed to create", &dir))?;
         let digest = manifest_digest.to_string();
         let seal = key.seal(&Self::seal_context(location, tag), digest.as_bytes());
-        let options = pipectl_io::WriteOptions::default();
+        // Sealed: a torn entry after a crash fails its seal and is ignored.
+        let options = pipectl_io::WriteOptions {
+            no_sync: true,
+            ..Default::default()
+        };
         pipectl_io::write_atomic(
             &dir.join("location"),
             location.display().as_bytes(),

@@ -287,6 +287,7 @@ impl ArtifactCache {
             // A link in the cache folder is replaced, never followed.
             replace_symlink: true,
             mode: None,
+            no_sync: false,
         };
         let write = |target: &Path, data: &[u8]| {
             pipectl_io::write_atomic(target, data, options).map_err(std::io::Error::other)

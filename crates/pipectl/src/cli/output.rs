@@ -116,6 +116,7 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     let options = pipectl_io::WriteOptions {
         replace_symlink: REPLACE_LINKS.load(std::sync::atomic::Ordering::Relaxed),
         mode: None,
+        no_sync: false,
     };
     pipectl_io::write_atomic(path, bytes, options)?;
     Ok(())
@@ -130,6 +131,7 @@ pub fn write_atomic_with(
     let options = pipectl_io::WriteOptions {
         replace_symlink: REPLACE_LINKS.load(std::sync::atomic::Ordering::Relaxed),
         mode: None,
+        no_sync: false,
     };
     pipectl_io::write_atomic_with(path, options, fill)?;
     Ok(())

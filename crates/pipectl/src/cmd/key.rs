@@ -47,6 +47,7 @@ fn generate(args: KeyGenerateArgs) -> anyhow::Result<Outcome> {
         pipectl_io::WriteOptions {
             replace_symlink: false,
             mode: Some(0o600),
+            no_sync: false,
         },
     )?;
     let written = pipectl_io::write_atomic(
