@@ -15,7 +15,7 @@ use wasm_encoder::{
     FunctionSection, GlobalSection, GlobalType, ImportSection, MemorySection, MemoryType, Module,
     TypeSection, ValType,
 };
-use wit_parser::{Int, Resolve, SizeAlign, Type, TypeDefKind, WorldId};
+use wit_parser::{Int, Resolve, SizeAlign, Type, TypeDefKind};
 
 use crate::adapter::{Adapter, CHAIN};
 use crate::sequencer::{self, Contract, ContractError, crate_dealias, mem};
@@ -165,22 +165,8 @@ pub(crate) fn generate(
     let src = format!(
         "package pipectl:head{version};\n\nworld head {{\n{imports}  export {CHAIN};\n}}\n"
     );
-    let pkg = resolve
-        .push_str("pipectl-head.wit", &src)
-        .map_err(|e| err(format!("the generated head world does not resolve: {e:#}")))?;
-    let world: WorldId = resolve.packages[pkg].worlds["head"];
-    let mut module = core_module(contract, names, &shape, &out, adapter);
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .map_err(|e| err(format!("failed to embed the head's WIT: {e:#}")))?;
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|encoder| encoder.encode())
-        .map_err(|e| err(format!("failed to encode the head component: {e:#}")))
+    let module = core_module(contract, names, &shape, &out, adapter);
+    sequencer::encode_glue(module, resolve, &src, "head").map_err(err)
 }
 
 /// Addresses in the head's memory.
@@ -374,6 +360,17 @@ fn run_body(stages: u32, map: &Map, payload: u32, out: &OutLayout, fail: u32) ->
     f
 }
 
+/// Copies the `(ptr, len)` pair at the address in local `entry` to
+/// `base + at`.
+fn copy_string(i: &mut wasm_encoder::InstructionSink<'_>, base: i32, at: u32, entry: u32) {
+    for word in [0, 4] {
+        i.i32_const(base)
+            .local_get(entry)
+            .i32_load(mem(word, 2))
+            .i32_store(mem(at + word, 2));
+    }
+}
+
 /// `fail(element)`: fills the `failure` record from the tables and the
 /// element's return area; returns the head's return area.
 fn fail_body(map: &Map, shape: &ErrorShape, out: &OutLayout) -> Function {
@@ -391,12 +388,7 @@ fn fail_body(map: &Map, shape: &ErrorShape, out: &OutLayout) -> Function {
         .i32_const(map.stage_table as i32)
         .i32_add()
         .local_set(ENTRY);
-    for word in [0, 4] {
-        i.i32_const(o)
-            .local_get(ENTRY)
-            .i32_load(mem(word, 2))
-            .i32_store(mem(stage_at + word, 2));
-    }
+    copy_string(&mut i, o, stage_at, ENTRY);
     // The case's table entry, by the discriminant.
     match shape.tag {
         Some((at, Int::U8)) => i.i32_const(map.ret as i32).i32_load8_u(mem(at, 0)),
@@ -409,12 +401,7 @@ fn fail_body(map: &Map, shape: &ErrorShape, out: &OutLayout) -> Function {
         .i32_const(map.case_table as i32)
         .i32_add()
         .local_set(ENTRY);
-    for word in [0, 4] {
-        i.i32_const(o)
-            .local_get(ENTRY)
-            .i32_load(mem(word, 2))
-            .i32_store(mem(case_at + word, 2));
-    }
+    copy_string(&mut i, o, case_at, ENTRY);
     // The message, when the case carries a string; empty otherwise.
     i.local_get(ENTRY)
         .i32_load(mem(8, 2))

@@ -152,14 +152,7 @@ fn check_output(
     ctx: &StageContext<'_>,
     world_name: &str,
 ) -> Result<Result<pipectl_wit::DecodedComponent, ComposeError>, ComposeError> {
-    let allowed: Vec<String> = stages
-        .iter()
-        .flat_map(|s| s.input.allow_imports.iter().cloned())
-        .collect();
-    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
-    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.to_vec())
-        .and_then(|c| c.validate_and_decode())
-        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
+    let (composed, policy) = decode_composed(bytes, stages)?;
     let findings = check_world(&composed, &ctx.wit.resolve, ctx.world, &policy);
     if findings.is_empty() {
         Ok(Ok(composed))
@@ -169,6 +162,23 @@ fn check_output(
             findings,
         }))
     }
+}
+
+/// Validates and decodes the composed component; the import policy of
+/// every stage's allowances (a stage's permitted imports pass through).
+fn decode_composed(
+    bytes: &[u8],
+    stages: &[Analyzed],
+) -> Result<(pipectl_wit::DecodedComponent, ImportPolicy), ComposeError> {
+    let allowed: Vec<String> = stages
+        .iter()
+        .flat_map(|s| s.input.allow_imports.iter().cloned())
+        .collect();
+    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
+    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.to_vec())
+        .and_then(|c| c.validate_and_decode())
+        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
+    Ok((composed, policy))
 }
 
 /// Decodes an adapted composition and checks it against the adapter's own
@@ -181,14 +191,7 @@ fn check_adapted(
     adapter: Adapter,
 ) -> Result<pipectl_wit::DecodedComponent, ComposeError> {
     let (resolve, world) = adapter.bindgen()?;
-    let allowed: Vec<String> = stages
-        .iter()
-        .flat_map(|s| s.input.allow_imports.iter().cloned())
-        .collect();
-    let policy = ImportPolicy::allow(allowed).map_err(|e| ComposeError::Graph(e.to_string()))?;
-    let composed = ComponentBytes::from_bytes(std::path::Path::new("<composed>"), bytes.to_vec())
-        .and_then(|c| c.validate_and_decode())
-        .map_err(|e| ComposeError::Graph(format!("the composed component is not valid: {e}")))?;
+    let (composed, policy) = decode_composed(bytes, stages)?;
     let findings: Vec<_> = check_world(&composed, &resolve, world, &policy)
         .into_iter()
         // The chain is the head's business, inside the composition.

@@ -227,26 +227,36 @@ pub fn generate(contract: &Contract, stages: usize) -> Result<Vec<u8>, ContractE
         interface: contract.name.clone(),
         reason,
     };
-    let mut module = core_module(contract, stages);
+    let module = core_module(contract, stages);
     let src = contract.world_source(stages).map_err(err)?;
-    let mut resolve = contract.resolve.clone();
+    encode_glue(module, contract.resolve.clone(), &src, "sequencer").map_err(err)
+}
+
+/// Makes generated glue a component: `module` with the world `world` that
+/// `src` (pushed into `resolve`) defines embedded as its WIT. Not validated
+/// here: wac-graph validates it when it is registered, and the whole
+/// composition when it is encoded.
+pub(crate) fn encode_glue(
+    mut module: Vec<u8>,
+    mut resolve: Resolve,
+    src: &str,
+    world: &str,
+) -> Result<Vec<u8>, String> {
     let pkg = resolve
-        .push_str("pipectl-sequencer.wit", &src)
-        .map_err(|e| err(format!("the generated glue world does not resolve: {e:#}")))?;
-    let world = resolve.packages[pkg].worlds["sequencer"];
+        .push_str(format!("pipectl-{world}.wit"), src)
+        .map_err(|e| format!("the generated {world} world does not resolve: {e:#}"))?;
+    let id = resolve.packages[pkg].worlds[world];
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,
-        world,
+        id,
         wit_component::StringEncoding::UTF8,
     )
-    .map_err(|e| err(format!("failed to embed the glue's WIT: {e:#}")))?;
-    // Not validated here: wac-graph validates it when it is registered, and
-    // the whole composition when it is encoded.
+    .map_err(|e| format!("failed to embed the {world}'s WIT: {e:#}"))?;
     wit_component::ComponentEncoder::default()
         .module(&module)
         .and_then(|encoder| encoder.encode())
-        .map_err(|e| err(format!("failed to encode the glue component: {e:#}")))
+        .map_err(|e| format!("failed to encode the {world} component: {e:#}"))
 }
 
 /// Function indices in the core module.

@@ -10,24 +10,34 @@ use pipectl_testkit::{JcoServe, fixture, jco, plugin, root};
 use crate::serve::{Server, exchange};
 use crate::support::{Sandbox, fails, json, ok};
 
+/// Writes `pipeline.toml`: `stages` in order, by name and file.
+fn manifest(sb: &Sandbox, name: &str, stages: &[(&str, std::path::PathBuf)]) {
+    let mut manifest = format!(
+        "[pipeline]\nname = \"{name}\"\nversion = \"0.1.0\"\n\
+         world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n",
+        root().join("wit/text-transform/0.2.0").display(),
+    );
+    for (stage, path) in stages {
+        manifest.push_str(&format!(
+            "[[stage]]\nname = \"{stage}\"\npath = \"{}\"\n",
+            path.display()
+        ));
+    }
+    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
+}
+
 /// normalizer -> hostile (traps on `trap`) -> validator -> counter.
 fn pipeline(sb: &Sandbox) {
-    let stage = |name: &str, path: std::path::PathBuf| {
-        format!(
-            "[[stage]]\nname = \"{name}\"\npath = \"{}\"\n",
-            path.display()
-        )
-    };
-    let manifest = format!(
-        "[pipeline]\nname = \"adapted\"\nversion = \"0.1.0\"\n\
-         world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n{}{}{}{}",
-        root().join("wit/text-transform/0.2.0").display(),
-        stage("normalizer", plugin("normalizer")),
-        stage("hostile", fixture("hostile")),
-        stage("validator", plugin("validator")),
-        stage("counter", plugin("counter")),
+    manifest(
+        sb,
+        "adapted",
+        &[
+            ("normalizer", plugin("normalizer")),
+            ("hostile", fixture("hostile")),
+            ("validator", plugin("validator")),
+            ("counter", plugin("counter")),
+        ],
     );
-    std::fs::write(sb.path("pipeline.toml"), manifest).unwrap();
 }
 
 /// Composes `pipeline.toml` with `--adapter ADAPTER` into `<adapter>.wasm`;
@@ -275,25 +285,16 @@ fn http_adapter_under_jco_serve_answers_like_pipectl_serve() {
 #[test]
 fn a_middleware_in_an_adapted_pipeline_answers_for_what_it_wraps() {
     let sb = Sandbox::new();
-    let stage = |name: &str, path: std::path::PathBuf| {
-        format!(
-            "[[stage]]\nname = \"{name}\"\npath = \"{}\"\n",
-            path.display()
-        )
-    };
-    std::fs::write(
-        sb.path("pipeline.toml"),
-        format!(
-            "[pipeline]\nname = \"wrapped\"\nversion = \"0.1.0\"\n\
-             world = \"example:text-transform/plugin@0.2.0\"\nwit = \"{}\"\n\n{}{}{}{}",
-            root().join("wit/text-transform/0.2.0").display(),
-            stage("normalizer", plugin("normalizer")),
-            stage("audit", fixture("audit")),
-            stage("validator", plugin("validator")),
-            stage("counter", plugin("counter")),
-        ),
-    )
-    .unwrap();
+    manifest(
+        &sb,
+        "wrapped",
+        &[
+            ("normalizer", plugin("normalizer")),
+            ("audit", fixture("audit")),
+            ("validator", plugin("validator")),
+            ("counter", plugin("counter")),
+        ],
+    );
     adapt(&sb, "cli", &[]);
     // `pipectl run` runs a middleware in the plain composition.
     ok(&sb.run(&["compose", "pipeline.toml", "-o", "plain.wasm"]));
