@@ -253,9 +253,10 @@ mod tests {
                     "expected at least {MIN_WORDS} words, found {words}"
                 )));
             }
-            if let Some(word) = input.split_whitespace().find(|w| {
-                w.len() <= 20 && FORBIDDEN_WORDS.contains(&w.to_lowercase().as_str())
-            }) {
+            if let Some(word) = input
+                .split_whitespace()
+                .find(|w| w.len() <= 20 && FORBIDDEN_WORDS.contains(&w.to_lowercase().as_str()))
+            {
                 return Err(TransformError::ProcessingFailed(format!(
                     "forbidden word `{word}`"
                 )));
@@ -276,9 +277,31 @@ mod tests {
     /// case folding (`İ`, `ſ`, the Kelvin sign, final sigma), long words.
     fn probes() -> alloc::vec::Vec<String> {
         let atoms = [
-            "", " ", "\t", "\n", "\r\n", "\r", "\u{3000}", "\u{85}", "\u{a0}", "a", "bb",
-            "spam", "SPAM", "Spam", "ABUSE", "abuse", "spammy", "\u{17f}pam", "\u{130}",
-            "\u{212a}", "ΣΑΣ", "größe", "x\u{301}", "aaaaaaaaaaaaaaaaaaaaaaaa", "sp\u{200b}am",
+            "",
+            " ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\r",
+            "\u{3000}",
+            "\u{85}",
+            "\u{a0}",
+            "a",
+            "bb",
+            "spam",
+            "SPAM",
+            "Spam",
+            "ABUSE",
+            "abuse",
+            "spammy",
+            "\u{17f}pam",
+            "\u{130}",
+            "\u{212a}",
+            "ΣΑΣ",
+            "größe",
+            "x\u{301}",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "sp\u{200b}am",
         ];
         let mut out = alloc::vec::Vec::new();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -300,7 +323,11 @@ mod tests {
         for text in probes() {
             assert_eq!(validate(&text), reference::validate(&text), "{text:?}");
             let c = counts(&text);
-            assert_eq!((c.words, c.lines, c.chars), reference::counts(&text), "{text:?}");
+            assert_eq!(
+                (c.words, c.lines, c.chars),
+                reference::counts(&text),
+                "{text:?}"
+            );
         }
     }
 
