@@ -2,7 +2,8 @@
 //! baseline measured in the same run, never absolute pass/fail times.
 //!
 //! - `check`: pipectl's check engine vs `wit_component::targets` (what
-//!   `wasm-tools component targets` runs) on the same components and worlds.
+//!   `wasm-tools component targets` runs) on the same components and worlds,
+//!   one thread each; `--no-validate-bodies`; 8 files on `-j 2` vs `-j 1`.
 //! - `compose`: compose time for 1/3/10/50 stages; pipectl compose vs wac-graph
 //!   alone given a pre-built glue; composed pipeline throughput vs native.
 //! - `run`: the host vs a naive host; batch throughput on 2 cores vs 1; cold
@@ -17,6 +18,8 @@
 //! - `serve`: `pipectl serve` vs `jco serve` of the `--adapter http`
 //!   composition (requests/s and p99 at 1 and 32 connections, reload time,
 //!   memory per worker); see `bench_serve.rs`.
+//! - `copy`: the composed pipeline with plugins built without bulk memory
+//!   against the default build; see `bench_copy.rs`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -232,6 +235,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if wants("serve") {
         crate::bench_serve::serve()?;
     }
+    if wants("copy") {
+        crate::bench_copy::memory_copy()?;
+    }
     if let Some(file) = json {
         let results = RESULTS.lock().expect("no panic holding it").clone();
         let doc = serde_json::json!({
@@ -251,11 +257,12 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("run `cargo xtask plugins` first ({})", path.display()))
 }
 
-/// `pipectl check`'s engine (validate, decode, compare) against
-/// `wit_component::targets` (encode the world, wrap, validate) on the same
-/// components and worlds. Target: ratio <= 1.0.
+/// `pipectl check`'s engine against `wit_component::targets` (encode the
+/// world, wrap, validate) on the same components and worlds, both on one
+/// thread; then `--no-validate-bodies`, and several files at once. Target:
+/// ratio <= 1.0.
 fn check() -> anyhow::Result<()> {
-    println!("\n## check: pipectl check engine vs wit_component::targets");
+    println!("\n## check: pipectl check engine vs wit_component::targets (one thread each)");
     let root = root();
     let wit = pipectl_wit::WitSet::load(&root.join("wit/text-transform/0.2.0"))?;
     let policy = pipectl_wit::ImportPolicy::deny_all();
@@ -281,21 +288,19 @@ fn check() -> anyhow::Result<()> {
         inputs.push(("composed pipeline", composed, "plugin"));
     }
     println!(
-        "{:<20} {:>8} {:>14} {:>14} {:>22}",
-        "component", "bytes", "pipectl", "targets", "ratio min/median/max"
+        "{:<20} {:>8} {:>14} {:>14} {:>22} {:>22}",
+        "component", "bytes", "pipectl", "targets", "ratio min/median/max", "types only / targets"
     );
     let mut worst: f64 = 0.0;
-    for (name, path, world_name) in inputs {
-        let bytes = read(&path)?;
+    for (name, path, world_name) in &inputs {
+        let bytes = read(path)?;
         let world = wit.find_world(world_name)?;
         let worlds = [world];
-        let target = pipectl_wit::Target {
-            resolve: &wit.resolve,
-            worlds: &worlds,
-            policy: &policy,
-        };
+        let target = pipectl_wit::Target::new(&wit.resolve, &worlds, &policy).threads(1);
+        let types_only =
+            pipectl_wit::Target::new(&wit.resolve, &worlds, &policy).validate_bodies(false);
         // Both must agree that the component targets the world.
-        let component = pipectl_wit::ComponentBytes::from_bytes(&path, bytes.clone())?;
+        let component = pipectl_wit::ComponentBytes::from_bytes(path, bytes.clone())?;
         let report = target.check_bytes(&component)?;
         anyhow::ensure!(
             report.ok,
@@ -305,33 +310,81 @@ fn check() -> anyhow::Result<()> {
         wit_component::targets(&wit.resolve, world, &bytes)
             .with_context(|| format!("{name}: targets fails"))?;
 
-        let spread = alternate(
-            Duration::from_millis(2100),
-            || {
-                let component =
-                    pipectl_wit::ComponentBytes::from_bytes(&path, bytes.clone()).expect("valid");
-                target.check_bytes(&component).expect("checks")
-            },
-            || wit_component::targets(&wit.resolve, world, &bytes).expect("targets"),
-        );
+        let checks = |target: &pipectl_wit::Target<'_>| {
+            let component =
+                pipectl_wit::ComponentBytes::from_bytes(path, bytes.clone()).expect("valid");
+            target.check_bytes(&component).expect("checks")
+        };
+        let targets = || wit_component::targets(&wit.resolve, world, &bytes).expect("targets");
+        let spread = alternate(Duration::from_millis(2100), || checks(&target), targets);
         let ratios = spread.ratios();
         record(
             "check",
-            &format!("pipectl check / targets, {name}"),
+            &format!("pipectl check / targets, {name}, one thread each"),
             &ratios,
             Some("<= 1.0x"),
         );
+        let quick = alternate(Duration::from_millis(1400), || checks(&types_only), targets);
+        let quick_ratios = quick.ratios();
+        record(
+            "check",
+            &format!("pipectl check --no-validate-bodies / targets, {name}"),
+            &quick_ratios,
+            None,
+        );
         worst = worst.max(ratios[ratios.len() / 2]);
         println!(
-            "{name:<20} {:>8} {:>14} {:>14} {:>22}",
+            "{name:<20} {:>8} {:>14} {:>14} {:>22} {:>22}",
             bytes.len(),
             fmt(spread.a()),
             fmt(spread.b()),
-            spread_text(&ratios)
+            spread_text(&ratios),
+            spread_text(&quick_ratios)
         );
     }
+    println!("worst median ratio pipectl/targets: {worst:.2}x (target <= 1.0)");
+    check_files(&inputs)
+}
+
+/// `pipectl check` of the plugins and the composition, 8 files in one
+/// process, on two workers against one (`-j 2` / `-j 1`), whole process.
+fn check_files(inputs: &[(&str, std::path::PathBuf, &str)]) -> anyhow::Result<()> {
+    let bin = crate::demo::build_pipectl()?;
+    let wit = root().join("wit/text-transform/0.2.0");
+    let files: Vec<&std::path::PathBuf> = inputs
+        .iter()
+        .filter(|(_, _, world)| *world == "plugin")
+        .map(|(_, path, _)| path)
+        .cycle()
+        .take(8)
+        .collect();
+    let run = |jobs: &str| -> Duration {
+        let start = Instant::now();
+        let status = std::process::Command::new(&bin)
+            .arg("check")
+            .args(&files)
+            .args(["--world", "plugin", "-j", jobs, "--wit"])
+            .arg(&wit)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("pipectl check runs");
+        assert!(status.success(), "pipectl check -j {jobs} fails");
+        start.elapsed()
+    };
+    let spread = alternate(Duration::from_secs(3), || run("1"), || run("2"));
+    let ratios = spread.ratios();
+    record(
+        "check",
+        "pipectl check of 8 files, -j 1 time / -j 2 time (speed-up)",
+        &ratios,
+        None,
+    );
     println!(
-        "worst median ratio pipectl/targets: {worst:.2}x (target <= 1.0; pipectl validates function bodies on a second thread from 64 KiB, targets uses one)"
+        "pipectl check of {} files, whole process: -j 1 {} vs -j 2 {}: speed-up {}",
+        files.len(),
+        fmt(spread.a()),
+        fmt(spread.b()),
+        spread_text(&ratios)
     );
     Ok(())
 }
@@ -954,7 +1007,7 @@ fn stage_inputs(n: usize) -> anyhow::Result<Vec<pipectl_compose::StageInput>> {
 }
 
 /// A text of about `len` bytes that every stage accepts.
-fn sample_text(len: usize) -> String {
+pub fn sample_text(len: usize) -> String {
     let line = "the quick  brown fox jumps over\tthe lazy dog  \n";
     let mut s = line.repeat(len / line.len() + 1);
     s.truncate(len);

@@ -11,6 +11,7 @@
 //! - `docs`: regenerate generated documentation (the WIT-diff rule catalog).
 
 mod bench;
+mod bench_copy;
 mod bench_serve;
 mod bench_wire;
 mod demo;

@@ -150,6 +150,38 @@ impl SealKey {
     }
 }
 
+/// A file's identity for sealing: `kind`, then device, inode, size, change
+/// and modification times (size and modification time elsewhere). Any write
+/// to the file, or another file renamed into its place, changes it, and no
+/// user can set a change time: a seal over it vouches for the bytes that
+/// were verified when it was made, without hashing them again.
+pub fn file_identity(kind: &str, meta: &std::fs::Metadata) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        format!(
+            "{kind}:{}:{}:{}:{}.{}:{}.{}",
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        )
+        .into_bytes()
+    }
+    #[cfg(not(unix))]
+    {
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        format!("{kind}:{}:{}", meta.len(), modified.as_nanos()).into_bytes()
+    }
+}
+
 /// Checks that `path` belongs to the current user and has none of the
 /// `forbidden` mode bits (e.g. 0o022: writable by group or others).
 pub fn check_private(path: &Path, forbidden: u32) -> Result<(), SealError> {

@@ -31,6 +31,11 @@ pub struct Cache {
 /// The most bytes of one tag → digest entry.
 const MAX_REF_SIZE: u64 = 1024;
 
+/// A blob file's identity, as its seal binds it.
+pub(crate) fn blob_identity(meta: &std::fs::Metadata) -> Vec<u8> {
+    pipectl_io::seal::file_identity("blob-file-v1", meta)
+}
+
 /// Creates `dir` and its missing parents private to the user (0700).
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -83,16 +88,100 @@ impl Cache {
     }
 
     /// The path of the blob with this digest, if cached, a regular file of
-    /// exactly `size` bytes, and intact; hashed as a stream, so memory stays
-    /// flat whatever its size.
-    pub fn blob_file(&self, digest: &Digest, size: u64) -> Option<PathBuf> {
+    /// exactly `size` bytes, and intact, with its file identity (see
+    /// [`Cache::sealed`]). A blob sealed when an earlier fetch verified it
+    /// is trusted after a `stat`; any other is hashed as a stream (memory
+    /// stays flat whatever its size), then sealed.
+    pub fn blob_file(&self, digest: &Digest, size: u64) -> Option<(PathBuf, Vec<u8>)> {
         let path = self.blob_path(digest);
         let (file, len) = pipectl_io::file::open_regular(&path, "cache entry").ok()?;
         if len != size {
             return None;
         }
-        let (found, read) = Digest::sha256_reader(std::io::Read::take(file, size)).ok()?;
-        (read == size && found == *digest).then_some(path)
+        let meta = file.metadata().ok()?;
+        let identity = blob_identity(&meta);
+        if self.sealed(digest, &meta) {
+            return Some((path, identity));
+        }
+        let (found, read) = Digest::sha256_reader(std::io::Read::take(&file, size)).ok()?;
+        if read != size || found != *digest {
+            return None;
+        }
+        // Sealed only if nothing changed it while it was hashed.
+        let after = file.metadata().ok().map(|m| blob_identity(&m));
+        if after.as_ref() != Some(&identity) {
+            return None;
+        }
+        self.seal_blob(digest, &identity);
+        Some((path, identity))
+    }
+
+    /// Whether the blob with `digest`, whose file has `meta`, carries a
+    /// seal this user's key made over that same file identity, written
+    /// after the file last changed. A seal written in the same clock tick as
+    /// the file's last change (git's "racily clean" case: a same-size write
+    /// in that tick would leave the identity as it was) is not trusted; the
+    /// blob is hashed and sealed again. Off Unix, where a file's times can
+    /// be set by anyone who can write it, no seal is trusted.
+    pub fn sealed(&self, digest: &Digest, meta: &std::fs::Metadata) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let Ok(key) = self.key() else {
+                return false;
+            };
+            let path = self.seal_path(digest);
+            let Ok((mut file, _)) = pipectl_io::file::open_regular(&path, "cache seal") else {
+                return false;
+            };
+            let Ok(sealed_at) = file.metadata() else {
+                return false;
+            };
+            let changed = (meta.ctime(), meta.ctime_nsec());
+            if (sealed_at.mtime(), sealed_at.mtime_nsec()) <= changed {
+                return false;
+            }
+            let mut seal = String::new();
+            let read = std::io::Read::read_to_string(
+                &mut std::io::Read::take(&mut file, MAX_REF_SIZE),
+                &mut seal,
+            );
+            read.is_ok() && key.verify(&Self::blob_context(digest), &blob_identity(meta), &seal)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (digest, meta);
+            false
+        }
+    }
+
+    /// Seals a blob just verified, by its file identity. Best effort: an
+    /// unsealed blob is hashed when next used.
+    fn seal_blob(&self, digest: &Digest, identity: &[u8]) {
+        let Ok(key) = self.key() else {
+            return;
+        };
+        let path = self.seal_path(digest);
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        if create_private_dir(dir).is_err() {
+            return;
+        }
+        let seal = key.seal(&Self::blob_context(digest), identity);
+        let options = pipectl_io::WriteOptions {
+            no_sync: true,
+            ..Default::default()
+        };
+        let _ = pipectl_io::write_atomic(&path, seal.as_bytes(), options);
+    }
+
+    fn seal_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("seals/sha256").join(digest.hex())
+    }
+
+    fn blob_context(digest: &Digest) -> String {
+        format!("pipectl-cache-blob\0{digest}")
     }
 
     /// Stores verified bytes under their digest.
@@ -114,20 +203,26 @@ impl Cache {
     }
 
     /// Moves a verified temporary file (made in [`Self::tmp_dir`]) into
-    /// place as the blob with `digest`; returns the blob's path.
+    /// place as the blob with `digest`; returns the blob's path and its
+    /// file identity.
     pub fn put_blob_file(
         &self,
         digest: &Digest,
         file: tempfile::NamedTempFile,
-    ) -> Result<PathBuf, RegistryError> {
+    ) -> Result<(PathBuf, Option<Vec<u8>>), RegistryError> {
         let path = self.blob_path(digest);
         let dir = path.parent().expect("a blob path has a folder");
         create_private_dir(dir).map_err(RegistryError::io("failed to create", dir))?;
         // No fsync: the rename is the commit, and every reader checks the
-        // digest, so a torn entry after a crash is fetched again.
-        file.persist(&path)
+        // digest or the seal, so a torn entry after a crash is fetched again.
+        let file = file
+            .persist(&path)
             .map_err(|e| RegistryError::io("failed to write the cache entry", &path)(e.error))?;
-        Ok(path)
+        // Not sealed yet: a rename without fsync may leave a torn file
+        // after a crash. The next fetch that finds it hashes it, then
+        // seals it. This process reads it by the identity it has now.
+        let identity = file.metadata().ok().map(|meta| blob_identity(&meta));
+        Ok((path, identity))
     }
 
     /// A folder inside the cache for downloads in progress (so the verified
@@ -364,5 +459,42 @@ mod tests {
             // Refused without opening it: no hang.
             assert!(cache.blob(&fifo_digest, 4).is_none());
         }
+    }
+
+    #[test]
+    fn a_blob_sealed_when_verified_is_trusted_until_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::with_key(dir.path(), SealKey::from_bytes([1; 32]));
+        let bytes = b"\0asm layer".to_vec();
+        let size = bytes.len() as u64;
+        let d = Digest::sha256(&bytes);
+        let meta = |path: &Path| std::fs::metadata(path).unwrap();
+        let mut tmp = tempfile::NamedTempFile::new_in(cache.tmp_dir().unwrap()).unwrap();
+        std::io::Write::write_all(&mut tmp, &bytes).unwrap();
+        let (path, identity) = cache.put_blob_file(&d, tmp).unwrap();
+        assert_eq!(identity.unwrap(), blob_identity(&meta(&path)));
+        // Not sealed as written (a crash could tear it): the first use
+        // hashes it, then seals it.
+        assert!(!cache.sealed(&d, &meta(&path)));
+        // A clock tick later than the file's last change, or the seal is
+        // "racily clean" and not trusted.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (found, _) = cache.blob_file(&d, size).unwrap();
+        assert_eq!(found, path);
+        assert!(cache.sealed(&d, &meta(&path)), "sealed once verified");
+        // Another key's seal, or another blob's, vouches for nothing.
+        let other = Cache::with_key(dir.path(), SealKey::from_bytes([2; 32]));
+        assert!(!other.sealed(&d, &meta(&path)));
+        assert!(!cache.sealed(&Digest::sha256(b"other"), &meta(&path)));
+        // Rewritten with other bytes of the same size: the identity moves,
+        // the seal no longer applies, and the hash refuses the entry.
+        std::fs::write(&path, b"\0asm LAYER").unwrap();
+        assert!(!cache.sealed(&d, &meta(&path)));
+        assert!(cache.blob_file(&d, size).is_none());
+        // Restored: hashed, found intact, sealed again, trusted a tick on.
+        std::fs::write(&path, &bytes).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(cache.blob_file(&d, size).is_some());
+        assert!(cache.sealed(&d, &meta(&path)));
     }
 }

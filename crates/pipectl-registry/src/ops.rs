@@ -255,6 +255,9 @@ pub struct Fetched {
     pub from_cache: bool,
     /// Whether the lockfile gains or changes an entry.
     pub lock_changed: bool,
+    /// The layer file's identity when it was verified: a reader that finds
+    /// the same identity reads the verified bytes, and need not hash them.
+    identity: Option<Vec<u8>>,
 }
 
 /// The requirement text a lockfile records for a selector.
@@ -371,7 +374,7 @@ pub fn fetch_resolved(
     // 2. The layer: from the cache, else streamed from the store into a
     // temporary file in the cache folder; verified either way.
     let download = fetch_layer(ctx, &mut store, location, &layer, &shown)?;
-    let from_cache = matches!(download, Layer::Cached(_));
+    let from_cache = matches!(download, Layer::Cached(..));
 
     // 3. The lockfile entry; with --locked it must not change. The
     // signature a policy accepted for this manifest stays recorded (the
@@ -394,13 +397,14 @@ pub fn fetch_resolved(
         return Err(locked_drift(lock, locked.as_ref(), &entry));
     }
 
-    // 4. Everything verified: now the cache. The layer is not hashed a
-    // third time: it was hashed as it was written (then renamed into
-    // place), or read from the cache just now, and every reader of it
-    // (`Fetched::read`, `copy_to`) checks it again.
+    // 4. Everything verified: now the cache. The layer is not hashed
+    // again: it was hashed as it was written (then renamed into place and
+    // sealed), or its seal verified just now; every reader of it
+    // (`Fetched::read`, `copy_to`) checks its file identity, and hashes it
+    // when that changed.
     ctx.cache.put_blob(&manifest_digest, &manifest_bytes)?;
-    let blob = match download {
-        Layer::Cached(path) => path,
+    let (blob, identity) = match download {
+        Layer::Cached(path, identity) => (path, Some(identity)),
         Layer::Downloaded(file) => ctx.cache.put_blob_file(&layer.digest, file)?,
     };
     // Only a tag this fetch resolved is recorded as pointing here.
@@ -413,6 +417,7 @@ pub fn fetch_resolved(
         entry,
         from_cache,
         lock_changed,
+        identity,
     })
 }
 
@@ -427,11 +432,40 @@ impl Fetched {
         }
     }
 
-    /// The component's bytes, read from the cache and checked against the
-    /// layer digest again.
+    /// Opens the cached layer: the file, and whether it is still the file
+    /// verified by the fetch (same identity), so reading it needs no hash.
+    fn open(&self) -> Result<(std::fs::File, bool), pipectl_io::file::ReadError> {
+        let (file, _) = pipectl_io::file::open_regular(&self.blob, "cache entry")?;
+        let same = self.unchanged(&file);
+        Ok((file, same))
+    }
+
+    /// Whether `file` has the identity the fetch verified.
+    fn unchanged(&self, file: &std::fs::File) -> bool {
+        match (&self.identity, file.metadata()) {
+            (Some(identity), Ok(meta)) => crate::cache::blob_identity(&meta) == *identity,
+            _ => false,
+        }
+    }
+
+    /// The component's bytes, read from the cache: the file the fetch
+    /// verified (same identity before and after reading), else checked
+    /// against the layer digest again.
     pub fn read(&self) -> Result<Vec<u8>, RegistryError> {
-        let bytes = pipectl_io::read_regular(&self.blob, self.entry.size, "cache entry")?;
-        if !self.entry.layer.matches(&bytes) {
+        let (mut file, same) = self.open()?;
+        let mut bytes = Vec::with_capacity(usize::try_from(self.entry.size).unwrap_or(0));
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut file, self.entry.size + 1),
+            &mut bytes,
+        )
+        .map_err(RegistryError::io(
+            "failed to read the cache entry",
+            &self.blob,
+        ))?;
+        let same = same && self.unchanged(&file);
+        let intact =
+            bytes.len() as u64 == self.entry.size && (same || self.entry.layer.matches(&bytes));
+        if !intact {
             return Err(self.changed());
         }
         Ok(bytes)
@@ -457,8 +491,19 @@ impl Fetched {
                 self.out.flush()
             }
         }
-        let (file, _) = pipectl_io::file::open_regular(&self.blob, "cache entry")
+        let (mut file, same) = self
+            .open()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if same {
+            let copied = std::io::copy(&mut std::io::Read::take(&mut file, self.entry.size), out)?;
+            if copied != self.entry.size || !self.unchanged(&file) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    self.changed().to_string(),
+                ));
+            }
+            return Ok(());
+        }
         let mut hashing = Hashing {
             out,
             hasher: <sha2::Sha256 as sha2::Digest>::new(),
@@ -533,8 +578,8 @@ fn fetch_layer(
             && &magic == b"\0asm"
     };
     Ok(match ctx.cache.blob_file(&layer.digest, layer.size) {
-        Some(path) if !starts_as_wasm(&path) => return Err(not_wasm()),
-        Some(path) => Layer::Cached(path),
+        Some((path, _)) if !starts_as_wasm(&path) => return Err(not_wasm()),
+        Some((path, identity)) => Layer::Cached(path, identity),
         None => {
             let tmp_dir = ctx.cache.tmp_dir()?;
             let file = store
@@ -554,8 +599,9 @@ fn fetch_layer(
 
 /// Where a fetch's layer came from, verified either way.
 enum Layer {
-    /// The cache entry, hashed just now.
-    Cached(std::path::PathBuf),
+    /// The cache entry, hashed or its seal checked just now, and its file
+    /// identity.
+    Cached(std::path::PathBuf, Vec<u8>),
     /// A temporary file in the cache folder, hashed as it was written.
     Downloaded(tempfile::NamedTempFile),
 }

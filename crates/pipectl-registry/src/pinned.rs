@@ -77,6 +77,72 @@ pub enum PinError {
     },
 }
 
+/// The most registry stages fetched at once.
+const PARALLEL_FETCHES: usize = 4;
+
+type Fetch = Result<(crate::Fetched, Vec<u8>), RegistryError>;
+
+/// Fetches `req` through `lock` and reads its bytes.
+fn fetch_one(ctx: &Context, req: &PinRequest, lock: &Lockfile, opts: FetchOptions) -> Fetch {
+    let fetched = crate::fetch(ctx, &req.reference, lock, opts)?;
+    let bytes = fetched.read()?;
+    Ok((fetched, bytes))
+}
+
+/// Fetches and reads the first request for each reference, up to
+/// [`PARALLEL_FETCHES`] at a time, through `lock` as it is; the results in
+/// the requests' order. `None` for a request left to fetch in order: a
+/// reference already requested (it goes through the lockfile entry its
+/// first request pins, as if fetched one after the other), or one after
+/// a request that failed (the first failure stops the rest).
+fn fetch_all(
+    ctx: &Context,
+    requests: &[PinRequest],
+    lock: &Lockfile,
+    opts: FetchOptions,
+) -> Vec<Option<Fetch>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let first: Vec<bool> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| !requests[..i].iter().any(|e| e.reference == r.reference))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let failed_at = AtomicUsize::new(usize::MAX);
+    let slots: Vec<std::sync::OnceLock<Fetch>> = requests
+        .iter()
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(req) = requests.get(i) else { break };
+            if !first[i] || i > failed_at.load(Ordering::Relaxed) {
+                continue;
+            }
+            let result = fetch_one(ctx, req, lock, opts);
+            if result.is_err() {
+                failed_at.fetch_min(i, Ordering::Relaxed);
+            }
+            let _ = slots[i].set(result);
+        }
+    };
+    let workers = first.iter().filter(|f| **f).count().min(PARALLEL_FETCHES);
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(work);
+            }
+        });
+    }
+    slots
+        .into_iter()
+        .map(std::sync::OnceLock::into_inner)
+        .collect()
+}
+
 /// Loads the lockfile at `lock_path` (absent: empty) and fetches each
 /// request through it, verified; the lockfile gains an entry for every
 /// stage it did not pin yet, saved by [`Pinned::save_lock`].
@@ -88,25 +154,31 @@ pub fn fetch_pinned(
 ) -> Result<Pinned, PinError> {
     let mut lock = Lockfile::load(lock_path).map_err(|e| PinError::Lock(Box::new(e)))?;
     let before = lock.render();
-    let mut stages = Vec::with_capacity(requests.len());
-    for req in requests {
-        let Some(ctx) = ctx else {
-            return Err(PinError::NoContext {
+    let Some(ctx) = ctx else {
+        return match requests.first() {
+            Some(req) => Err(PinError::NoContext {
                 stage: req.stage.clone(),
-            });
+            }),
+            None => Ok(Pinned {
+                stages: Vec::new(),
+                lock,
+                before,
+            }),
         };
-        let fetched =
-            crate::fetch(ctx, &req.reference, &lock, opts).map_err(|source| PinError::Fetch {
-                stage: req.stage.clone(),
-                reference: crate::reference::redact(&req.reference),
-                source: Box::new(source),
-            })?;
-        let origin = format!("{}@{}", fetched.entry.name, fetched.entry.manifest);
-        let bytes = fetched.read().map_err(|source| PinError::Fetch {
+    };
+    // The stages are fetched at once (a few at a time), each through the
+    // lockfile as it was; the first failure in the manifest's order wins.
+    let results = fetch_all(ctx, requests, &lock, opts);
+    let mut stages = Vec::with_capacity(requests.len());
+    for (req, result) in requests.iter().zip(results) {
+        let fetch_error = |source| PinError::Fetch {
             stage: req.stage.clone(),
             reference: crate::reference::redact(&req.reference),
             source: Box::new(source),
-        })?;
+        };
+        let result = result.unwrap_or_else(|| fetch_one(ctx, req, &lock, opts));
+        let (fetched, bytes) = result.map_err(fetch_error)?;
+        let origin = format!("{}@{}", fetched.entry.name, fetched.entry.manifest);
         lock.upsert(fetched.entry.clone());
         stages.push(PinnedStage {
             bytes,

@@ -308,36 +308,11 @@ impl ArtifactCache {
     }
 }
 
-/// What a seal binds: the artifact file's identity (device, inode, size,
-/// change and modification times, to the nanosecond). Any write to the
-/// file, a replacement, a copy or a restore changes it, and the change time
-/// cannot be set back by anyone but root; checking it costs a `stat`, not a
+/// What a seal binds: the artifact file's identity (see
+/// [`pipectl_io::seal::file_identity`]); checking it costs a `stat`, not a
 /// hash of the whole artifact.
 fn identity(meta: &std::fs::Metadata) -> Vec<u8> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        format!(
-            "cwasm-file-v2:{}:{}:{}:{}.{}:{}.{}",
-            meta.dev(),
-            meta.ino(),
-            meta.len(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-            meta.mtime(),
-            meta.mtime_nsec()
-        )
-        .into_bytes()
-    }
-    #[cfg(not(unix))]
-    {
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .unwrap_or_default();
-        format!("cwasm-file-v2:{}:{}", meta.len(), modified.as_nanos()).into_bytes()
-    }
+    pipectl_io::seal::file_identity("cwasm-file-v2", meta)
 }
 
 /// Maps an artifact whose seal this cache's key verified for the file

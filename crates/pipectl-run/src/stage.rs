@@ -184,7 +184,11 @@ impl StageHealth {
     }
 
     fn succeeded(&self) {
-        self.failures_in_a_row.store(0, Ordering::Relaxed);
+        // Read first: workers sharing a stage then write its cache line
+        // only after a failure, not on every call.
+        if self.failures() != 0 {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Counts a failure; gives the stage up past `max_restarts`.

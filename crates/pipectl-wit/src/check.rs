@@ -8,6 +8,7 @@
 //! what the world imports plus what the [`ImportPolicy`] allows.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use wit_parser::{
     Function, Interface, InterfaceId, PackageName, Resolve, TypeDefKind, WorldId, WorldItem,
@@ -17,6 +18,7 @@ use wit_parser::{
 use crate::component::{ComponentBytes, ComponentError, DecodedComponent};
 use crate::load::world_name;
 use crate::policy::ImportPolicy;
+use crate::targets::EncodedWorld;
 use crate::types::{TypeComparer, display_signature};
 
 /// What kind of problem a finding is.
@@ -84,9 +86,40 @@ pub struct Target<'a> {
     pub worlds: &'a [WorldId],
     /// What may be imported beyond a world.
     pub policy: &'a ImportPolicy,
+    bodies: bool,
+    threads: usize,
+    /// The first world's component type, encoded on first use.
+    first: OnceLock<Option<EncodedWorld>>,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// Components are checked against `worlds` (in order) under `policy`,
+    /// with function bodies validated on up to two threads.
+    pub fn new(resolve: &'a Resolve, worlds: &'a [WorldId], policy: &'a ImportPolicy) -> Self {
+        Self {
+            resolve,
+            worlds,
+            policy,
+            bodies: true,
+            threads: 2,
+            first: OnceLock::new(),
+        }
+    }
+
+    /// Whether function bodies are validated (the default). Without, a
+    /// check validates and compares types only: quicker, for loops that
+    /// only need the WIT, and a component with an invalid body passes.
+    pub fn validate_bodies(mut self, yes: bool) -> Self {
+        self.bodies = yes;
+        self
+    }
+
+    /// The most threads one component's check may use (at least one).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     /// Reads, validates and checks the component at `path`.
     ///
     /// `Err` means the file is not a usable component; problems with a
@@ -97,9 +130,56 @@ impl Target<'_> {
     }
 
     /// Validates and checks a component already read.
+    ///
+    /// One validation decides the common case: the component, wrapped as
+    /// `wit_component::targets` wraps it, is valid and a subtype of the
+    /// first world (the `targets` module). Otherwise the component is
+    /// decoded and compared with every world, so each problem is named.
     pub fn check_bytes(&self, component: &ComponentBytes) -> Result<CheckReport, ComponentError> {
-        let decoded = component.validate_and_decode()?;
+        if let Some(report) = self.check_fast(component) {
+            return Ok(report);
+        }
+        self.check_by_decoding(component)
+    }
+
+    /// [`Target::check_bytes`] without the fast path: always decodes the
+    /// component's WIT and compares worlds.
+    pub fn check_by_decoding(
+        &self,
+        component: &ComponentBytes,
+    ) -> Result<CheckReport, ComponentError> {
+        let decoded = if self.bodies {
+            component.validate_and_decode_on(self.threads)?
+        } else {
+            component.decode()?
+        };
         Ok(self.check_decoded(&component.path.display().to_string(), &decoded))
+    }
+
+    /// The report when the component targets the first world exactly;
+    /// `None` when that is not shown (the caller then decodes).
+    fn check_fast(&self, component: &ComponentBytes) -> Option<CheckReport> {
+        let &world = self.worlds.first()?;
+        let encoded = self
+            .first
+            .get_or_init(|| EncodedWorld::new(self.resolve, world))
+            .as_ref()?;
+        let wrapper = encoded.wrap(&component.bytes);
+        let bodies = crate::targets::validate(&wrapper)?;
+        if self.bodies {
+            let threads = if component.bytes.len() < crate::component::SEQUENTIAL_BELOW {
+                1
+            } else {
+                self.threads
+            };
+            crate::component::validate_bodies_on(bodies, threads).ok()?;
+        }
+        Some(CheckReport {
+            component: component.path.display().to_string(),
+            world: world_name(self.resolve, world),
+            ok: true,
+            findings: Vec::new(),
+        })
     }
 
     /// Checks a decoded component against each world; reports the first one
@@ -640,12 +720,14 @@ mod tests {
         let bytes =
             ComponentBytes::from_bytes(Path::new("c.wat"), wat.as_bytes().to_vec()).unwrap();
         let policy = ImportPolicy::deny_all();
-        let target = Target {
-            resolve: &resolve,
-            worlds: &[world],
-            policy: &policy,
-        };
+        let target = Target::new(&resolve, std::slice::from_ref(&world), &policy);
         let report = target.check_bytes(&bytes).unwrap();
+        // The fast path answers exactly as decoding and comparing does.
+        let decoded = target.check_by_decoding(&bytes).unwrap();
+        assert_eq!(
+            (report.ok, &report.world, &report.findings),
+            (decoded.ok, &decoded.world, &decoded.findings)
+        );
         report
             .findings
             .into_iter()
@@ -742,6 +824,150 @@ mod tests {
                 .contains("is a type in the world but a resource in the component"),
             "{}",
             found[0].2
+        );
+    }
+
+    /// A world that exports an interface and a function, and a component
+    /// that implements it, parameterised by its parts.
+    const SERVED: &str = "package test:host@1.0.0;
+        interface api { double: func(x: u32) -> u32; }
+        world served { export api; export run: func(x: u32) -> u32; }";
+
+    fn served(name: &str, param: &str, body: &str, imports: &str) -> String {
+        format!(
+            r#"(component {imports}
+                (core module $m (func (export "f") (param i32) (result i32) {body}))
+                (core instance $i (instantiate $m))
+                (func $f (param "{param}" u32) (result u32) (canon lift (core func $i "f")))
+                (instance $api (export "double" (func $f)))
+                (export "{name}" (instance $api))
+                (export "run" (func $f)))"#
+        )
+    }
+
+    #[test]
+    fn the_fast_path_decides_only_what_decoding_would() {
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("host.wit", SERVED).unwrap();
+        let world = resolve.packages[pkg].worlds["served"];
+        let policy = ImportPolicy::deny_all();
+        let ok_body = "local.get 0";
+        let api = "test:host/api@1.0.0";
+        let cases = [
+            // (what, wat, fast path answers, decoding's verdict)
+            ("exact", served(api, "x", ok_body, ""), true, Some(true)),
+            (
+                "a semver-compatible export",
+                served("test:host/api@1.0.1", "x", ok_body, ""),
+                false,
+                Some(true),
+            ),
+            (
+                "a renamed parameter",
+                served(api, "y", ok_body, ""),
+                false,
+                Some(false),
+            ),
+            (
+                "an import the world lacks",
+                served(
+                    api,
+                    "x",
+                    ok_body,
+                    r#"(import "test:host/other@1.0.0" (instance))"#,
+                ),
+                false,
+                Some(false),
+            ),
+            (
+                "an invalid function body",
+                served(api, "x", "i64.const 0", ""),
+                false,
+                None,
+            ),
+            (
+                "an export WIT cannot describe (a core module)",
+                served(api, "x", ok_body, "").replace(
+                    r#"(export "run" (func $f)))"#,
+                    r#"(export "run" (func $f)) (export "m" (core module $m)))"#,
+                ),
+                false,
+                None,
+            ),
+        ];
+        for (what, wat, fast, verdict) in cases {
+            let bytes = ComponentBytes::from_bytes(Path::new("c.wat"), wat.into_bytes()).unwrap();
+            let target = Target::new(&resolve, std::slice::from_ref(&world), &policy);
+            assert_eq!(target.check_fast(&bytes).is_some(), fast, "{what}");
+            let slow = target.check_by_decoding(&bytes);
+            let either = target.check_bytes(&bytes);
+            match (verdict, slow, either) {
+                (Some(ok), Ok(slow), Ok(report)) => {
+                    assert_eq!(slow.ok, ok, "{what}: {:?}", slow.findings);
+                    assert_eq!(
+                        (report.ok, &report.world, &report.findings),
+                        (slow.ok, &slow.world, &slow.findings),
+                        "{what}"
+                    );
+                }
+                (None, Err(slow), Err(report)) => {
+                    assert_eq!(slow.to_string(), report.to_string(), "{what}");
+                    if slow.to_string().contains("type mismatch") {
+                        // Types only: the invalid body goes unnoticed, on
+                        // both paths.
+                        let types_only =
+                            Target::new(&resolve, std::slice::from_ref(&world), &policy)
+                                .validate_bodies(false);
+                        assert!(types_only.check_fast(&bytes).is_some(), "{what}");
+                        assert!(types_only.check_by_decoding(&bytes).unwrap().ok, "{what}");
+                    } else {
+                        assert!(
+                            slow.to_string().contains("not a function or instance"),
+                            "{slow}"
+                        );
+                    }
+                }
+                (verdict, slow, either) => {
+                    panic!("{what}: expected {verdict:?}, got {slow:?} and {either:?}")
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_reexported_imported_resource_is_left_to_decoding() {
+        let wit = "package test:host@1.0.0;
+            interface types { resource r; }
+            interface api { resource r; make: func() -> r; }
+            world w { import types; export api; }";
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("host.wit", wit).unwrap();
+        let world = resolve.packages[pkg].worlds["w"];
+        let policy = ImportPolicy::deny_all();
+        let wat = r#"(component
+            (import "test:host/types@1.0.0" (instance $t (export "r" (type (sub resource)))))
+            (alias export $t "r" (type $r))
+            (core module $m (func (export "make") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $make (result (own $r)) (canon lift (core func $i "make")))
+            (instance $api (export "r" (type $r)) (export "make" (func $make)))
+            (export "test:host/api@1.0.0" (instance $api)))"#;
+        let bytes =
+            ComponentBytes::from_bytes(Path::new("c.wat"), wat.as_bytes().to_vec()).unwrap();
+        let target = Target::new(&resolve, std::slice::from_ref(&world), &policy);
+        // Subtyping accepts it (the wrapper validates); the shape rule is
+        // what sends it to decoding.
+        let wrapper = EncodedWorld::new(&resolve, world)
+            .unwrap()
+            .wrap(&bytes.bytes);
+        assert!(crate::component::outline(&wrapper).is_ok());
+        assert!(target.check_fast(&bytes).is_none());
+        let report = target.check_bytes(&bytes);
+        let decoded = target.check_by_decoding(&bytes);
+        assert_eq!(format!("{report:?}"), format!("{decoded:?}"));
+        assert!(
+            !decoded.is_ok_and(|r| r.ok),
+            "decoding refuses the borrowed resource"
         );
     }
 }

@@ -166,15 +166,26 @@ impl ComponentBytes {
     /// a second thread decodes while this one validates the outline (all but
     /// function bodies); then both share the function bodies.
     pub fn validate_and_decode(&self) -> Result<DecodedComponent, ComponentError> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::{Mutex, OnceLock};
+        self.validate_and_decode_on(2)
+    }
 
-        // A small component is done before a second thread would start.
-        if self.bytes.len() < SEQUENTIAL_BELOW {
+    /// [`ComponentBytes::validate_and_decode`] on at most `threads` threads
+    /// (one below 64 KiB, where a second thread would start too late).
+    pub fn validate_and_decode_on(
+        &self,
+        threads: usize,
+    ) -> Result<DecodedComponent, ComponentError> {
+        if threads <= 1 || self.bytes.len() < SEQUENTIAL_BELOW {
             let bodies = validate_outline(&self.path, &self.bytes)?;
             validate_bodies(bodies).map_err(|e| binary_error(&self.path, self.bytes.len(), &e))?;
             return self.decode();
         }
+        self.validate_and_decode_parallel()
+    }
+
+    fn validate_and_decode_parallel(&self) -> Result<DecodedComponent, ComponentError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Mutex, OnceLock};
 
         type Chunks<'a> = Vec<Mutex<Option<Vec<Body<'a>>>>>;
         let chunks: OnceLock<Option<Chunks<'_>>> = OnceLock::new();
@@ -259,7 +270,7 @@ impl ComponentBytes {
 }
 
 /// Below this size a component is validated and decoded on one thread.
-const SEQUENTIAL_BELOW: usize = 64 * 1024;
+pub(crate) const SEQUENTIAL_BELOW: usize = 64 * 1024;
 
 fn binary_error(path: &Path, len: usize, e: &wasmparser::BinaryReaderError) -> ComponentError {
     let message = e.message().to_string();
@@ -280,7 +291,7 @@ fn binary_error(path: &Path, len: usize, e: &wasmparser::BinaryReaderError) -> C
     }
 }
 
-type Body<'a> = (
+pub(crate) type Body<'a> = (
     wasmparser::FuncToValidate<wasmparser::ValidatorResources>,
     wasmparser::FunctionBody<'a>,
 );
@@ -288,16 +299,7 @@ type Body<'a> = (
 /// Validates everything but function bodies, and returns the bodies to
 /// validate (they are independent of each other).
 fn validate_outline<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<Body<'a>>, ComponentError> {
-    let err = |e: &wasmparser::BinaryReaderError| binary_error(path, bytes.len(), e);
-    let mut validator = Validator::new_with_features(WasmFeatures::all());
-    let mut bodies = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| err(&e))?;
-        if let ValidPayload::Func(func, body) = validator.payload(&payload).map_err(|e| err(&e))? {
-            bodies.push((func, body));
-        }
-    }
-    Ok(bodies)
+    outline(bytes).map_err(|e| binary_error(path, bytes.len(), &e))
 }
 
 fn validate_bodies(bodies: Vec<Body<'_>>) -> Result<(), wasmparser::BinaryReaderError> {
@@ -312,8 +314,32 @@ fn validate_bodies(bodies: Vec<Body<'_>>) -> Result<(), wasmparser::BinaryReader
 
 /// Validates `bytes` fully, spreading function bodies over `threads` threads.
 fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentError> {
-    let mut bodies = validate_outline(path, bytes)?;
+    let bodies = validate_outline(path, bytes)?;
+    validate_bodies_on(bodies, threads).map_err(|e| binary_error(path, bytes.len(), &e))
+}
+
+/// Validates everything in `bytes` but function bodies, which it returns;
+/// errors are wasmparser's, with offsets into `bytes`.
+pub(crate) fn outline(bytes: &[u8]) -> Result<Vec<Body<'_>>, wasmparser::BinaryReaderError> {
+    let mut validator = Validator::new_with_features(WasmFeatures::all());
+    let mut bodies = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let ValidPayload::Func(func, body) = validator.payload(&payload?)? {
+            bodies.push((func, body));
+        }
+    }
+    Ok(bodies)
+}
+
+/// Validates `bodies`, spread over `threads` threads; the first error wins.
+pub(crate) fn validate_bodies_on(
+    mut bodies: Vec<Body<'_>>,
+    threads: usize,
+) -> Result<(), wasmparser::BinaryReaderError> {
     let threads = threads.clamp(1, bodies.len().max(1));
+    if threads == 1 {
+        return validate_bodies(bodies);
+    }
     let chunk = bodies.len().div_ceil(threads).max(1);
     let mut chunks = Vec::new();
     while bodies.len() > chunk {
@@ -321,24 +347,22 @@ fn validate(path: &Path, bytes: &[u8], threads: usize) -> Result<(), ComponentEr
         chunks.push(std::mem::replace(&mut bodies, rest));
     }
     chunks.push(bodies);
-    let first_error = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let mut chunks = chunks.into_iter();
         let mine = chunks.next().unwrap_or_default();
         let handles: Vec<_> = chunks
             .map(|c| scope.spawn(move || validate_bodies(c)))
             .collect();
-        let mut result = validate_bodies(mine).err();
+        let mut result = validate_bodies(mine);
         for h in handles {
-            if let Ok(Err(e)) = h.join() {
-                result.get_or_insert(e);
+            if let Ok(Err(e)) = h.join()
+                && result.is_ok()
+            {
+                result = Err(e);
             }
         }
         result
-    });
-    match first_error {
-        Some(e) => Err(binary_error(path, bytes.len(), &e)),
-        None => Ok(()),
-    }
+    })
 }
 
 /// A component's imports and exports as a WIT world.

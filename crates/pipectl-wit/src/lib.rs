@@ -11,6 +11,8 @@
 //!   directories through them.
 //! - [`source`]: load one side of a WIT diff (directory, file, `.wasm`,
 //!   `git:<rev>:<path>`).
+//! - `targets`: the check's fast path, one validation of a
+//!   `wit_component::targets`-style wrapper.
 //! - [`types`]: print WIT types and compare them across resolves.
 
 pub mod check;
@@ -20,6 +22,7 @@ pub mod name;
 pub mod policy;
 pub mod read;
 pub mod source;
+mod targets;
 pub mod types;
 
 pub use check::{CheckReport, Finding, FindingKind, Target};

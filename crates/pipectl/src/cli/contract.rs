@@ -32,11 +32,7 @@ pub fn check(file: &CaseFile, shown: &str, component: &[u8]) -> anyhow::Result<(
     let set = WitSet::load(&wit_path(file, wit)).with_context(at)?;
     let worlds = [set.find_world(world).with_context(at)?];
     let policy = ImportPolicy::allow(["wasi:*"])?;
-    let target = Target {
-        resolve: &set.resolve,
-        worlds: &worlds,
-        policy: &policy,
-    };
+    let target = Target::new(&set.resolve, &worlds, &policy);
     let bytes = pipectl_wit::ComponentBytes::from_bytes(Path::new(shown), component.to_vec())?;
     let report = target.check_bytes(&bytes)?;
     if let Some(finding) = report.findings.first() {

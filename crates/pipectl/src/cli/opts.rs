@@ -399,6 +399,15 @@ pub struct CheckArgs {
     pub worlds: Vec<String>,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Check types only: skip validating function bodies. Quicker, for CI
+    /// loops that only need the WIT; a component with an invalid body
+    /// passes, and the report says bodies were not validated.
+    #[arg(long)]
+    pub no_validate_bodies: bool,
+    /// Components checked at once (default: the number of CPUs, at most 4). Each
+    /// component's own validation uses more threads only when this is 1.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

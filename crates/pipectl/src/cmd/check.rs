@@ -44,22 +44,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
         .iter()
         .map(|w| wit.find_world(w))
         .collect::<Result<Vec<_>, _>>()?;
-    let target = Target {
-        resolve: &wit.resolve,
-        worlds: &worlds,
-        policy: &policy,
-    };
-    let entries: Vec<Entry> = args
-        .components
-        .iter()
-        .map(|path| match target.check_file(path) {
-            Ok(report) => Entry::Report(report),
-            Err(err) => Entry::Error {
-                component: path.display().to_string(),
-                error: error_chain(&err),
-            },
-        })
-        .collect();
+    let jobs = args
+        .jobs
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+        .min(args.components.len())
+        .max(1);
+    let target = Target::new(&wit.resolve, &worlds, &policy)
+        .validate_bodies(!args.no_validate_bodies)
+        .threads(if jobs == 1 { 2 } else { 1 });
+    let entries = check_all(&target, &args.components, jobs);
 
     let could_not_run = entries.iter().any(|e| matches!(e, Entry::Error { .. }));
     let failed = entries
@@ -75,12 +69,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
                 (true, _) => print_v1(&json)?,
                 (false, _) => print_json(
                     !failed && !could_not_run,
-                    &serde_json::json!({ "components": json }),
+                    &serde_json::json!({
+                        "components": json,
+                        "bodies_validated": !args.no_validate_bodies,
+                    }),
                 )?,
             }
         }
         Format::Human => {
             let mut text = String::new();
+            if args.no_validate_bodies {
+                text.push_str(
+                    "note: function bodies were not validated (--no-validate-bodies): types only\n",
+                );
+            }
             for entry in &entries {
                 match entry {
                     Entry::Report(report) => human(report, &mut text),
@@ -97,6 +99,55 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Outcome> {
         return Err(AlreadyReported.into());
     }
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}
+
+/// Checks `components` on `jobs` threads, each taking the next unchecked
+/// file; the entries come back in the order given.
+fn check_all(target: &Target<'_>, components: &[std::path::PathBuf], jobs: usize) -> Vec<Entry> {
+    let check = |path: &std::path::PathBuf| {
+        let checked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.check_file(path)));
+        match checked {
+            Ok(Ok(report)) => Entry::Report(report),
+            Ok(Err(err)) => Entry::Error {
+                component: path.display().to_string(),
+                error: error_chain(&err),
+            },
+            Err(_) => Entry::Error {
+                component: path.display().to_string(),
+                error: "the check panicked".to_string(),
+            },
+        }
+    };
+    if jobs <= 1 {
+        return components.iter().map(check).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::OnceLock<Entry>> = components
+        .iter()
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = components.get(i) else { break };
+                    let _ = slots[i].set(check(path));
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(components)
+        .map(|(slot, path)| {
+            slot.into_inner().unwrap_or_else(|| Entry::Error {
+                component: path.display().to_string(),
+                error: "not checked".to_string(),
+            })
+        })
+        .collect()
 }
 
 /// `value` as pretty JSON, with no envelope (`--json-v1`).

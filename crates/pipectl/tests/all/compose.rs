@@ -258,11 +258,7 @@ fn composes_one_three_and_fifty_stages() {
             .validate_all(&composed.bytes)
             .unwrap_or_else(|e| panic!("{n} stages: invalid output: {e}"));
         let policy = ImportPolicy::deny_all();
-        let target = Target {
-            resolve: &wit.resolve,
-            worlds: &[world],
-            policy: &policy,
-        };
+        let target = Target::new(&wit.resolve, std::slice::from_ref(&world), &policy);
         let report = target
             .check_bytes(
                 &pipectl_wit::ComponentBytes::from_bytes(
