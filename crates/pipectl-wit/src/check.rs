@@ -18,7 +18,7 @@ use wit_parser::{
 use crate::component::{ComponentBytes, ComponentError, DecodedComponent};
 use crate::load::world_name;
 use crate::policy::ImportPolicy;
-use crate::targets::EncodedWorld;
+use crate::targets::{Bodies, EncodedWorld};
 use crate::types::{TypeComparer, display_signature};
 
 /// What kind of problem a finding is.
@@ -165,14 +165,15 @@ impl<'a> Target<'a> {
             .get_or_init(|| EncodedWorld::new(self.resolve, world))
             .as_ref()?;
         let wrapper = encoded.wrap(&component.bytes);
-        let bodies = crate::targets::validate(&wrapper)?;
-        if self.bodies {
-            let threads = if component.bytes.len() < crate::component::SEQUENTIAL_BELOW {
-                1
-            } else {
-                self.threads
-            };
-            crate::component::validate_bodies_on(bodies, threads).ok()?;
+        let small = component.bytes.len() < crate::component::SEQUENTIAL_BELOW;
+        let mode = match (self.bodies, small || self.threads <= 1) {
+            (false, _) => Bodies::Skip,
+            (true, true) => Bodies::Inline,
+            (true, false) => Bodies::Collect,
+        };
+        let bodies = crate::targets::validate(&wrapper, mode)?;
+        if mode == Bodies::Collect {
+            crate::component::validate_bodies_on(bodies, self.threads).ok()?;
         }
         Some(CheckReport {
             component: component.path.display().to_string(),

@@ -123,12 +123,25 @@ impl EncodedWorld {
 /// Where the tested component sits in the wrapper: inside `$provides`.
 const TESTED_DEPTH: usize = 3;
 
-/// Validates `wrapper` (from [`EncodedWorld::wrap`]) except function
-/// bodies, which it returns; `None` when it does not validate, or the
-/// tested component has a shape the fast path must not answer for.
-pub(crate) fn validate(wrapper: &[u8]) -> Option<Vec<crate::component::Body<'_>>> {
+/// What [`validate`] does with function bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bodies {
+    /// Not validated (types only).
+    Skip,
+    /// Validated as they are met, as `Validator::validate_all` does.
+    Inline,
+    /// Returned, for the caller to validate on several threads.
+    Collect,
+}
+
+/// Validates `wrapper` (from [`EncodedWorld::wrap`]), its function bodies
+/// as `mode` says; returns the bodies collected. `None` when it does not
+/// validate, or the tested component has a shape the fast path must not
+/// answer for.
+pub(crate) fn validate(wrapper: &[u8], mode: Bodies) -> Option<Vec<crate::component::Body<'_>>> {
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut bodies = Vec::new();
+    let mut allocs = wasmparser::FuncValidatorAllocations::default();
     let (mut depth, mut imports, mut exports) = (0usize, Vec::new(), Vec::new());
     let mut shape_ok = false;
     for payload in Parser::new(0).parse_all(wrapper) {
@@ -147,7 +160,15 @@ pub(crate) fn validate(wrapper: &[u8]) -> Option<Vec<crate::component::Body<'_>>
             _ => {}
         }
         match validator.payload(&payload).ok()? {
-            ValidPayload::Func(func, body) => bodies.push((func, body)),
+            ValidPayload::Func(func, body) => match mode {
+                Bodies::Skip => {}
+                Bodies::Collect => bodies.push((func, body)),
+                Bodies::Inline => {
+                    let mut v = func.into_validator(std::mem::take(&mut allocs));
+                    v.validate(&body).ok()?;
+                    allocs = v.into_allocations();
+                }
+            },
             ValidPayload::Parser(_) => depth += 1,
             ValidPayload::End(types) => {
                 if depth == TESTED_DEPTH {
