@@ -1120,29 +1120,8 @@ fn compose() -> anyhow::Result<()> {
 
     // Throughput of the composed pipeline against the native transforms.
     let composed = compose_plan(plan(3)?)?;
-    let host = std::sync::Arc::new(pipectl_run::Host::new(&pipectl_run::HostConfig {
-        cache: None,
-        fuel: false,
-        pooling: Some(8),
-        max_memory: None,
-    })?);
-    let plugin = host.load(
-        "composed",
-        &composed.bytes,
-        &Default::default(),
-        &pipectl_run::CallSpec::Transform,
-    )?;
-    let pipeline = pipectl_run::Pipeline::new(
-        host.clone(),
-        vec![(
-            std::sync::Arc::new(plugin),
-            pipectl_run::StagePolicy {
-                limits: Default::default(),
-                max_restarts: 3,
-                stateless: false,
-            },
-        )],
-    );
+    let host = bench_host()?;
+    let pipeline = one_stage(&host, &composed.bytes)?;
     let mut session = pipeline.session();
     println!(
         "{:<8} {:>12} {:>12} {:>22}",
@@ -1462,6 +1441,42 @@ fn process_floor(composed: &[u8]) -> anyhow::Result<()> {
         spread_text(&ratios)
     );
     Ok(())
+}
+
+/// A host for throughput runs: no cache, no fuel, a small pool.
+pub fn bench_host() -> anyhow::Result<std::sync::Arc<pipectl_run::Host>> {
+    Ok(std::sync::Arc::new(pipectl_run::Host::new(
+        &pipectl_run::HostConfig {
+            cache: None,
+            fuel: false,
+            pooling: Some(8),
+            max_memory: None,
+        },
+    )?))
+}
+
+/// A pipeline of one stage: the component `bytes`, loaded on `host`.
+pub fn one_stage(
+    host: &std::sync::Arc<pipectl_run::Host>,
+    bytes: &[u8],
+) -> anyhow::Result<pipectl_run::Pipeline> {
+    let plugin = host.load(
+        "composed",
+        bytes,
+        &Default::default(),
+        &pipectl_run::CallSpec::Transform,
+    )?;
+    Ok(pipectl_run::Pipeline::new(
+        host.clone(),
+        vec![(
+            std::sync::Arc::new(plugin),
+            pipectl_run::StagePolicy {
+                limits: Default::default(),
+                max_restarts: 3,
+                stateless: false,
+            },
+        )],
+    ))
 }
 
 /// wasmtime's error as anyhow's.

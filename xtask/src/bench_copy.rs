@@ -57,12 +57,7 @@ pub fn memory_copy() -> anyhow::Result<()> {
         }
     }
     let wit = pipectl_wit::WitSet::load(&root.join("wit/text-transform/0.2.0"))?;
-    let host = std::sync::Arc::new(pipectl_run::Host::new(&pipectl_run::HostConfig {
-        cache: None,
-        fuel: false,
-        pooling: Some(8),
-        max_memory: None,
-    })?);
+    let host = crate::bench::bench_host()?;
     let [bulk, plain] = sets.map(|stages| -> anyhow::Result<_> {
         let composed = pipectl_compose::compose(pipectl_compose::ComposePlan {
             name: "copy",
@@ -72,23 +67,7 @@ pub fn memory_copy() -> anyhow::Result<()> {
             stages,
             adapter: None,
         })?;
-        let plugin = host.load(
-            "composed",
-            &composed.bytes,
-            &Default::default(),
-            &pipectl_run::CallSpec::Transform,
-        )?;
-        Ok(pipectl_run::Pipeline::new(
-            host.clone(),
-            vec![(
-                std::sync::Arc::new(plugin),
-                pipectl_run::StagePolicy {
-                    limits: Default::default(),
-                    max_restarts: 3,
-                    stateless: false,
-                },
-            )],
-        ))
+        crate::bench::one_stage(&host, &composed.bytes)
     });
     let (bulk, plain) = (bulk?, plain?);
     let (mut with, mut without) = (bulk.session(), plain.session());
