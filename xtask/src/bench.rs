@@ -172,29 +172,6 @@ pub fn record(section: &str, what: &str, sorted: &[f64], target: Option<&str>) {
 
 /// Entry point for `cargo xtask bench`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    // Measure in the `bench` profile (release-like): a dev-profile xtask
-    // builds and runs itself again in it, unless `--dev` asks for a quick
-    // look in the dev profile.
-    if cfg!(debug_assertions) && !args.iter().any(|a| a == "--dev") {
-        eprintln!("xtask: building the benchmarks in the `bench` profile (release-like, thin LTO)");
-        return crate::util::run(
-            crate::util::cargo()
-                .current_dir(root())
-                .args([
-                    "run",
-                    "--quiet",
-                    "--profile",
-                    "bench",
-                    "-p",
-                    "xtask",
-                    "--",
-                    "bench",
-                ])
-                .args(args),
-        );
-    }
-    let args: Vec<String> = args.iter().filter(|a| *a != "--dev").cloned().collect();
-    let args = &args[..];
     crate::plugins()?;
     let mut args = args.to_vec();
     let json = match args.iter().position(|a| a == "--json") {

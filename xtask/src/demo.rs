@@ -7,10 +7,17 @@ use anyhow::Context as _;
 
 use crate::util::{cargo, root, run as run_cmd};
 
+/// Names the `pipectl` binary built next to a benchmarking xtask (see
+/// `bench` in main.rs).
+pub const PIPECTL_ENV: &str = "XTASK_PIPECTL";
+
 /// Builds `pipectl` in the profile this xtask was built in (dev for the
-/// demo, shared with the tests; `bench` for the benchmarks) and returns its
-/// path.
+/// demo, shared with the tests) and returns its path; the benchmarks get the
+/// one built with them, named by [`PIPECTL_ENV`].
 pub fn build_pipectl() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(PIPECTL_ENV) {
+        return Ok(PathBuf::from(bin));
+    }
     let root = root();
     let (profile, dir) = if cfg!(debug_assertions) {
         ("dev", "debug")

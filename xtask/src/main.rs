@@ -10,11 +10,18 @@
 //! - `bench`: the benchmarks, printing ratios against baselines.
 //! - `docs`: regenerate generated documentation (the WIT-diff rule catalog).
 
+// The tasks that link pipectl's libraries: built only with the `libs`
+// feature (see Cargo.toml), which `bench` and `docs` rebuild xtask with.
+#[cfg(feature = "libs")]
 mod bench;
+#[cfg(feature = "libs")]
 mod bench_copy;
+#[cfg(feature = "libs")]
 mod bench_serve;
+#[cfg(feature = "libs")]
 mod bench_wire;
 mod demo;
+#[cfg(feature = "libs")]
 mod docs;
 mod fuzz;
 mod util;
@@ -46,8 +53,8 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("adapters") => adapters(args.get(1).is_some_and(|a| a == "--check")),
         Some("test") => test(&args[1..]),
-        Some("bench") => bench::run(&args[1..]),
-        Some("docs") => docs::run(),
+        Some("bench") => bench(&args[1..]),
+        Some("docs") => docs(),
         Some("fuzz") => fuzz::run_fuzz(&args[1..]),
         Some("man") => man(),
         Some("-h" | "--help" | "help") => {
@@ -66,6 +73,61 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask bench`: in the `bench` profile (release-like; `--dev` for a
+/// quick look in the dev profile), xtask with its `libs` feature and
+/// `pipectl` are built by one cargo invocation, so their dependencies are
+/// built once with one feature set, then that xtask runs the benchmarks.
+fn bench(args: &[String]) -> anyhow::Result<()> {
+    #[cfg(feature = "libs")]
+    if std::env::var_os(demo::PIPECTL_ENV).is_some() {
+        let args: Vec<String> = args.iter().filter(|a| *a != "--dev").cloned().collect();
+        return bench::run(&args);
+    }
+    let (profile, dir) = if args.iter().any(|a| a == "--dev") {
+        ("dev", "debug")
+    } else {
+        eprintln!("xtask: building the benchmarks in the `bench` profile (release-like, thin LTO)");
+        ("bench", "release")
+    };
+    let root = root();
+    run(cargo().current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--profile",
+        profile,
+        "-p",
+        "pipectl",
+        "-p",
+        "xtask",
+        "--features",
+        "xtask/libs",
+    ]))?;
+    let out = root.join("target").join(dir);
+    run(std::process::Command::new(out.join("xtask"))
+        .current_dir(&root)
+        .env(demo::PIPECTL_ENV, out.join("pipectl"))
+        .arg("bench")
+        .args(args))
+}
+
+/// `cargo xtask docs`: xtask again with its `libs` feature, which has the
+/// rule catalog.
+fn docs() -> anyhow::Result<()> {
+    #[cfg(feature = "libs")]
+    return docs::run();
+    #[cfg(not(feature = "libs"))]
+    run(cargo().current_dir(root()).args([
+        "run",
+        "--quiet",
+        "-p",
+        "xtask",
+        "--features",
+        "libs",
+        "--",
+        "docs",
+    ]))
 }
 
 /// The plugins' names, in pipeline order.
@@ -344,11 +406,16 @@ fn man() -> anyhow::Result<()> {
 /// Runs every test: the plugins' logic, then the workspace (which uses the
 /// built plugins and a real registry server).
 fn test(extra: &[String]) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    let took = |what: &str| eprintln!("xtask: {what} ({:.0?} in all)", start.elapsed());
     ensure_test_packages()?;
     adapters(true)?;
+    took("adapters checked");
     plugins()?;
+    took("plugins built");
     python_fixtures()?;
     jco()?;
+    took("pinned tools ready");
     let root = root();
     run(cargo().current_dir(&root).args([
         "test",

@@ -230,6 +230,28 @@ fn crates_with_dependency(pick: impl Fn(&str, &str) -> bool) -> Vec<String> {
     found
 }
 
+/// `cargo xtask test` and `cargo xtask demo` build xtask first. Linked to
+/// pipectl's libraries by default, it would build wasmtime and the wasm-tools
+/// family once more with its own feature set before the tests build them
+/// with the workspace's: most of a clean CI run. What the benchmarks and the
+/// docs generator need stays behind xtask's `libs` feature.
+#[test]
+fn xtask_is_small_unless_it_benchmarks() {
+    let manifest = std::fs::read_to_string(root().join("xtask/Cargo.toml")).unwrap();
+    let deps = manifest
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("xtask has a [dependencies] table");
+    let required: Vec<&str> = deps
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter(|l| !l.contains("optional = true"))
+        .map(|l| l.split(['=', '.', ' ']).next().unwrap_or(""))
+        .collect();
+    assert_eq!(required, ["anyhow", "tempfile", "fs-err", "serde_json"]);
+}
+
 #[test]
 fn only_the_run_crate_and_xtask_link_wasmtime() {
     assert_eq!(
