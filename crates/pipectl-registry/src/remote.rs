@@ -168,6 +168,16 @@ fn redirect_policy(cross_host: bool) -> reqwest::redirect::Policy {
     })
 }
 
+/// Makes ring's cryptography rustls's process default, before any HTTP
+/// client is built (reqwest, built without a provider of its own, needs
+/// one). A provider some other part of the process installed first stays.
+fn tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl RemoteStore {
     /// Connects (lazily) to `registry/repository`; everything it does must
     /// end by `deadline`; retries are told to `notices`.
@@ -179,6 +189,7 @@ impl RemoteStore {
         deadline: Instant,
         notices: Notices,
     ) -> Result<Self, RegistryError> {
+        tls_provider();
         let plain = is_loopback(registry) || transport.insecure.iter().any(|h| h == registry);
         let config = ClientConfig {
             protocol: if plain {
