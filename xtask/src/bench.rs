@@ -243,8 +243,7 @@ fn check() -> anyhow::Result<()> {
     let root = root();
     let wit = pipectl_wit::WitSet::load(&root.join("wit/text-transform/0.2.0"))?;
     let policy = pipectl_wit::ImportPolicy::deny_all();
-    let composed = root.join("target/demo/pipeline.wasm");
-    let mut inputs = vec![
+    let inputs = vec![
         (
             "normalizer",
             root.join("target/plugins/normalizer.wasm"),
@@ -260,10 +259,8 @@ fn check() -> anyhow::Result<()> {
             root.join("target/plugins/counter.wasm"),
             "counter-plugin",
         ),
+        ("composed pipeline", composed_pipeline()?.0, "plugin"),
     ];
-    if composed.exists() {
-        inputs.push(("composed pipeline", composed, "plugin"));
-    }
     println!(
         "{:<20} {:>8} {:>14} {:>14} {:>22} {:>22}",
         "component", "bytes", "pipectl", "targets", "ratio min/median/max", "types only / targets"
@@ -287,11 +284,10 @@ fn check() -> anyhow::Result<()> {
         wit_component::targets(&wit.resolve, world, &bytes)
             .with_context(|| format!("{name}: targets fails"))?;
 
-        let checks = |target: &pipectl_wit::Target<'_>| {
-            let component =
-                pipectl_wit::ComponentBytes::from_bytes(path, bytes.clone()).expect("valid");
-            target.check_bytes(&component).expect("checks")
-        };
+        // Both sides get the component in memory: `targets` as bytes, the
+        // check as the `ComponentBytes` it reads files into.
+        let checks =
+            |target: &pipectl_wit::Target<'_>| target.check_bytes(&component).expect("checks");
         let targets = || wit_component::targets(&wit.resolve, world, &bytes).expect("targets");
         let spread = alternate(Duration::from_millis(2100), || checks(&target), targets);
         let ratios = spread.ratios();
@@ -995,6 +991,26 @@ fn stage_inputs(n: usize) -> anyhow::Result<Vec<pipectl_compose::StageInput>> {
     Ok(stages)
 }
 
+/// The three plugins composed (normalizer, validator, counter), composed
+/// here from the plugins just built and written to
+/// `target/bench/pipeline.wasm` for the runs that need a file.
+fn composed_pipeline() -> anyhow::Result<(std::path::PathBuf, Vec<u8>)> {
+    let wit = pipectl_wit::WitSet::load(&root().join("wit/text-transform/0.2.0"))?;
+    let bytes = pipectl_compose::compose(pipectl_compose::ComposePlan {
+        name: "bench",
+        version: &semver::Version::new(0, 1, 0),
+        wit: &wit,
+        world: "example:text-transform/plugin@0.2.0",
+        stages: stage_inputs(3)?,
+        adapter: None,
+    })?
+    .bytes;
+    let path = root().join("target/bench/pipeline.wasm");
+    fs_err::create_dir_all(root().join("target/bench"))?;
+    fs_err::write(&path, &bytes)?;
+    Ok((path, bytes))
+}
+
 /// A text of about `len` bytes that every stage accepts.
 pub fn sample_text(len: usize) -> String {
     let line = "the quick  brown fox jumps over\tthe lazy dog  \n";
@@ -1147,20 +1163,7 @@ fn host() -> anyhow::Result<()> {
     use wasmtime::component::{Component, Linker};
 
     println!("\n## run: the host");
-    let composed = read(&root().join("target/demo/pipeline.wasm")).or_else(
-        |_| -> anyhow::Result<Vec<u8>> {
-            let wit = pipectl_wit::WitSet::load(&root().join("wit/text-transform/0.2.0"))?;
-            Ok(pipectl_compose::compose(pipectl_compose::ComposePlan {
-                name: "bench",
-                version: &semver::Version::new(0, 1, 0),
-                wit: &wit,
-                world: "example:text-transform/plugin@0.2.0",
-                stages: stage_inputs(3)?,
-                adapter: None,
-            })?
-            .bytes)
-        },
-    )?;
+    let (_, composed) = composed_pipeline()?;
     let config = pipectl_run::HostConfig {
         cache: None,
         fuel: false,

@@ -164,14 +164,13 @@ impl<'a> Target<'a> {
             .first
             .get_or_init(|| EncodedWorld::new(self.resolve, world))
             .as_ref()?;
-        let wrapper = encoded.wrap(&component.bytes);
         let small = component.bytes.len() < crate::component::SEQUENTIAL_BELOW;
         let mode = match (self.bodies, small || self.threads <= 1) {
             (false, _) => Bodies::Skip,
             (true, true) => Bodies::Inline,
             (true, false) => Bodies::Collect,
         };
-        let bodies = crate::targets::validate(&wrapper, mode)?;
+        let bodies = crate::targets::validate(encoded, &component.bytes, mode)?;
         if mode == Bodies::Collect {
             crate::component::validate_bodies_on(bodies, self.threads).ok()?;
         }
@@ -900,6 +899,13 @@ mod tests {
             let bytes = ComponentBytes::from_bytes(Path::new("c.wat"), wat.into_bytes()).unwrap();
             let target = Target::new(&resolve, std::slice::from_ref(&world), &policy);
             assert_eq!(target.check_fast(&bytes).is_some(), fast, "{what}");
+            // Fed in pieces, the wrapper validates exactly when its bytes do.
+            let encoded = EncodedWorld::new(&resolve, world).unwrap();
+            let whole = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                .validate_all(&encoded.wrap(&bytes.bytes))
+                .is_ok();
+            let fed = crate::targets::feed(&encoded, &bytes.bytes, crate::targets::Bodies::Inline);
+            assert_eq!(fed.is_some(), whole, "{what}");
             let slow = target.check_by_decoding(&bytes);
             let either = target.check_bytes(&bytes);
             match (verdict, slow, either) {
@@ -932,6 +938,38 @@ mod tests {
                     panic!("{what}: expected {verdict:?}, got {slow:?} and {either:?}")
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_wrapper_fed_in_pieces_validates_as_its_bytes_do() {
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("host.wit", SERVED).unwrap();
+        let world = resolve.packages[pkg].worlds["served"];
+        let encoded = EncodedWorld::new(&resolve, world).unwrap();
+        let wat = served("test:host/api@1.0.0", "x", "local.get 0", "");
+        let full = wat::parse_str(&wat).unwrap();
+        // Cut short anywhere, or with bytes after its end: both refuse it
+        // or both accept it.
+        let mut inputs: Vec<Vec<u8>> = (0..full.len())
+            .step_by(7)
+            .map(|n| full[..n].to_vec())
+            .collect();
+        inputs.push([full.as_slice(), &[0x00, 0x01]].concat());
+        inputs.push(full.clone());
+        for bytes in inputs {
+            let whole = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+                .validate_all(&encoded.wrap(&bytes))
+                .is_ok();
+            let fed = crate::targets::feed(&encoded, &bytes, crate::targets::Bodies::Inline);
+            assert_eq!(
+                fed.is_some(),
+                whole,
+                "{} of {} bytes",
+                bytes.len(),
+                full.len()
+            );
+            assert_eq!(whole, bytes == full, "{} bytes", bytes.len());
         }
     }
 

@@ -324,8 +324,11 @@ pub(crate) fn outline(bytes: &[u8]) -> Result<Vec<Body<'_>>, wasmparser::BinaryR
     let mut validator = Validator::new_with_features(WasmFeatures::all());
     let mut bodies = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
-        if let ValidPayload::Func(func, body) = validator.payload(&payload?)? {
-            bodies.push((func, body));
+        // Matched in place: the answer is large, and `?` would move it.
+        match validator.payload(&payload?) {
+            Ok(ValidPayload::Func(func, body)) => bodies.push((func, body)),
+            Ok(_) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(bodies)

@@ -10,15 +10,13 @@
 //! Nothing is decoded when the component passes; any failure falls back to
 //! decoding the component and comparing worlds, which names every problem.
 //!
-//! The wrapper, in WAT:
+//! The wrapper, in WAT (the shape `targets` builds):
 //!
 //! ```text
 //! (component
-//!   (component $provides (component $tested ...) (export "ns:pkg/world@v" (component $tested)))
-//!   (component $expects
-//!     (type $outer (component (export "ns:pkg/world@v" (component $world-type))))
-//!     (import "p" (component (type $outer))))
-//!   (instance (instantiate $expects (with "p" (component $provides)))))
+//!   (component $tested ...)
+//!   (component $expects (type $world (component ...)) (import "world" (component (type $world))))
+//!   (instance (instantiate $expects (with "world" (component $tested)))))
 //! ```
 //!
 //! Subtyping accepts more than WIT can say, so a pass also needs the
@@ -26,24 +24,30 @@
 //! ([`validate`]): otherwise the caller decodes, as for a failure.
 
 use wasm_encoder::{
-    Component, ComponentExportKind, ComponentExportSection, ComponentImportSection,
-    ComponentInstanceSection, ComponentSectionId, ComponentTypeRef, NestedComponentSection,
-    RawSection,
+    Component, ComponentExportKind, ComponentImportSection, ComponentInstanceSection,
+    ComponentSectionId, ComponentTypeRef, NestedComponentSection, RawSection,
 };
 use wasmparser::component_types::{ComponentAnyTypeId, ComponentEntityType};
 use wasmparser::types::Types;
-use wasmparser::{Parser, Payload, ValidPayload, Validator, WasmFeatures};
+use wasmparser::{
+    BinaryReader, ComponentType, ComponentTypeDeclaration, Parser, Payload, ValidPayload,
+    Validator, WasmFeatures,
+};
 use wit_parser::{Resolve, WorldId};
 
 /// A world's component type, encoded by wit-component, ready to splice into
 /// wrappers.
 #[derive(Debug)]
 pub(crate) struct EncodedWorld {
-    /// The contents of a component type section whose only type is a
-    /// component exporting a component of the world's type under `export`.
+    /// The contents of a component type section whose only type is the
+    /// world's component type (kept for tests, which build whole wrappers).
+    #[cfg(test)]
     types: Vec<u8>,
-    /// The world's id as an export name: `ns:pkg/world@version`.
-    export: String,
+    /// The wrapper without the tested component: its header, `$expects`
+    /// and the instantiation. [`validate`] feeds the validator the tested
+    /// component between the header and the rest, so no wrapper is built
+    /// (or the component copied) per check.
+    tail: Vec<u8>,
 }
 
 impl EncodedWorld {
@@ -56,7 +60,7 @@ impl EncodedWorld {
         if w.exports.is_empty() {
             return None;
         }
-        let export = resolve.id_of_name(w.package?, &w.name);
+        let id = resolve.id_of_name(w.package?, &w.name);
         let encoded = wit_component::metadata::encode(
             resolve,
             world,
@@ -71,7 +75,7 @@ impl EncodedWorld {
                     let r = s.range();
                     let start = usize::try_from(r.start).ok()?;
                     let end = usize::try_from(r.end).ok()?;
-                    types = Some(encoded.get(start..end)?.to_vec());
+                    types = Some(world_type(encoded.get(start..end)?, &id)?);
                 }
                 Payload::ComponentTypeSection(_) | Payload::ComponentSection { .. } => {
                     return None;
@@ -79,49 +83,83 @@ impl EncodedWorld {
                 _ => {}
             }
         }
+        let types = types?;
+        let tail = Self::wrapper(&types, None);
         Some(Self {
-            types: types?,
-            export,
+            #[cfg(test)]
+            types,
+            tail,
         })
     }
 
-    /// The wrapper that validates only if `component` is valid and is a
-    /// subtype of the world's component type.
-    pub(crate) fn wrap(&self, component: &[u8]) -> Vec<u8> {
-        let types = RawSection {
-            id: ComponentSectionId::Type as u8,
-            data: &self.types,
-        };
+    /// The wrapper around `component`, or without it (the tail).
+    fn wrapper(types: &[u8], component: Option<&[u8]>) -> Vec<u8> {
         let mut expects = Component::new();
-        expects.section(&types);
-        let mut import = ComponentImportSection::new();
-        import.import("p", ComponentTypeRef::Component(0));
-        expects.section(&import);
-
-        let mut provides = Component::new();
-        provides.section(&RawSection {
-            id: ComponentSectionId::Component as u8,
-            data: component,
+        expects.section(&RawSection {
+            id: ComponentSectionId::Type as u8,
+            data: types,
         });
-        let mut export = ComponentExportSection::new();
-        export.export(&self.export, ComponentExportKind::Component, 0, None);
-        provides.section(&export);
+        let mut import = ComponentImportSection::new();
+        import.import("world", ComponentTypeRef::Component(0));
+        expects.section(&import);
 
         // The tested component first, as `wit_component::targets` embeds
         // it: nothing precedes it that an outer alias in it could name, so
         // it validates in the wrapper exactly when it validates alone.
         let mut wrapper = Component::new();
-        wrapper.section(&NestedComponentSection(&provides));
+        if let Some(component) = component {
+            wrapper.section(&RawSection {
+                id: ComponentSectionId::Component as u8,
+                data: component,
+            });
+        }
         wrapper.section(&NestedComponentSection(&expects));
         let mut instances = ComponentInstanceSection::new();
-        instances.instantiate(1, [("p", ComponentExportKind::Component, 0)]);
+        instances.instantiate(1, [("world", ComponentExportKind::Component, 0)]);
         wrapper.section(&instances);
         wrapper.finish()
     }
+
+    /// The wrapper [`validate`] validates, as bytes (for tests).
+    #[cfg(test)]
+    pub(crate) fn wrap(&self, component: &[u8]) -> Vec<u8> {
+        Self::wrapper(&self.types, Some(component))
+    }
 }
 
-/// Where the tested component sits in the wrapper: inside `$provides`.
-const TESTED_DEPTH: usize = 3;
+/// The world's own component type, as a type section of one type, out of
+/// the type section wit-component writes in metadata: one component type
+/// whose declarations are the world's type and an export of it under the
+/// world's id. `None` for any other shape.
+fn world_type(section: &[u8], id: &str) -> Option<Vec<u8>> {
+    let mut reader = BinaryReader::new(section, 0);
+    let outer = (
+        reader.read_var_u32().ok()?,
+        reader.read_u8().ok()?,
+        reader.read_var_u32().ok()?,
+        reader.read_u8().ok()?,
+    );
+    // One type, a component type (0x41) of two declarations, the first a
+    // type (0x01).
+    if outer != (1, 0x41, 2, 0x01) {
+        return None;
+    }
+    let start = reader.current_position();
+    let ComponentType::Component(_) = reader.read::<ComponentType<'_>>().ok()? else {
+        return None;
+    };
+    let end = reader.current_position();
+    match reader.read::<ComponentTypeDeclaration<'_>>().ok()? {
+        ComponentTypeDeclaration::Export {
+            name,
+            ty: wasmparser::ComponentTypeRef::Component(0),
+        } if name.name == id && reader.eof() => {}
+        _ => return None,
+    }
+    let mut types = vec![1]; // one type
+    types.extend_from_slice(section.get(start..end)?);
+    Some(types)
+}
 
 /// What [`validate`] does with function bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,56 +172,120 @@ pub(crate) enum Bodies {
     Collect,
 }
 
-/// Validates `wrapper` (from [`EncodedWorld::wrap`]), its function bodies
-/// as `mode` says; returns the bodies collected. `None` when it does not
-/// validate, or the tested component has a shape the fast path must not
-/// answer for.
-pub(crate) fn validate(wrapper: &[u8], mode: Bodies) -> Option<Vec<crate::component::Body<'_>>> {
-    let mut validator = Validator::new_with_features(WasmFeatures::all());
-    let mut bodies = Vec::new();
-    let mut allocs = wasmparser::FuncValidatorAllocations::default();
-    let (mut depth, mut imports, mut exports) = (0usize, Vec::new(), Vec::new());
-    let mut shape_ok = false;
-    for payload in Parser::new(0).parse_all(wrapper) {
-        let payload = payload.ok()?;
-        match &payload {
-            Payload::ComponentImportSection(s) if depth == TESTED_DEPTH => {
+/// Validates the wrapper around `component` (the bytes
+/// [`EncodedWorld::wrap`] would build), its function bodies as `mode` says;
+/// returns the bodies collected. `None` when it does not validate, or the
+/// tested component has a shape the fast path must not answer for.
+pub(crate) fn validate<'a>(
+    world: &'a EncodedWorld,
+    component: &'a [u8],
+    mode: Bodies,
+) -> Option<Vec<crate::component::Body<'a>>> {
+    let (bodies, shape_ok) = feed(world, component, mode)?;
+    shape_ok.then_some(bodies)
+}
+
+/// Feeds the validator the wrapper's payloads: its header (the tail's),
+/// the tested component as its first nested component (parsed from its own
+/// bytes, not copied into a wrapper), then the rest of the tail. `None` when that does not validate; else the bodies collected
+/// and whether the component's shape is one the decoder reads as checked.
+pub(crate) fn feed<'a>(
+    world: &'a EncodedWorld,
+    component: &'a [u8],
+    mode: Bodies,
+) -> Option<(Vec<crate::component::Body<'a>>, bool)> {
+    let mut feed = Feed {
+        validator: Validator::new_with_features(WasmFeatures::all()),
+        mode,
+        bodies: Vec::new(),
+        allocs: wasmparser::FuncValidatorAllocations::default(),
+        imports: Vec::new(),
+        exports: Vec::new(),
+        depth: 0,
+        children: 0,
+        shape_ok: false,
+    };
+    let mut tail = Parser::new(0).parse_all(&world.tail);
+    feed.step(&tail.next()?.ok()?)?;
+    feed.step(&Payload::ComponentSection {
+        parser: Parser::new(0),
+        unchecked_range: 0..u64::try_from(component.len()).ok()?,
+    })?;
+    for payload in Parser::new(0).parse_all(component) {
+        feed.step(&payload.ok()?)?;
+    }
+    // The tail's sections follow the tested component's `End`: bytes that
+    // stop short of one leave the validator inside it, and those fail.
+    for payload in tail {
+        feed.step(&payload.ok()?)?;
+    }
+    Some((feed.bodies, feed.shape_ok))
+}
+
+/// The validation [`feed`] drives, one payload at a time (taken by
+/// reference: the validator's answers are large, and are not moved).
+struct Feed<'a> {
+    validator: Validator,
+    mode: Bodies,
+    bodies: Vec<crate::component::Body<'a>>,
+    allocs: wasmparser::FuncValidatorAllocations,
+    /// The tested component's import and export names, for the shape rule.
+    imports: Vec<String>,
+    exports: Vec<String>,
+    /// How deep the payload is nested (the wrapper is 1), and how many
+    /// components the wrapper has begun: the tested one is its first.
+    depth: usize,
+    children: usize,
+    shape_ok: bool,
+}
+
+impl<'a> Feed<'a> {
+    /// Validates one payload; `None` when it is invalid.
+    fn step(&mut self, payload: &Payload<'a>) -> Option<()> {
+        let in_tested = self.depth == 2 && self.children == 1;
+        match payload {
+            Payload::ComponentImportSection(s) if in_tested => {
                 for import in s.clone() {
-                    imports.push(import.ok()?.name.name.to_string());
+                    self.imports.push(import.ok()?.name.name.to_string());
                 }
             }
-            Payload::ComponentExportSection(s) if depth == TESTED_DEPTH => {
+            Payload::ComponentExportSection(s) if in_tested => {
                 for export in s.clone() {
-                    exports.push(export.ok()?.name.name.to_string());
+                    self.exports.push(export.ok()?.name.name.to_string());
                 }
             }
             _ => {}
         }
-        match validator.payload(&payload).ok()? {
-            ValidPayload::Func(func, body) => match mode {
+        // Matched in place: the answer is large, and `.ok()?` would move it.
+        match self.validator.payload(payload) {
+            Err(_) => return None,
+            Ok(ValidPayload::Func(func, body)) => match self.mode {
                 Bodies::Skip => {}
-                Bodies::Collect => bodies.push((func, body)),
+                Bodies::Collect => self.bodies.push((func, body)),
                 Bodies::Inline => {
-                    let mut v = func.into_validator(std::mem::take(&mut allocs));
+                    let mut v = func.into_validator(std::mem::take(&mut self.allocs));
                     v.validate(&body).ok()?;
-                    allocs = v.into_allocations();
+                    self.allocs = v.into_allocations();
                 }
             },
-            ValidPayload::Parser(_) => depth += 1,
-            ValidPayload::End(types) => {
-                if depth == TESTED_DEPTH {
-                    shape_ok = decodes_as_checked(&types, &imports, &exports);
-                }
-                depth = depth.saturating_sub(1);
+            Ok(ValidPayload::Parser(_)) => {
+                self.children += usize::from(self.depth == 1);
+                self.depth += 1;
             }
-            ValidPayload::Ok => {
+            Ok(ValidPayload::End(types)) => {
+                if in_tested {
+                    self.shape_ok = decodes_as_checked(&types, &self.imports, &self.exports);
+                }
+                self.depth = self.depth.saturating_sub(1);
+            }
+            Ok(ValidPayload::Ok) => {
                 if let Payload::Version { .. } = payload {
-                    depth += usize::from(depth == 0);
+                    self.depth += usize::from(self.depth == 0);
                 }
             }
         }
+        Some(())
     }
-    shape_ok.then_some(bodies)
 }
 
 /// Whether the decoder reads the component the way subtyping checked it:
