@@ -1286,13 +1286,15 @@ fn host() -> anyhow::Result<()> {
         cache_dir.path().join("compiled"),
         pipectl_run::SealKey::load_or_create(&cache_dir.path().join("cache.key"))?,
     );
-    let cold = |cached: bool| -> anyhow::Result<Duration> {
+    // Time to the first result, and where it went: (total, host, load, first run).
+    let cold_parts = |cached: bool| -> anyhow::Result<[Duration; 4]> {
         let start = Instant::now();
         let h = pipectl_run::Host::new(&pipectl_run::HostConfig {
             cache: cached.then(|| cache.clone()),
             ..config.clone()
         })?;
         let h = Arc::new(h);
+        let made = start.elapsed();
         let p = h.load(
             "composed",
             &composed,
@@ -1311,6 +1313,7 @@ fn host() -> anyhow::Result<()> {
                 },
             )],
         );
+        let loaded = start.elapsed();
         let first = pipeline
             .session()
             .run(&sample_text(100))
@@ -1323,8 +1326,9 @@ fn host() -> anyhow::Result<()> {
             pipectl_run::CompileSource::Compiled
         };
         anyhow::ensure!(compile == expected, "{compile:?} instead of {expected:?}");
-        Ok(elapsed)
+        Ok([elapsed, made, loaded - made, elapsed - loaded])
     };
+    let cold = |cached: bool| cold_parts(cached).map(|parts| parts[0]);
     // Fill the cache (this one compiles).
     let _ = cold(false);
     {
@@ -1345,12 +1349,21 @@ fn host() -> anyhow::Result<()> {
         .into_iter()
         .min()
         .unwrap_or_default();
-    let warm: Vec<Duration> = (0..=ROUNDS)
-        .map(|_| cold(true))
+    // Each start takes about a millisecond: 30 of them after a warm-up.
+    let parts: Vec<[Duration; 4]> = (0..=30)
+        .map(|_| cold_parts(true))
         .collect::<anyhow::Result<Vec<_>>>()?
         .into_iter()
         .skip(1)
         .collect();
+    let warm: Vec<Duration> = parts.iter().map(|p| p[0]).collect();
+    let part = |i: usize| fmt(median(&parts.iter().map(|p| p[i]).collect::<Vec<_>>()));
+    println!(
+        "cold start, precompiled cache, medians: host {} + load {} + first 100 B result {}",
+        part(1),
+        part(2),
+        part(3)
+    );
     let from_cache = median(&warm);
     let mut ms: Vec<f64> = warm.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);

@@ -124,7 +124,10 @@ pub struct RemoteStore {
     /// The URL the registry's API is under: `http://host[:port]` or `https://host[:port]`.
     base: String,
     plain: bool,
-    client: Client,
+    /// oci-client's client, for pushes: built on first use ([`Self::oci`]),
+    /// since building one loads the platform's root certificates and a
+    /// fetch never needs it.
+    oci: std::sync::OnceLock<Client>,
     /// Manifests, tags, tokens: redirects within the registry only.
     http: reqwest::Client,
     /// Blobs: redirects to other hosts too (without credentials).
@@ -178,7 +181,60 @@ fn tls_provider() {
     });
 }
 
+/// The two HTTP clients every store shares: `(http, blobs)`, built once per
+/// process (each build loads the platform's root certificates), their
+/// connection pools shared too.
+fn http_clients() -> Result<&'static (reqwest::Client, reqwest::Client), String> {
+    static CLIENTS: std::sync::OnceLock<Result<(reqwest::Client, reqwest::Client), String>> =
+        std::sync::OnceLock::new();
+    let build = |cross_host| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("pipectl/", env!("CARGO_PKG_VERSION")))
+            .redirect(redirect_policy(cross_host))
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    CLIENTS
+        .get_or_init(|| Ok((build(false)?, build(true)?)))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// oci-client's configuration for `registry` (plain HTTP when `plain`).
+fn oci_config(registry: &str, plain: bool) -> ClientConfig {
+    ClientConfig {
+        protocol: if plain {
+            ClientProtocol::HttpsExcept(vec![registry.to_string()])
+        } else {
+            ClientProtocol::Https
+        },
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        user_agent: concat!("pipectl/", env!("CARGO_PKG_VERSION")),
+        // A blob goes up in two requests (open the upload, PUT the
+        // bytes), not a PATCH per chunk with a round trip each.
+        use_monolithic_push: true,
+        ..ClientConfig::default()
+    }
+}
+
 impl RemoteStore {
+    /// oci-client's client, built on first use.
+    fn oci(&self) -> Result<&Client, RegistryError> {
+        if let Some(client) = self.oci.get() {
+            return Ok(client);
+        }
+        let client = Client::try_from(oci_config(&self.registry, self.plain)).map_err(|e| {
+            RegistryError::Network {
+                registry: self.registry.clone(),
+                message: format!("failed to set up the HTTP client: {e}"),
+            }
+        })?;
+        Ok(self.oci.get_or_init(|| client))
+    }
+
     /// Connects (lazily) to `registry/repository`; everything it does must
     /// end by `deadline`; retries are told to `notices`.
     pub fn new(
@@ -191,34 +247,10 @@ impl RemoteStore {
     ) -> Result<Self, RegistryError> {
         tls_provider();
         let plain = is_loopback(registry) || transport.insecure.iter().any(|h| h == registry);
-        let config = ClientConfig {
-            protocol: if plain {
-                ClientProtocol::HttpsExcept(vec![registry.to_string()])
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(60)),
-            user_agent: concat!("pipectl/", env!("CARGO_PKG_VERSION")),
-            // A blob goes up in two requests (open the upload, PUT the
-            // bytes), not a PATCH per chunk with a round trip each.
-            use_monolithic_push: true,
-            ..ClientConfig::default()
-        };
-        let setup = |e: &dyn std::fmt::Display| RegistryError::Network {
+        let clients = http_clients().map_err(|e| RegistryError::Network {
             registry: registry.to_string(),
             message: format!("failed to set up the HTTP client: {e}"),
-        };
-        let client = Client::try_from(config).map_err(|e| setup(&e))?;
-        let build = |cross_host| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .read_timeout(Duration::from_secs(60))
-                .user_agent(concat!("pipectl/", env!("CARGO_PKG_VERSION")))
-                .redirect(redirect_policy(cross_host))
-                .build()
-                .map_err(|e| setup(&e))
-        };
+        })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -231,9 +263,9 @@ impl RemoteStore {
             repository: repository.to_string(),
             base: format!("{}://{registry}", if plain { "http" } else { "https" }),
             plain,
-            client,
-            http: build(false)?,
-            blobs: build(true)?,
+            oci: std::sync::OnceLock::new(),
+            http: clients.0.clone(),
+            blobs: clients.1.clone(),
             auth: credentials
                 .clone()
                 .map_or(RegistryAuth::Anonymous, |c| c.into_auth()),
@@ -353,8 +385,9 @@ impl RemoteStore {
                 }
             })
             .await;
-        if needs {
-            self.client
+        // A client that cannot be built fails the push that needs it.
+        if needs && let Ok(client) = self.oci() {
+            client
                 .store_auth_if_needed(&self.registry, &self.auth)
                 .await;
         }
@@ -368,12 +401,12 @@ impl RemoteStore {
         digest: &Digest,
         shown: &str,
     ) -> Result<(), RegistryError> {
+        let client = self.oci()?;
         let digest = digest.to_string();
         let exists = self
             .block(async {
                 self.authorize_client().await;
-                Ok(self
-                    .client
+                Ok(client
                     .blob_exists(reference, &digest)
                     .await
                     .unwrap_or(false))
@@ -383,7 +416,7 @@ impl RemoteStore {
             return Ok(());
         }
         self.block(self.retry(|| {
-            let fut = self.client.push_blob(reference, bytes.to_vec(), &digest);
+            let fut = client.push_blob(reference, bytes.to_vec(), &digest);
             async { fut.await.map(|_| ()).map_err(|e| self.oci_failed(shown, e)) }
         }))
     }
@@ -396,11 +429,10 @@ impl RemoteStore {
         media_type: &'static str,
         shown: &str,
     ) -> Result<(), RegistryError> {
+        let client = self.oci()?;
         let content_type = http::HeaderValue::from_static(media_type);
         self.block(self.retry(|| {
-            let fut = self
-                .client
-                .push_manifest_raw(reference, body.to_vec(), content_type.clone());
+            let fut = client.push_manifest_raw(reference, body.to_vec(), content_type.clone());
             async { fut.await.map(|_| ()).map_err(|e| self.oci_failed(shown, e)) }
         }))
     }
@@ -600,6 +632,7 @@ impl Store for RemoteStore {
             (&artifact.layer, &artifact.parsed.layers[0].digest, "layer"),
         ];
         let this = &*self;
+        let client = this.oci()?;
         for (bytes, digest, what) in blobs {
             let digest = digest.to_string();
             // A config is a few bytes: uploading it costs no more than
@@ -609,8 +642,7 @@ impl Store for RemoteStore {
                 .block(async {
                     this.authorize_client().await;
                     Ok(!small
-                        && this
-                            .client
+                        && client
                             .blob_exists(&reference, &digest)
                             .await
                             .unwrap_or(false))
@@ -622,7 +654,7 @@ impl Store for RemoteStore {
             let bar = progress.bar(what, bytes.len() as u64);
             let pushed = this.block(this.retry(|| {
                 bar.set_position(0);
-                let fut = this.client.push_blob(&reference, bytes.clone(), &digest);
+                let fut = client.push_blob(&reference, bytes.clone(), &digest);
                 async { fut.await.map_err(|e| this.oci_failed(&shown, e)) }
             }));
             bar.finish();
@@ -636,8 +668,9 @@ impl Store for RemoteStore {
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
         let this = &*self;
+        let client = this.oci()?;
         this.block(this.retry(|| {
-            let fut = this.client.push_manifest_raw(
+            let fut = client.push_manifest_raw(
                 &reference,
                 artifact.manifest.clone(),
                 content_type.clone(),
